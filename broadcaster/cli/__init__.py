@@ -1,0 +1,80 @@
+"""`broadcaster` / `python -m broadcaster`: the fallback CLI that works with no server, no Redis and no
+network beyond the channels themselves.
+
+Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled);
+3 something is pending or failed (it stays in the journal); 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from broadcaster.errors import InputError, StoreError
+from config import ConfigError, Settings, load_settings, resolve_config_path
+
+EXIT_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("broadcaster")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from broadcaster.cli.parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        path = resolve_config_path(args.config)
+        settings = load_settings(path)
+        if args.command == "config":
+            from broadcaster.cli.admin import show_config
+
+            return show_config(settings, str(path or "defaults"))
+        return asyncio.run(_run(args, settings))
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}", EXIT_BAD_INPUT)
+    except InputError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    except StoreError as exc:
+        return _fail(str(exc), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        return _fail("interrupted; anything not delivered stays in the journal", EXIT_INTERRUPTED)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from broadcaster.runtime import open_runtime
+
+    command = _command(args)
+    runtime = await open_runtime(settings)
+    try:
+        return await command(args, runtime)
+    finally:
+        await runtime.close()
+
+
+def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, object], Awaitable[int]]:
+    from broadcaster.cli import admin, deliver
+
+    commands: dict[str, Callable[..., Awaitable[int]]] = {
+        "send": deliver.send,
+        "retry": deliver.retry,
+        "status": admin.status,
+        "render": admin.render,
+        "check": admin.check,
+        "pause": lambda a, r: admin.pause(a, r, paused=True),
+        "resume": lambda a, r: admin.pause(a, r, paused=False),
+    }
+    return commands[args.command]
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"broadcaster: {message}", file=sys.stderr)
+    return code

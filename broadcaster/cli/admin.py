@@ -1,0 +1,154 @@
+"""`broadcaster status | render | check | config | pause | resume`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from typing import Any
+
+from broadcaster.cli.output import deliveries_table, delivery_json, print_json, table, when
+from broadcaster.errors import InputError, NotFoundError
+from broadcaster.models import ID_PATTERN
+from broadcaster.runtime import Runtime
+from broadcaster.statuspage import iso
+from channels.base import ChannelContext, CheckResult
+from config import Settings
+
+CHECK_TIMEOUT = 30.0
+
+
+async def status(args: argparse.Namespace, runtime: Runtime) -> int:
+    store = runtime.store
+    await store.expire_due(now=runtime.clock())  # so the ledger never shows as pending what can no longer go out
+    if args.id is None:
+        return await _overview(args, runtime)
+    if not ID_PATTERN.match(args.id):
+        raise InputError(f"{args.id!r} is not an incident or update id")
+    try:
+        history = await store.history(args.id)
+    except NotFoundError:
+        update = await store.update(args.id)  # raises NotFoundError naming the id
+        deliveries = await store.deliveries(update_id=update.id)
+        if args.json:
+            print_json({"update_id": update.id, "incident_id": update.incident_id,
+                        "deliveries": [delivery_json(d) for d in deliveries]})  # fmt: skip
+            return 0
+        print(f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}")
+        for delivery in deliveries:
+            print(f"\n{delivery.channel} {delivery.target}: {delivery.state.value}")
+            for attempt in await store.attempts(delivery.id):
+                print(
+                    f"  attempt {attempt.number} {when(attempt.finished_at)} {attempt.outcome} {attempt.error}".rstrip()
+                )
+        return 0
+    deliveries = await store.deliveries(incident_id=history.incident.id)
+    incident = history.incident
+    if args.json:
+        print_json({"incident_id": incident.id, "name": incident.name, "status": incident.status.value,
+                    "impact": incident.impact.value, "updates": [
+                        {"update_id": u.id, "status": u.status.value, "created_at": iso(u.created_at),
+                         "message": u.message, "deliveries": [delivery_json(d) for d in deliveries
+                                                              if d.update_id == u.id]}
+                        for u in history.updates]})  # fmt: skip
+        return 0
+    print(f"{incident.name} ({incident.id}): {incident.status.value}, impact {incident.impact.value}")
+    for update in history.updates:
+        print(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}")
+        print(f"  {update.message.splitlines()[0]}")
+        deliveries_table([d for d in deliveries if d.update_id == update.id])
+    return 0
+
+
+async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:
+    store = runtime.store
+    controls = [c for c in await store.controls() if c.paused]
+    incidents = await store.incidents(limit=20)
+    waiting = await store.deliveries(open_only=True)
+    lanes = {name: "enabled" for name in runtime.active_channels()}
+    for control in controls:
+        where = f" target {control.target}" if control.target else ""
+        lanes[control.channel] = f"paused{where}" + (f" ({control.reason})" if control.reason else "")
+    if args.json:
+        print_json({"lanes": lanes, "waiting": [delivery_json(d) for d in waiting],
+                    "incidents": [{"id": i.id, "name": i.name, "status": i.status.value, "impact": i.impact.value,
+                                   "updated_at": iso(i.updated_at)} for i in incidents]})  # fmt: skip
+        return 0
+    print("Lanes: " + (", ".join(f"{name} {state}" for name, state in lanes.items()) or "none enabled"))
+    counts = Counter(f"{d.channel} {d.state.value}" for d in waiting)
+    print("Waiting deliveries: " + (", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"))
+    if incidents:
+        print()
+        rows = [(i.id, i.status.value, i.impact.value, when(i.updated_at.timestamp()), i.name) for i in incidents]
+        table(rows, ("incident", "status", "impact", "updated", "name"))
+    else:
+        print("No incidents in the journal.")
+    return 0
+
+
+async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
+    from channels.mirror import MirrorChannel
+
+    if not runtime.settings.mirror.enabled:
+        raise InputError("the mirror is not enabled ([mirror] enabled = false)")
+    mirror = MirrorChannel.create(ChannelContext(runtime.settings, runtime.store))
+    try:
+        results = await mirror.render_all()
+    finally:
+        await mirror.aclose()
+    return _report(results, "mirror")
+
+
+async def check(_args: argparse.Namespace, runtime: Runtime) -> int:
+    print(f"ok    journal {runtime.store.url}")
+    failed = 0
+    context = ChannelContext(runtime.settings, runtime.store)
+    for name in runtime.active_channels():
+        channel = runtime.registry.get(name).load().create(context)
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                results = await channel.check()
+        except TimeoutError:
+            results = [CheckResult("*", False, f"no answer within {CHECK_TIMEOUT:g}s")]
+        finally:
+            await channel.aclose()
+        failed += _report(results, name)
+    return 3 if failed else 0
+
+
+def _report(results: list[CheckResult], channel: str) -> int:
+    for result in results:
+        print(f"{'ok' if result.ok else 'FAIL':5} {channel} {result.target}: {result.detail}")
+    return 3 if any(not result.ok for result in results) else 0
+
+
+def show_config(settings: Settings, source: str) -> int:
+    print(f"# settings from {source} and the environment; secrets masked", file=sys.stderr)
+    effective: dict[str, Any] = settings.model_dump(mode="json")
+    effective["effective"] = {
+        "store_url": settings.store_url,
+        "lanes": {name: _policy(settings, name) for name in ("email", "x", "webhook", "mirror")},
+    }
+    print_json(effective)
+    return 0
+
+
+def _policy(settings: Settings, channel: str) -> dict[str, Any]:
+    policy = settings.lane_policy(channel)
+    return {name: getattr(policy, name) for name in policy.__slots__}
+
+
+async def pause(args: argparse.Namespace, runtime: Runtime, *, paused: bool) -> int:
+    spec = runtime.registry.get(args.channel)
+    if args.target and args.target not in spec.targets(runtime.settings):
+        known = ", ".join(spec.targets(runtime.settings)) or "none configured"
+        raise InputError(f"{args.channel} has no target {args.target!r} (targets: {known})")
+    await runtime.store.set_paused(spec.name, args.target, paused=paused, reason=args.reason, now=runtime.clock())
+    what = f"{spec.name} target {args.target}" if args.target else spec.name
+    if paused:
+        print(f"{what} paused: its deliveries stay queued (their time-to-live still runs) until "
+              f"`broadcaster resume {spec.name}{' --target ' + args.target if args.target else ''}`.")  # fmt: skip
+    else:
+        print(f"{what} resumed: running lanes pick up its queued deliveries within a second.")
+    return 0

@@ -1,0 +1,98 @@
+"""`broadcaster send` and `broadcaster retry`: deliver in this process, no server and no Redis needed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from broadcaster.cli.drafts import draft_from_args
+from broadcaster.cli.output import deliveries_table, delivery_json, print_json
+from broadcaster.cli.progress import Progress
+from broadcaster.dispatch import Dispatcher
+from broadcaster.runtime import Runtime
+from broadcaster.store import Delivery
+from broadcaster.vocabulary import DeliveryState
+
+EXIT_DELIVERED = 0
+EXIT_NOT_DELIVERED = 3
+
+
+async def send(args: argparse.Namespace, runtime: Runtime) -> int:
+    draft = draft_from_args(args, now=datetime.fromtimestamp(runtime.clock(), UTC))
+    channels = sorted({p.channel for p in runtime.plan(draft.channels)}, key=runtime.registry.names().index)
+    progress = Progress(sys.stderr, [], live=sys.stderr.isatty() and not args.json, clock=runtime.clock)
+    # Channels are built before anything is journaled, so a channel that cannot start is a
+    # configuration error (exit 2) rather than an accepted update that cannot go out.
+    async with Dispatcher(runtime, channels=channels, observe=progress) as dispatcher:
+        accepted = await runtime.submit(draft, idempotency_key=args.idempotency_key)
+        incident, update = accepted.incident, accepted.update
+        if accepted.duplicate:
+            print(f"Already journaled as update {update.id} (same --idempotency-key); not sent again.",
+                  file=sys.stderr)  # fmt: skip
+        print(f"Journaled update {update.id} of incident {incident.id} ({incident.name}): {update.status.value}",
+              file=sys.stderr)  # fmt: skip
+        progress.follow(accepted.deliveries)
+        async with progress:
+            dispatcher.wake()
+            await dispatcher.settle([update.id], wait=args.wait)
+    deliveries = await runtime.store.deliveries(update_id=update.id)
+    if args.json:
+        print_json({"update_id": update.id, "incident_id": incident.id,
+                    "deliveries": [delivery_json(d) for d in deliveries]})  # fmt: skip
+    else:
+        deliveries_table(deliveries)
+    return _conclude(deliveries)
+
+
+async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
+    store = runtime.store
+    chosen = args.channel or None
+    if args.failed:
+        for channel in chosen or [None]:
+            requeued, too_old = await store.requeue_failed(now=runtime.clock(), update_id=args.update, channel=channel)
+            if requeued or too_old:
+                print(f"Requeued {requeued} failed deliveries" + (f"; {too_old} are past their time-to-live and stay "
+                      "failed" if too_old else "") + ".", file=sys.stderr)  # fmt: skip
+    waiting = [d for d in await store.deliveries(update_id=args.update, open_only=True)
+               if chosen is None or d.channel in chosen]  # fmt: skip
+    if not waiting:
+        print("Nothing is waiting to be delivered.", file=sys.stderr)
+        return EXIT_DELIVERED
+    active = set(runtime.active_channels())
+    idle = Counter(d.channel for d in waiting if d.channel not in active)
+    for channel, count in idle.items():
+        print(f"{count} deliveries wait for channel {channel!r}, which is not enabled.", file=sys.stderr)
+    channels = [name for name in runtime.registry.names() if name in active and any(d.channel == name for d in waiting)]
+    progress = Progress(sys.stderr, waiting, live=sys.stderr.isatty() and not args.json, clock=runtime.clock)
+    print(f"Delivering {len(waiting)} waiting deliveries on {', '.join(channels) or 'no channel'}.", file=sys.stderr)
+    async with Dispatcher(runtime, channels=channels, observe=progress) as dispatcher, progress:
+        dispatcher.wake()
+        await dispatcher.settle({d.update_id for d in waiting}, wait=args.wait)
+    followed = {d.id for d in waiting}
+    after = [d for update_id in sorted({d.update_id for d in waiting})
+             for d in await store.deliveries(update_id=update_id) if d.id in followed]  # fmt: skip
+    if args.json:
+        print_json({"deliveries": [delivery_json(d) for d in after]})
+    else:
+        deliveries_table(after)
+    return _conclude(after)
+
+
+def _conclude(deliveries: Sequence[Delivery]) -> int:
+    counts = Counter(d.state for d in deliveries)
+    total = len(deliveries)
+    if counts[DeliveryState.DELIVERED] == total:
+        print(f"Delivered on all {total} targets.", file=sys.stderr)
+        return EXIT_DELIVERED
+    parts = ", ".join(f"{count} {state.value}" for state, count in sorted(counts.items()) if state is not
+                      DeliveryState.DELIVERED)  # fmt: skip
+    print(f"Not delivered everywhere ({parts}).", file=sys.stderr)
+    if counts[DeliveryState.PENDING] or counts[DeliveryState.IN_FLIGHT]:
+        print("Pending deliveries stay in the journal: `broadcaster retry` or `broadcaster serve` resumes them.",
+              file=sys.stderr)  # fmt: skip
+    if counts[DeliveryState.FAILED]:
+        print("Failed deliveries can be tried again with `broadcaster retry --failed`.", file=sys.stderr)
+    return EXIT_NOT_DELIVERED

@@ -1,0 +1,89 @@
+"""Turning `broadcaster send` flags into a validated UpdateDraft, with errors that name the flag."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from broadcaster.errors import InputError
+from broadcaster.models import UpdateDraft
+
+_RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_FLAGS: Final = {
+    "title": "--title",
+    "incident_id": "--incident",
+    "status": "--status",
+    "message": "--message",
+    "impact": "--impact",
+    "components": "--component",
+    "channels": "--channel",
+    "next_update_at": "--next-update",
+    "scheduled_for": "--scheduled-for",
+    "scheduled_until": "--scheduled-until",
+}
+
+
+def draft_from_args(args: argparse.Namespace, *, now: datetime) -> UpdateDraft:
+    message = sys.stdin.read() if args.message == "-" else args.message
+    fields: dict[str, Any] = {
+        "title": args.title,
+        "incident_id": args.incident,
+        "status": args.status,
+        "message": message,
+        "impact": args.impact,
+        "components": dict(_component(item) for item in args.component),
+        "channels": args.channel,
+        "next_update_at": _when(args.next_update, now, "--next-update"),
+        "scheduled_for": _when(args.scheduled_for, now, "--scheduled-for"),
+        "scheduled_until": _when(args.scheduled_until, now, "--scheduled-until"),
+        "reopen": args.reopen,
+        "author": "cli",
+    }
+    return validate_draft({key: value for key, value in fields.items() if value is not None}, _FLAGS)
+
+
+def validate_draft(fields: dict[str, Any], names: dict[str, str]) -> UpdateDraft:
+    """Validate, reporting each problem under the name the submitter used (a flag, a form field)."""
+    try:
+        return UpdateDraft.model_validate(fields)
+    except ValidationError as exc:
+        problems: dict[str, str] = {}
+        for error in exc.errors(include_url=False):
+            loc = error["loc"]
+            field = str(loc[0]) if loc else ""
+            label = names.get(field, field) + (f" {loc[1]}" if len(loc) > 1 else "")
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] in ("enum", "literal_error") and isinstance(error.get("input"), str):
+                message += f" (got {error['input']!r})"
+            problems[label or "update"] = message
+        summary = "; ".join(f"{label}: {message}" for label, message in problems.items())
+        raise InputError(summary, problems) from None
+
+
+def _component(item: str) -> tuple[str, str]:
+    name, sep, state = item.rpartition("=")
+    if not sep or not name.strip():
+        raise InputError(f"--component {item!r}: expected NAME=STATE", {"--component": "expected NAME=STATE"})
+    return name.strip(), state.strip()
+
+
+def _when(text: str | None, now: datetime, flag: str) -> datetime | str | None:
+    """ "30m", "2h", "1d" from now, or ISO 8601 with a time zone (pydantic then refuses a naive one)."""
+    if text is None:
+        return None
+    if match := _RELATIVE.match(text.strip()):
+        return now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected 30m, 2h, 1d or an ISO 8601 time such as "
+                         "2026-11-23T10:30:00Z", {flag: "not a time"}) from None  # fmt: skip
+    if parsed.tzinfo is None:
+        raise InputError(f"{flag} {text!r}: add a time zone, e.g. {text}Z for UTC", {flag: "no time zone"})
+    return parsed.astimezone(UTC)

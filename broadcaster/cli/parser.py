@@ -1,0 +1,97 @@
+"""The command line: `broadcaster <command> [options]`. Every command takes --config FILE."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Final
+
+from broadcaster import __version__
+from broadcaster.vocabulary import ComponentState, Impact, Status
+
+DEFAULT_WAIT: Final = 60.0
+
+_STATUSES = ", ".join(s.value for s in Status)
+_IMPACTS = ", ".join(i.value for i in Impact)
+_STATES = ", ".join(c.value for c in ComponentState)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="FILE", help="TOML settings (default: $BROADCASTER_CONFIG, ./broadcaster.toml)"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log what the lanes do to stderr")
+
+    parser = argparse.ArgumentParser(
+        prog="broadcaster",
+        description="Post incident updates to every channel at once: email, X, webhooks and a static status mirror.",
+    )
+    parser.add_argument("--version", action="version", version=f"broadcaster {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    send = commands.add_parser(
+        "send",
+        parents=[common],
+        help="post an update and deliver it now, in this process",
+        description="Journal one update and fan it out in-process. Exit 0: every channel delivered; "
+        "2: bad input or configuration (nothing journaled); 3: something is pending or failed "
+        "(it stays in the journal for `broadcaster retry` or the service).",
+    )
+    which = send.add_mutually_exclusive_group(required=True)
+    which.add_argument("--title", help="open a new incident with this title")
+    which.add_argument("--incident", metavar="ID", help="add an update to this incident")
+    send.add_argument("--status", required=True, help=f"one of: {_STATUSES}")
+    send.add_argument("--message", required=True, help='the update text ("-" reads it from standard input)')
+    send.add_argument("--impact", help=f"one of: {_IMPACTS} (default: from the components, else minor)")
+    send.add_argument(
+        "--component", action="append", default=[], metavar="NAME=STATE", help=f"repeatable; STATE one of: {_STATES}"
+    )
+    send.add_argument("--channel", action="append", metavar="NAME", help="repeatable; default: every enabled channel")
+    send.add_argument(
+        "--next-update", metavar="WHEN", help="when the next update is due: 30m, 2h or ISO 8601 with zone"
+    )
+    send.add_argument("--scheduled-for", metavar="WHEN", help="maintenance start (ISO 8601 with zone)")
+    send.add_argument("--scheduled-until", metavar="WHEN", help="maintenance end (ISO 8601 with zone)")
+    send.add_argument("--reopen", action="store_true", help="allow an update to a resolved incident, reopening it")
+    send.add_argument(
+        "--idempotency-key", metavar="KEY", help="repeat-safe: a second send with the same key does nothing"
+    )
+    _wait_and_json(send)
+
+    retry = commands.add_parser(
+        "retry",
+        parents=[common],
+        help="deliver what is still pending (and, with --failed, what failed)",
+        description="Take back deliveries left by crashed processes, then deliver everything pending in-process.",
+    )
+    retry.add_argument("--failed", action="store_true", help="also give failed deliveries a fresh set of attempts")
+    retry.add_argument("--update", metavar="ID", help="only this update's deliveries")
+    retry.add_argument("--channel", action="append", metavar="NAME", help="only these channels (repeatable)")
+    _wait_and_json(retry)
+
+    status = commands.add_parser("status", parents=[common], help="the delivery ledger")
+    status.add_argument("id", nargs="?", metavar="ID", help="an incident or update id (default: an overview)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    commands.add_parser("render", parents=[common], help="rebuild the whole status mirror from the journal")
+    commands.add_parser("check", parents=[common], help="preflight every enabled channel without messaging anyone")
+    config = commands.add_parser("config", parents=[common], help="show the effective settings, secrets masked")
+    config.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # JSON is the only format; accepted
+
+    for verb, what in (("pause", "hold a channel's deliveries (queued, not sent)"), ("resume", "release them")):
+        control = commands.add_parser(verb, parents=[common], help=what)
+        control.add_argument("channel", metavar="CHANNEL")
+        control.add_argument("--target", default="", help="only this target of the channel")
+        control.add_argument("--reason", default="", help="recorded with the pause, shown by `status`")
+    return parser
+
+
+def _wait_and_json(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to keep delivering before handing over to the journal (default {DEFAULT_WAIT:g})",
+    )
+    command.add_argument("--json", action="store_true", help="print the result as JSON on standard output")

@@ -1,0 +1,130 @@
+"""Runs one lane per channel inside this process: the CLI's in-process fan-out and the service's workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+from types import TracebackType
+from typing import Self
+
+from broadcaster.lanes import Lane, LaneEvent, LaneStatus, Observer
+from broadcaster.runtime import Runtime, redactor
+from broadcaster.store.base import Delivery
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Channel, ChannelContext
+
+log = logging.getLogger("broadcaster.dispatch")
+
+
+class Dispatcher:
+    """Builds the chosen channels (default: every enabled one), runs a lane for each, and stops them,
+    handing unfinished deliveries back to the journal. Use as an async context manager."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        channels: Collection[str] | None = None,
+        observe: Observer | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self._runtime = runtime
+        self._names = list(channels) if channels is not None else runtime.active_channels()
+        self._observe = observe
+        self._poll_interval = poll_interval
+        self._lanes: dict[str, Lane] = {}
+        self._channels: list[Channel] = []
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Build every channel first, so a channel that cannot be built fails before any lane runs."""
+        runtime = self._runtime
+        context = ChannelContext(runtime.settings, runtime.store)
+        redact = redactor(runtime.settings)
+        try:
+            for name in self._names:
+                spec = runtime.registry.get(name)
+                channel = spec.load().create(context)
+                self._channels.append(channel)
+                self._lanes[name] = Lane(
+                    name=name,
+                    channel=channel,
+                    ordering=spec.ordering,
+                    policy=runtime.settings.lane_policy(name),
+                    store=runtime.store,
+                    owner=runtime.owner,
+                    observe=self._on_event,
+                    redact=redact,
+                    clock=runtime.clock,
+                    poll_interval=self._poll_interval,
+                )
+        except BaseException:
+            await self._close_channels()
+            raise
+        for lane in self._lanes.values():
+            lane.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(lane.stop() for lane in self._lanes.values()))
+        self._lanes.clear()
+        await self._close_channels()
+
+    async def _close_channels(self) -> None:
+        for channel in self._channels:
+            try:
+                await channel.aclose()
+            except Exception:
+                log.exception("closing the %s channel failed", channel.name)
+        self._channels.clear()
+
+    def wake(self) -> None:
+        """New work was journaled in this process: look for it now rather than at the next poll."""
+        for lane in self._lanes.values():
+            lane.wake()
+
+    def statuses(self) -> list[LaneStatus]:
+        return [lane.status() for lane in self._lanes.values()]
+
+    def _on_event(self, event: LaneEvent) -> None:
+        self._changed.set()
+        if self._observe is not None:
+            self._observe(event)
+
+    async def settle(self, update_ids: Collection[str], *, wait: float) -> list[Delivery]:
+        """Wait until every delivery of these updates is final or cannot move before the deadline (its
+        lane or target is paused, or its next attempt is due after it). Returns the deliveries as the
+        journal has them then."""
+        clock = self._runtime.clock
+        deadline = clock() + wait
+        while True:
+            self._changed.clear()
+            deliveries = await self._deliveries(update_ids)
+            if all(d.state.is_final or self._stuck(d, deadline) for d in deliveries) or clock() >= deadline:
+                return deliveries
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self._poll_interval, max(0.0, deadline - clock()))):
+                    await self._changed.wait()
+
+    async def _deliveries(self, update_ids: Collection[str]) -> list[Delivery]:
+        found: list[Delivery] = []
+        for update_id in update_ids:
+            found += await self._runtime.store.deliveries(update_id=update_id)
+        return found
+
+    def _stuck(self, delivery: Delivery, deadline: float) -> bool:
+        lane = self._lanes.get(delivery.channel)
+        if lane is None or delivery.state is not DeliveryState.PENDING:
+            return lane is None
+        status = lane.status()
+        return status.paused or delivery.target in status.paused_targets or delivery.not_before > deadline

@@ -1,0 +1,25 @@
+"""Errors the broadcaster reports to people; each maps to one CLI exit code and one HTTP status."""
+
+from __future__ import annotations
+
+
+class BroadcasterError(Exception):
+    """Base of the errors with a message fit to show an incident commander as is."""
+
+
+class InputError(BroadcasterError):
+    """The submitted update (or command) is not acceptable; nothing was journaled. CLI exit 2, HTTP 4xx.
+
+    `fields` maps field names to what is wrong with each, for forms and the JSON API."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+class NotFoundError(InputError):
+    """The named incident, update or channel does not exist."""
+
+
+class StoreError(BroadcasterError):
+    """The journal cannot be opened or written."""

@@ -1,0 +1,338 @@
+"""A lane: one channel's worker. It claims that channel's due deliveries from the journal, runs them
+with the channel's concurrency limit, timeout and retry policy, and records every outcome.
+
+Lanes share nothing but the journal and the event loop, so a channel that hangs, fails or is paused
+never holds back another: its attempts time out on their own clock, its failures back off on their
+own schedule, and its breakers open on its own targets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from broadcaster.errors import StoreError
+from broadcaster.retry import Breakers, after_transient_failure
+from broadcaster.store.base import Claimed, Delivery, Outcome, Store
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Channel, Job, Ordering, PermanentError, TransientError
+from config.settings import LanePolicy
+
+log = logging.getLogger("broadcaster.lane")
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    DELIVERED = "delivered"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class LaneEvent:
+    """Something that happened to a delivery, reported once it is in the journal."""
+
+    kind: EventKind
+    delivery: Delivery
+    attempt: int
+    detail: str = ""
+    not_before: float | None = None
+
+
+Observer = Callable[[LaneEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LaneStatus:
+    channel: str
+    paused: bool
+    paused_targets: frozenset[str]
+    in_flight: int
+    open_breakers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Running:
+    task: asyncio.Task[None]
+    claimed: Claimed
+
+
+class Lane:
+    """Runs one channel's deliveries. `start()` it, `wake()` it when new work is journaled in this
+    process (other processes' work is found by polling every `poll_interval` seconds), `stop()` it to
+    hand unfinished deliveries back to the queue. All times in seconds."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        channel: Channel,
+        ordering: Ordering,
+        policy: LanePolicy,
+        store: Store,
+        owner: str,
+        observe: Observer | None = None,
+        redact: Callable[[str], str] = str,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.5,
+        lease: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.channel = channel
+        self.ordering = ordering
+        self.policy = policy
+        self._store = store
+        self._owner = owner
+        self._observe = observe
+        self._redact = redact
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._lease = lease
+        self._rng = rng or random.Random()
+        self._breakers = Breakers(policy.breaker_threshold, policy.breaker_cooldown)
+        self._running: dict[str, _Running] = {}
+        self._unrecorded: list[tuple[Outcome, LaneEvent]] = []
+        self._wake = asyncio.Event()
+        self._record_wanted = asyncio.Event()
+        self._retry_at: float | None = None
+        self._paused = False
+        self._paused_targets: frozenset[str] = frozenset()
+        self._controls_read_at = float("-inf")
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name=f"lane-{self.name}"),
+            asyncio.create_task(self._record_loop(), name=f"lane-{self.name}-recorder"),
+            asyncio.create_task(self._heartbeat_loop(), name=f"lane-{self.name}-heartbeat"),
+        ]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, interrupt attempts still running, record what finished and hand the rest back."""
+        claim_loop, *others = self._tasks
+        await _cancel(claim_loop)
+        interrupted = [running.claimed.delivery.id for running in self._running.values()]
+        await asyncio.gather(*(_cancel(running.task) for running in list(self._running.values())))
+        for task in others:
+            await _cancel(task)
+        await self._flush()
+        if interrupted:
+            with contextlib.suppress(StoreError):
+                await self._store.release(self._owner, interrupted)
+        self._tasks = []
+
+    def status(self) -> LaneStatus:
+        return LaneStatus(
+            channel=self.name,
+            paused=self._paused,
+            paused_targets=self._paused_targets,
+            in_flight=len(self._running),
+            open_breakers=self._breakers.open_targets(),
+        )
+
+    # --- claiming
+
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._claim_once()
+            except StoreError as exc:
+                log.error("%s lane: journal unavailable, will retry: %s", self.name, exc)
+            await self._sleep()
+
+    async def _claim_once(self) -> None:
+        now = self._clock()
+        if now - self._controls_read_at >= self._poll_interval:
+            await self._read_controls(now)
+        free = 0 if self._paused else self.policy.concurrency - len(self._running)
+        result = await self._store.claim(
+            self.name,
+            ordering=self.ordering,
+            owner=self._owner,
+            limit=max(free, 0),
+            now=now,
+            lease=self._lease,
+            skip_targets=self._breakers.blocked(now) | self._paused_targets,
+        )
+        for delivery in result.expired:
+            self._emit(LaneEvent(EventKind.EXPIRED, delivery, delivery.attempts, delivery.last_error))
+        for delivery in result.superseded:
+            self._emit(LaneEvent(EventKind.SUPERSEDED, delivery, delivery.attempts, delivery.last_error))
+        for claimed in result.claimed:
+            task = asyncio.create_task(self._attempt(claimed), name=f"{self.name}-{claimed.delivery.id}")
+            self._running[claimed.delivery.id] = _Running(task, claimed)
+
+    async def _read_controls(self, now: float) -> None:
+        controls = [c for c in await self._store.controls() if c.channel == self.name and c.paused]
+        self._paused = any(c.target == "" for c in controls)
+        self._paused_targets = frozenset(c.target for c in controls if c.target)
+        self._controls_read_at = now
+
+    async def _sleep(self) -> None:
+        timeout = self._poll_interval
+        if self._retry_at is not None:
+            timeout = min(timeout, max(0.0, self._retry_at - self._clock()))
+            self._retry_at = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+
+    # --- attempting
+
+    async def _attempt(self, claimed: Claimed) -> None:
+        delivery = claimed.delivery
+        attempt = delivery.attempts
+        started = self._clock()
+        self._breakers.started(delivery.target)
+        self._emit(LaneEvent(EventKind.STARTED, delivery, attempt))
+        job = Job(
+            delivery_id=delivery.id,
+            channel=self.name,
+            target=delivery.target,
+            attempt=attempt,
+            max_attempts=delivery.max_attempts,
+            expires_at=delivery.expires_at,
+            incident=claimed.incident,
+            update=claimed.update,
+            history=claimed.history,
+            thread_parent=claimed.thread_parent,
+            progress=claimed.progress,
+            checkpoint=lambda progress: self._store.checkpoint(self._owner, delivery.id, progress),
+        )
+        try:
+            async with asyncio.timeout(self.policy.timeout):
+                receipt = await self.channel.send(job)
+        except TransientError as exc:
+            self._failed_transiently(claimed, started, self._redact(str(exc)), exc.retry_after)
+        except PermanentError as exc:
+            self._breakers.succeeded(delivery.target)  # it answered: the target itself is up
+            self._record(claimed, started, DeliveryState.FAILED, error=self._redact(str(exc)))
+        except TimeoutError:
+            self._failed_transiently(claimed, started, f"timed out after {self.policy.timeout:g}s", None)
+        except Exception as exc:
+            # A bug in the channel, not a verdict on the delivery: log it, retry it; if it keeps
+            # happening, the delivery runs out of attempts and is parked as failed. The worker lives on.
+            log.exception("%s lane: unexpected error delivering %s", self.name, delivery.id)
+            error = self._redact(f"internal error: {type(exc).__name__}: {exc}")
+            self._failed_transiently(claimed, started, error, None)
+        else:
+            self._breakers.succeeded(delivery.target)
+            self._record(
+                claimed,
+                started,
+                DeliveryState.DELIVERED,
+                detail=self._redact(receipt.detail),
+                external_id=receipt.external_id,
+            )
+
+    def _failed_transiently(self, claimed: Claimed, started: float, error: str, retry_after: float | None) -> None:
+        delivery = claimed.delivery
+        now = self._clock()
+        self._breakers.failed(delivery.target, now)
+        decision = after_transient_failure(
+            self.policy,
+            attempts=delivery.attempts,
+            now=now,
+            expires_at=delivery.expires_at,
+            error=error,
+            retry_after=retry_after,
+            rng=self._rng,
+        )
+        if decision.not_before is not None:
+            self._retry_at = min(self._retry_at or decision.not_before, decision.not_before)
+        self._record(claimed, started, decision.state, error=decision.error, not_before=decision.not_before)
+
+    def _record(
+        self,
+        claimed: Claimed,
+        started: float,
+        state: DeliveryState,
+        *,
+        error: str = "",
+        detail: str = "",
+        external_id: str | None = None,
+        not_before: float | None = None,
+    ) -> None:
+        delivery = claimed.delivery
+        outcome = Outcome(
+            delivery_id=delivery.id,
+            state=state,
+            attempt=delivery.attempts,
+            started_at=started,
+            finished_at=self._clock(),
+            not_before=not_before,
+            error=error,
+            detail=detail,
+            external_id=external_id,
+        )
+        kind = EventKind.RETRYING if state is DeliveryState.PENDING else EventKind(state.value)
+        event = LaneEvent(kind, delivery, delivery.attempts, error or detail, not_before)
+        self._unrecorded.append((outcome, event))
+        self._running.pop(delivery.id, None)
+        self._record_wanted.set()
+        self._wake.set()
+
+    # --- recording and leases
+
+    async def _record_loop(self) -> None:
+        # Whatever finished while the previous write ran goes into the next one: one transaction for
+        # many outcomes when a lane is busy, one per outcome when it is not.
+        while True:
+            await self._record_wanted.wait()
+            self._record_wanted.clear()
+            try:
+                await self._flush()
+            except StoreError as exc:
+                log.error("%s lane: cannot record outcomes yet, will retry: %s", self.name, exc)
+                await asyncio.sleep(self._poll_interval)
+                self._record_wanted.set()
+
+    async def _flush(self) -> None:
+        batch, self._unrecorded = self._unrecorded, []
+        if not batch:
+            return
+        try:
+            await self._store.finish(self._owner, [outcome for outcome, _ in batch])
+        except BaseException:
+            self._unrecorded[:0] = batch
+            raise
+        for _, event in batch:
+            self._emit(event)
+        self._wake.set()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            if self._running:
+                try:
+                    await self._store.renew(self._owner, list(self._running), until=self._clock() + self._lease)
+                except StoreError as exc:
+                    log.error("%s lane: cannot renew leases: %s", self.name, exc)
+
+    def _emit(self, event: LaneEvent) -> None:
+        if self._observe is None:
+            return
+        try:
+            self._observe(event)
+        except Exception:
+            log.exception("%s lane: observer failed on %s", self.name, event.kind)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,112 @@
+"""What every entry point (CLI, service) needs: the settings, an open journal, the channel registry,
+this process's identity as a lease owner, and the one way to submit an update."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from broadcaster.errors import InputError
+from broadcaster.models import UpdateDraft
+from broadcaster.store import Accepted, PlannedDelivery, Store, open_store
+from channels.registry import ChannelRegistry, default_registry
+from config import CHANNEL_NAMES, ConfigError, Settings
+
+_HOST = socket.gethostname()
+
+
+def new_owner() -> str:
+    """This process's name on its leases: host, pid, and a nonce in case the pid is reused."""
+    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when the owner is a process of this host that no longer exists. Owners on other hosts
+    are never presumed dead: their leases are recovered when they run out."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, owned by someone else
+        return False
+    return False
+
+
+def redactor(settings: Settings) -> Callable[[str], str]:
+    """Scrubs every configured secret out of a text before it is logged or journaled."""
+    secret_values = settings.secret_values()
+
+    def redact(text: str) -> str:
+        for value in secret_values:
+            text = text.replace(value, "********")
+        return text
+
+    return redact
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    registry: ChannelRegistry = field(default_factory=default_registry)
+    owner: str = field(default_factory=new_owner)
+    clock: Callable[[], float] = time.time
+
+    def active_channels(self) -> list[str]:
+        """The enabled channels, checked against what this build has."""
+        for name in CHANNEL_NAMES:
+            section = getattr(self.settings, name)
+            if section.enabled and name not in self.registry:
+                raise ConfigError(f"[{name}] enabled = true, but this build has no {name} channel yet")
+        return [spec.name for spec in self.registry.enabled(self.settings)]
+
+    def plan(self, channels: list[str] | None) -> list[PlannedDelivery]:
+        """One delivery per target of every chosen channel (default: every enabled one)."""
+        active = self.active_channels()
+        chosen = active if channels is None else channels
+        for name in chosen:
+            self.registry.get(name)  # raises for an unknown channel
+            if name not in active:
+                raise InputError(f"channel {name!r} is not enabled in the configuration", {"channels": name})
+        plan = []
+        for name in chosen:
+            spec = self.registry.get(name)
+            policy = self.settings.lane_policy(name)
+            plan += [
+                PlannedDelivery(name, target, spec.ordering, policy.max_attempts, policy.ttl)
+                for target in spec.targets(self.settings)
+            ]
+        if not plan:
+            raise InputError("no channel is enabled: nothing would be sent", {"channels": "none enabled"})
+        return plan
+
+    async def submit(self, draft: UpdateDraft, *, idempotency_key: str | None = None) -> Accepted:
+        """Journal an update and plan its deliveries; durable when this returns."""
+        plan = self.plan(draft.channels)
+        return await self.store.accept(
+            draft, plan, now=datetime.fromtimestamp(self.clock(), UTC), idempotency_key=idempotency_key
+        )
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def open_runtime(settings: Settings, *, registry: ChannelRegistry | None = None) -> Runtime:
+    """Open the journal and take back deliveries that a dead process of this host left in flight."""
+    store = open_store(settings.store_url)
+    await store.open()
+    runtime = Runtime(settings, store, registry or default_registry())
+    await store.recover(now=runtime.clock(), owner_is_dead=owner_is_dead)
+    return runtime

@@ -1,0 +1,46 @@
+"""Journal backends behind one interface, chosen by URL; a backend's module is imported only when used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from broadcaster.errors import StoreError
+from broadcaster.store.base import (
+    Accepted,
+    Attempt,
+    Claimed,
+    ClaimResult,
+    Delivery,
+    LaneControl,
+    Outcome,
+    PlannedDelivery,
+    Store,
+)
+
+
+def open_store(url: str) -> Store:
+    """The store for `url`: sqlite:///relative.db, sqlite:////absolute.db (not yet opened)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise StoreError(f"store url {url!r} has no scheme; use sqlite:///path.db")
+    if scheme == "sqlite":
+        from broadcaster.store.sqlite import SqliteStore
+
+        if not rest.startswith("/") or rest == "/":
+            raise StoreError(f"store url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
+        return SqliteStore(Path(rest[1:]), url=url)
+    raise StoreError(f"store url {url!r}: unsupported scheme {scheme!r} (supported: sqlite)")
+
+
+__all__ = [
+    "Accepted",
+    "Attempt",
+    "ClaimResult",
+    "Claimed",
+    "Delivery",
+    "LaneControl",
+    "Outcome",
+    "PlannedDelivery",
+    "Store",
+    "open_store",
+]

@@ -1,0 +1,235 @@
+"""The journal interface every backend implements, and the records it hands out.
+
+All scheduling times are epoch seconds (floats); incident and update times are aware datetimes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from broadcaster.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Ordering
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """A delivery to create when an update is accepted."""
+
+    channel: str
+    target: str
+    ordering: Ordering
+    max_attempts: int
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One update for one target of one channel, and where it stands."""
+
+    id: str
+    update_id: str
+    incident_id: str
+    update_seq: int
+    channel: str
+    target: str
+    state: DeliveryState
+    attempts: int
+    max_attempts: int
+    created_at: float
+    not_before: float
+    expires_at: float
+    finished_at: float | None
+    last_error: str
+    detail: str
+    external_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The result of accepting an update. `duplicate`: its Idempotency-Key was seen before and the
+    original update is returned; nothing new was journaled."""
+
+    incident: Incident
+    update: Update
+    deliveries: tuple[Delivery, ...]
+    superseded: tuple[Delivery, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to one worker, with everything its channel needs."""
+
+    delivery: Delivery
+    incident: Incident
+    history: tuple[Update, ...]
+    thread_parent: str | None
+    progress: Mapping[str, Any]
+
+    @property
+    def update(self) -> Update:
+        return self.history[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claimed: list[Claimed]
+    expired: list[Delivery]
+    superseded: list[Delivery]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended. `state` is DELIVERED, FAILED, EXPIRED, or PENDING for a retry at `not_before`."""
+
+    delivery_id: str
+    state: DeliveryState
+    attempt: int
+    started_at: float
+    finished_at: float
+    not_before: float | None = None
+    error: str = ""
+    detail: str = ""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivery_id: str
+    number: int
+    started_at: float | None
+    finished_at: float
+    outcome: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LaneControl:
+    """A pause on a whole channel (target "") or on one of its targets."""
+
+    channel: str
+    target: str
+    paused: bool
+    reason: str
+    updated_at: float
+
+
+class Store(ABC):
+    """The durable journal of incidents, updates and deliveries, shared by every process that uses it.
+
+    Deliveries are leased, never deleted on dequeue: `claim` marks them in flight for one owner until
+    `lease_until`; a crashed owner's leases are handed back by `recover`."""
+
+    url: str
+
+    @abstractmethod
+    async def open(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # --- writing updates
+
+    @abstractmethod
+    async def accept(
+        self,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """Validate `draft` against the incident, journal the update and plan its deliveries in one
+        durable transaction; supersede older queued deliveries of LATEST_ONLY channels. Raises
+        InputError (nothing journaled) when the update is not acceptable."""
+
+    # --- the delivery queue
+
+    @abstractmethod
+    async def claim(
+        self,
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+    ) -> ClaimResult:
+        """Expire what is past its TTL, supersede what a newer update replaced, then lease up to `limit`
+        due deliveries whose turn it is (nothing earlier still open for the same target, or for the
+        same target and incident when LATEST_ONLY)."""
+
+    @abstractmethod
+    async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        """Record attempts' outcomes; returns how many leases were still ours to record."""
+
+    @abstractmethod
+    async def release(self, owner: str, delivery_ids: Collection[str] | None) -> int:
+        """Hand leases back to the queue without counting the interrupted attempt (all of the owner's
+        leases when `delivery_ids` is None)."""
+
+    @abstractmethod
+    async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None: ...
+
+    @abstractmethod
+    async def checkpoint(self, owner: str, delivery_id: str, progress: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
+        """Return to the queue deliveries whose lease has run out or whose owner is known dead."""
+
+    @abstractmethod
+    async def expire_due(self, *, now: float) -> list[Delivery]:
+        """Record as expired every queued delivery past its TTL, whatever its lane is doing."""
+
+    @abstractmethod
+    async def requeue_failed(
+        self, *, now: float, update_id: str | None = None, channel: str | None = None
+    ) -> tuple[int, int]:
+        """Give failed deliveries a fresh set of attempts. Returns (requeued, too old to requeue)."""
+
+    @abstractmethod
+    async def next_due(self, channel: str) -> float | None:
+        """When the earliest queued delivery of `channel` becomes due, if any is queued."""
+
+    # --- reading
+
+    @abstractmethod
+    async def incident(self, incident_id: str) -> Incident:
+        """Raises NotFoundError."""
+
+    @abstractmethod
+    async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
+        """Most recently updated first."""
+
+    @abstractmethod
+    async def history(self, incident_id: str) -> IncidentHistory: ...
+
+    @abstractmethod
+    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]: ...
+
+    @abstractmethod
+    async def update(self, update_id: str) -> Update:
+        """Raises NotFoundError."""
+
+    @abstractmethod
+    async def deliveries(
+        self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
+    ) -> list[Delivery]: ...
+
+    @abstractmethod
+    async def attempts(self, delivery_id: str) -> list[Attempt]: ...
+
+    # --- lane controls
+
+    @abstractmethod
+    async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None: ...
+
+    @abstractmethod
+    async def controls(self) -> list[LaneControl]: ...

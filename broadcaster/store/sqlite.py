@@ -1,0 +1,222 @@
+"""The embedded journal: one SQLite file in WAL mode, safe for several processes at once.
+
+Every call runs on one dedicated thread that owns the connection, so a wait on another process's
+lock (up to the busy timeout) stalls only journal calls, never the event loop driving the lanes.
+Accepting an update commits with synchronous=FULL, so it is on disk before it is acknowledged; queue
+bookkeeping commits with synchronous=NORMAL, which survives a process crash and at worst, on power
+loss, repeats a delivery (delivery is at-least-once anyway)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from broadcaster.errors import StoreError
+from broadcaster.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.store import sqlite_ops as ops
+from broadcaster.store.base import (
+    Accepted,
+    Attempt,
+    ClaimResult,
+    Delivery,
+    LaneControl,
+    Outcome,
+    PlannedDelivery,
+    Store,
+)
+from broadcaster.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from channels.base import Ordering
+
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection], T]
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path, *, url: str, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self.url = url
+        self._busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # --- plumbing
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcaster-journal")
+        try:
+            await self._call(self._connect)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._call(self._disconnect)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    def _connect(self, _conn: sqlite3.Connection | None) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(f"journal {self.path} has schema version {version}; this build knows {SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                # One script, one transaction: executescript would commit a transaction opened outside it.
+                conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the journal at {self.path}: {exc}") from None
+        self._conn = conn
+
+    def _disconnect(self, conn: sqlite3.Connection | None) -> None:
+        if conn is not None:
+            conn.close()
+        self._conn = None
+
+    async def _call(self, fn: Callable[[sqlite3.Connection | None], T]) -> T:
+        if self._executor is None:
+            raise StoreError("the journal is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(self._conn))
+
+    async def _write(self, operation: Operation[T], *, durable: bool = False) -> T:
+        def transaction(conn: sqlite3.Connection | None) -> T:
+            if conn is None:
+                raise StoreError("the journal is not open")
+            if durable:
+                conn.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = operation(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                raise StoreError(f"journal write failed: {exc}") from None
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+
+        return await self._call(transaction)
+
+    async def _read(self, operation: Operation[T]) -> T:
+        def read(conn: sqlite3.Connection | None) -> T:
+            if conn is None:
+                raise StoreError("the journal is not open")
+            try:
+                return operation(conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"journal read failed: {exc}") from None
+
+        return await self._call(read)
+
+    # --- writing updates
+
+    async def accept(
+        self,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        return await self._write(partial(ops.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key),
+                                 durable=True)  # fmt: skip
+
+    # --- the delivery queue
+
+    async def claim(
+        self,
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+    ) -> ClaimResult:
+        return await self._write(
+            partial(ops.claim, channel=channel, ordering=ordering, owner=owner, limit=limit, now=now, lease=lease,
+                    skip_targets=skip_targets)
+        )  # fmt: skip
+
+    async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        return await self._write(partial(ops.finish, owner=owner, outcomes=outcomes))
+
+    async def release(self, owner: str, delivery_ids: Collection[str] | None) -> int:
+        return await self._write(partial(ops.release, owner=owner, delivery_ids=delivery_ids))
+
+    async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
+        await self._write(partial(ops.renew, owner=owner, delivery_ids=delivery_ids, until=until))
+
+    async def checkpoint(self, owner: str, delivery_id: str, progress: Mapping[str, Any]) -> None:
+        # Durable: saved progress is what stops a retry from messaging the same people twice.
+        await self._write(
+            partial(ops.checkpoint, owner=owner, delivery_id=delivery_id, progress=progress), durable=True
+        )
+
+    async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
+        return await self._write(partial(ops.recover, now=now, owner_is_dead=owner_is_dead))
+
+    async def expire_due(self, *, now: float) -> list[Delivery]:
+        return await self._write(partial(ops.expire, now=now, channel=None))
+
+    async def requeue_failed(
+        self, *, now: float, update_id: str | None = None, channel: str | None = None
+    ) -> tuple[int, int]:
+        return await self._write(partial(ops.requeue_failed, now=now, update_id=update_id, channel=channel))
+
+    async def next_due(self, channel: str) -> float | None:
+        return await self._read(partial(ops.next_due, channel=channel))
+
+    # --- reading
+
+    async def incident(self, incident_id: str) -> Incident:
+        return await self._read(partial(ops.incident, incident_id=incident_id))
+
+    async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
+        return await self._read(partial(ops.incidents, limit=limit, open_only=open_only))
+
+    async def history(self, incident_id: str) -> IncidentHistory:
+        return await self._read(partial(ops.history, incident_id=incident_id))
+
+    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
+        return await self._read(partial(ops.site_history, recent=recent))
+
+    async def update(self, update_id: str) -> Update:
+        return await self._read(partial(ops.update, update_id=update_id))
+
+    async def deliveries(
+        self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
+    ) -> list[Delivery]:
+        return await self._read(partial(ops.deliveries, update_id=update_id, incident_id=incident_id,
+                                        open_only=open_only))  # fmt: skip
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        return await self._read(partial(ops.attempts, delivery_id=delivery_id))
+
+    # --- lane controls
+
+    async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
+        change = partial(ops.set_paused, channel=channel, target=target, paused=paused, reason=reason, now=now)
+        await self._write(change, durable=True)
+
+    async def controls(self) -> list[LaneControl]:
+        return await self._read(ops.controls)

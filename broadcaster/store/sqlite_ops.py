@@ -1,0 +1,391 @@
+"""The SQLite journal's operations, as plain functions on a connection inside a transaction.
+
+broadcaster.store.sqlite runs each of them on its journal thread; keeping the SQL here, free of
+threads and asyncio, keeps both halves short and lets each be read on its own."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from broadcaster.errors import NotFoundError
+from broadcaster.models import (
+    Incident,
+    IncidentHistory,
+    Update,
+    UpdateDraft,
+    changes_to_json,
+    incident_to_json,
+    new_id,
+    to_epoch,
+)
+from broadcaster.store.base import (
+    Accepted,
+    Attempt,
+    Claimed,
+    ClaimResult,
+    Delivery,
+    LaneControl,
+    Outcome,
+    PlannedDelivery,
+)
+from broadcaster.store.sqlite_schema import (
+    DELIVERY_COLUMNS,
+    UPDATE_COLUMNS,
+    attempt_from_row,
+    control_from_row,
+    delivery_from_row,
+    incident_from_column,
+    update_from_row,
+)
+from broadcaster.transitions import apply_update
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Ordering
+
+_OPEN = "('pending', 'in_flight')"
+
+
+# --- writing updates
+
+
+def accept(
+    conn: sqlite3.Connection,
+    draft: UpdateDraft,
+    plan: Sequence[PlannedDelivery],
+    now: datetime,
+    idempotency_key: str | None,
+) -> Accepted:
+    if idempotency_key is not None:
+        row = conn.execute("SELECT id FROM updates WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+        if row is not None:
+            return _accepted_before(conn, row["id"])
+    current = incident(conn, draft.incident_id) if draft.incident_id is not None else None
+    after, update = apply_update(draft, current, now)
+    _write_incident(conn, after)
+    _insert_update(conn, update, after, idempotency_key)
+    stamp = now.timestamp()
+    superseded: list[Delivery] = []
+    deliveries: list[Delivery] = []
+    for planned in plan:
+        if planned.ordering is Ordering.LATEST_ONLY:
+            superseded += _deliveries(
+                conn,
+                "UPDATE deliveries SET state = 'superseded', finished_at = ?, last_error = ? "
+                "WHERE channel = ? AND target = ? AND incident_id = ? AND state = 'pending' "
+                f"RETURNING {DELIVERY_COLUMNS}",
+                (stamp, f"superseded by update {update.id}", planned.channel, planned.target, after.id),
+            )
+        deliveries += _deliveries(
+            conn,
+            "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, "
+            "max_attempts, created_at, not_before, expires_at) "
+            f"VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) RETURNING {DELIVERY_COLUMNS}",
+            (new_id(), update.id, after.id, update.seq, planned.channel, planned.target,
+             planned.max_attempts, stamp, stamp, stamp + planned.ttl),
+        )  # fmt: skip
+    return Accepted(after, update, tuple(deliveries), tuple(superseded))
+
+
+# --- the delivery queue
+
+
+def claim(
+    conn: sqlite3.Connection,
+    channel: str,
+    *,
+    ordering: Ordering,
+    owner: str,
+    limit: int,
+    now: float,
+    lease: float,
+    skip_targets: Collection[str],
+) -> ClaimResult:
+    expired = expire(conn, now, channel)
+    superseded: list[Delivery] = []
+    if ordering is Ordering.LATEST_ONLY:
+        superseded = _deliveries(
+            conn,
+            "UPDATE deliveries AS d SET state = 'superseded', finished_at = ?, "
+            "last_error = 'superseded by a newer update' "
+            "WHERE d.channel = ? AND d.state = 'pending' AND EXISTS (SELECT 1 FROM deliveries n "
+            "WHERE n.channel = d.channel AND n.target = d.target AND n.incident_id = d.incident_id "
+            f"AND n.update_seq > d.update_seq) RETURNING {DELIVERY_COLUMNS}",
+            (now, channel),
+        )
+    if limit <= 0:
+        return ClaimResult([], expired, superseded)
+    # An earlier delivery still open for the same target (and, for LATEST_ONLY, the same incident) holds
+    # a delivery back: that is what keeps each target's deliveries in order, one at a time.
+    same_key = "" if ordering is Ordering.IN_ORDER else "AND e.incident_id = d.incident_id"
+    due = conn.execute(
+        "SELECT d.seq FROM deliveries d WHERE d.channel = ? AND d.state = 'pending' "
+        "AND d.not_before <= ? AND d.target NOT IN (SELECT value FROM json_each(?)) "
+        "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel "
+        f"AND e.target = d.target AND e.state IN {_OPEN} AND e.seq < d.seq {same_key}) "
+        "ORDER BY d.seq LIMIT ?",
+        (channel, now, json.dumps(list(skip_targets)), limit),
+    ).fetchall()
+    leased = conn.execute(
+        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, lease_owner = ?, lease_until = ? "
+        "WHERE seq IN (SELECT value FROM json_each(?)) AND state = 'pending' "
+        f"RETURNING seq, {DELIVERY_COLUMNS}, progress",
+        (owner, now + lease, json.dumps([row["seq"] for row in due])),
+    ).fetchall()
+    # RETURNING promises no order; hand deliveries out in acceptance order.
+    claimed = [_claimed(conn, row) for row in sorted(leased, key=lambda row: int(row["seq"]))]
+    return ClaimResult(claimed, expired, superseded)
+
+
+def finish(conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome]) -> int:
+    recorded = 0
+    for outcome in outcomes:
+        cursor = conn.execute(
+            "UPDATE deliveries SET state = ?, not_before = COALESCE(?, not_before), last_error = ?, "
+            "detail = CASE WHEN ? = '' THEN detail ELSE ? END, external_id = COALESCE(?, external_id), "
+            "finished_at = ?, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND state = 'in_flight' AND lease_owner = ?",
+            (outcome.state.value, outcome.not_before, outcome.error, outcome.detail, outcome.detail,
+             outcome.external_id, outcome.finished_at if outcome.state.is_final else None,
+             outcome.delivery_id, owner),
+        )  # fmt: skip
+        if cursor.rowcount:
+            recorded += 1
+            label = "retry" if outcome.state is DeliveryState.PENDING else outcome.state.value
+            _log_attempt(conn, outcome.delivery_id, outcome.attempt, outcome.started_at, outcome.finished_at,
+                         label, outcome.error)  # fmt: skip
+    return recorded
+
+
+def release(conn: sqlite3.Connection, owner: str, delivery_ids: Collection[str] | None) -> int:
+    only = "" if delivery_ids is None else "AND id IN (SELECT value FROM json_each(?))"
+    params: tuple[Any, ...] = (owner,) if delivery_ids is None else (owner, json.dumps(list(delivery_ids)))
+    return conn.execute(
+        "UPDATE deliveries SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, "
+        f"lease_until = NULL WHERE state = 'in_flight' AND lease_owner = ? {only}",
+        params,
+    ).rowcount
+
+
+def renew(conn: sqlite3.Connection, owner: str, delivery_ids: Collection[str], until: float) -> None:
+    conn.execute(
+        "UPDATE deliveries SET lease_until = ? WHERE state = 'in_flight' AND lease_owner = ? "
+        "AND id IN (SELECT value FROM json_each(?))",
+        (until, owner, json.dumps(list(delivery_ids))),
+    )
+
+
+def checkpoint(conn: sqlite3.Connection, owner: str, delivery_id: str, progress: Mapping[str, Any]) -> None:
+    conn.execute(
+        "UPDATE deliveries SET progress = ? WHERE id = ? AND state = 'in_flight' AND lease_owner = ?",
+        (json.dumps(progress), delivery_id, owner),
+    )
+
+
+def recover(conn: sqlite3.Connection, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
+    """Back to the queue: leases that ran out, and leases of owners known dead. The interrupted attempt
+    counts, so a delivery that crashes its worker every time still runs out of attempts."""
+    recovered: list[Delivery] = []
+    for lease in conn.execute(
+        "SELECT id, lease_owner, lease_until, attempts FROM deliveries WHERE state = 'in_flight'"
+    ).fetchall():
+        lapsed = lease["lease_until"] is None or lease["lease_until"] < now
+        if not (lapsed or owner_is_dead(lease["lease_owner"] or "")):
+            continue
+        why = "its lease ran out" if lapsed else "its process died"
+        recovered += _deliveries(
+            conn,
+            "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL, not_before = ?, "
+            f"last_error = ? WHERE id = ? AND lease_owner IS ? RETURNING {DELIVERY_COLUMNS}",
+            (now, f"attempt interrupted: {why}", lease["id"], lease["lease_owner"]),
+        )
+        _log_attempt(conn, lease["id"], lease["attempts"], None, now, "interrupted", why)
+    return recovered
+
+
+def expire(conn: sqlite3.Connection, now: float, channel: str | None) -> list[Delivery]:
+    return _deliveries(
+        conn,
+        "UPDATE deliveries SET state = 'expired', finished_at = ?, "
+        "last_error = CASE WHEN last_error = '' THEN 'not delivered within its time-to-live' "
+        "ELSE 'not delivered within its time-to-live; last error: ' || last_error END "
+        "WHERE state = 'pending' AND expires_at <= ? AND (? IS NULL OR channel = ?) "
+        f"RETURNING {DELIVERY_COLUMNS}",
+        (now, now, channel, channel),
+    )
+
+
+def requeue_failed(conn: sqlite3.Connection, now: float, update_id: str | None, channel: str | None) -> tuple[int, int]:
+    where = "state = 'failed' AND (? IS NULL OR update_id = ?) AND (? IS NULL OR channel = ?)"
+    params = (update_id, update_id, channel, channel)
+    too_old = conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE {where} AND expires_at <= ?", (*params, now))
+    too_old_count = int(too_old.fetchone()[0])
+    requeued = conn.execute(
+        "UPDATE deliveries SET state = 'pending', attempts = 0, not_before = ?, finished_at = NULL "
+        f"WHERE {where} AND expires_at > ?",
+        (now, *params, now),
+    ).rowcount
+    return requeued, too_old_count
+
+
+def next_due(conn: sqlite3.Connection, channel: str) -> float | None:
+    row = conn.execute(
+        "SELECT MIN(not_before) FROM deliveries WHERE channel = ? AND state = 'pending'", (channel,)
+    ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def set_paused(conn: sqlite3.Connection, *, channel: str, target: str, paused: bool, reason: str, now: float) -> None:
+    conn.execute(
+        "INSERT INTO controls (channel, target, paused, reason, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (channel, target) DO UPDATE SET paused = excluded.paused, reason = excluded.reason, "
+        "updated_at = excluded.updated_at",
+        (channel, target, int(paused), reason, now),
+    )
+
+
+# --- reading
+
+
+def incident(conn: sqlite3.Connection, incident_id: str) -> Incident:
+    row = conn.execute("SELECT state FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no incident with id {incident_id}", {"incident_id": "not found"})
+    return incident_from_column(row["state"])
+
+
+def incidents(conn: sqlite3.Connection, limit: int, open_only: bool) -> list[Incident]:
+    rows = conn.execute(
+        "SELECT state FROM incidents WHERE (? = 0 OR is_open = 1) ORDER BY updated_at DESC LIMIT ?",
+        (int(open_only), limit),
+    ).fetchall()
+    return [incident_from_column(row["state"]) for row in rows]
+
+
+def history(conn: sqlite3.Connection, incident_id: str) -> IncidentHistory:
+    return IncidentHistory(incident(conn, incident_id), tuple(updates(conn, incident_id)))
+
+
+def site_history(conn: sqlite3.Connection, recent: int | None) -> list[IncidentHistory]:
+    rows = conn.execute(
+        "SELECT state FROM incidents WHERE is_open = 1 OR ? IS NULL OR id IN "
+        "(SELECT id FROM incidents ORDER BY updated_at DESC LIMIT ?) ORDER BY created_at, id",
+        (recent, -1 if recent is None else recent),
+    ).fetchall()
+    found = [incident_from_column(row["state"]) for row in rows]
+    by_incident: dict[str, list[Update]] = {item.id: [] for item in found}
+    for row in conn.execute(
+        f"SELECT {UPDATE_COLUMNS} FROM updates WHERE incident_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY incident_id, seq",
+        (json.dumps(list(by_incident)),),
+    ):
+        by_incident[row["incident_id"]].append(update_from_row(row))
+    return [IncidentHistory(item, tuple(by_incident[item.id])) for item in found]
+
+
+def update(conn: sqlite3.Connection, update_id: str) -> Update:
+    row = conn.execute(f"SELECT {UPDATE_COLUMNS} FROM updates WHERE id = ?", (update_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no update with id {update_id}")
+    return update_from_row(row)
+
+
+def updates(conn: sqlite3.Connection, incident_id: str, *, up_to: int | None = None) -> list[Update]:
+    rows = conn.execute(
+        f"SELECT {UPDATE_COLUMNS} FROM updates WHERE incident_id = ? AND (? IS NULL OR seq <= ?) ORDER BY seq",
+        (incident_id, up_to, up_to),
+    ).fetchall()
+    return [update_from_row(row) for row in rows]
+
+
+def deliveries(
+    conn: sqlite3.Connection, update_id: str | None, incident_id: str | None, open_only: bool
+) -> list[Delivery]:
+    return _deliveries(
+        conn,
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (? IS NULL OR update_id = ?) "
+        f"AND (? IS NULL OR incident_id = ?) AND (? = 0 OR state IN {_OPEN}) ORDER BY seq",
+        (update_id, update_id, incident_id, incident_id, int(open_only)),
+    )
+
+
+def attempts(conn: sqlite3.Connection, delivery_id: str) -> list[Attempt]:
+    rows = conn.execute(
+        "SELECT * FROM attempts WHERE delivery_id = ? ORDER BY finished_at, rowid", (delivery_id,)
+    ).fetchall()
+    return [attempt_from_row(row) for row in rows]
+
+
+def controls(conn: sqlite3.Connection) -> list[LaneControl]:
+    return [control_from_row(row) for row in conn.execute("SELECT * FROM controls ORDER BY channel, target")]
+
+
+# --- helpers
+
+
+def _deliveries(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:
+    return [delivery_from_row(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def _write_incident(conn: sqlite3.Connection, item: Incident) -> None:
+    conn.execute(
+        "INSERT INTO incidents (id, state, is_open, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, is_open = excluded.is_open, "
+        "updated_at = excluded.updated_at",
+        (item.id, json.dumps(incident_to_json(item)), int(item.is_open), item.created_at.timestamp(),
+         item.updated_at.timestamp()),
+    )  # fmt: skip
+
+
+def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: str | None) -> None:
+    conn.execute(
+        "INSERT INTO updates (id, incident_id, seq, status, impact, message, components, created_at, "
+        "next_update_at, author, incident_after, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (new.id, new.incident_id, new.seq, new.status.value, new.impact.value, new.message,
+         json.dumps(changes_to_json(new.components)), new.created_at.timestamp(), to_epoch(new.next_update_at),
+         new.author, json.dumps(incident_to_json(after)), key),
+    )  # fmt: skip
+
+
+def _accepted_before(conn: sqlite3.Connection, update_id: str) -> Accepted:
+    row = conn.execute(f"SELECT {UPDATE_COLUMNS}, incident_after FROM updates WHERE id = ?", (update_id,)).fetchone()
+    planned = _deliveries(
+        conn, f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE update_id = ? ORDER BY seq", (update_id,)
+    )
+    return Accepted(
+        incident_from_column(row["incident_after"]), update_from_row(row), tuple(planned), (), duplicate=True
+    )
+
+
+def _claimed(conn: sqlite3.Connection, row: sqlite3.Row) -> Claimed:
+    delivery = delivery_from_row(row)
+    after = conn.execute("SELECT incident_after FROM updates WHERE id = ?", (delivery.update_id,)).fetchone()
+    parent = conn.execute(
+        "SELECT external_id FROM deliveries WHERE incident_id = ? AND channel = ? AND target = ? "
+        "AND state = 'delivered' AND external_id IS NOT NULL AND update_seq < ? ORDER BY update_seq DESC LIMIT 1",
+        (delivery.incident_id, delivery.channel, delivery.target, delivery.update_seq),
+    ).fetchone()
+    return Claimed(
+        delivery=delivery,
+        incident=incident_from_column(after["incident_after"]),
+        history=tuple(updates(conn, delivery.incident_id, up_to=delivery.update_seq)),
+        thread_parent=parent["external_id"] if parent else None,
+        progress=json.loads(row["progress"]),
+    )
+
+
+def _log_attempt(  # noqa: PLR0917 - one parameter per column of the attempts table
+    conn: sqlite3.Connection,
+    delivery_id: str,
+    number: int,
+    started_at: float | None,
+    finished_at: float,
+    outcome: str,
+    error: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO attempts (delivery_id, number, started_at, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)",
+        (delivery_id, number, started_at, finished_at, outcome, error),
+    )

@@ -1,0 +1,160 @@
+"""The SQLite journal's schema and row mapping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Final
+
+from broadcaster.models import (
+    Incident,
+    Update,
+    changes_from_json,
+    from_epoch,
+    from_epoch_required,
+    incident_from_json,
+)
+from broadcaster.store.base import Attempt, Delivery, LaneControl
+from broadcaster.vocabulary import DeliveryState, Impact, Status
+
+SCHEMA_VERSION: Final = 1
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id          TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,             -- JSON of the Incident as it stands now
+    is_open     INTEGER NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_recent ON incidents (updated_at);
+
+CREATE TABLE IF NOT EXISTS updates (
+    id              TEXT PRIMARY KEY,
+    incident_id     TEXT NOT NULL REFERENCES incidents (id),
+    seq             INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    impact          TEXT NOT NULL,
+    message         TEXT NOT NULL,
+    components      TEXT NOT NULL,         -- JSON list of component changes
+    created_at      REAL NOT NULL,
+    next_update_at  REAL,
+    author          TEXT NOT NULL,
+    incident_after  TEXT NOT NULL,         -- JSON of the Incident right after this update
+    idempotency_key TEXT UNIQUE,
+    UNIQUE (incident_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- acceptance order, the order lanes deliver in
+    id           TEXT NOT NULL UNIQUE,
+    update_id    TEXT NOT NULL REFERENCES updates (id),
+    incident_id  TEXT NOT NULL,
+    update_seq   INTEGER NOT NULL,
+    channel      TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    created_at   REAL NOT NULL,
+    not_before   REAL NOT NULL,
+    expires_at   REAL NOT NULL,
+    finished_at  REAL,
+    lease_owner  TEXT,
+    lease_until  REAL,
+    last_error   TEXT NOT NULL DEFAULT '',
+    detail       TEXT NOT NULL DEFAULT '',
+    external_id  TEXT,
+    progress     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (channel, state, not_before);
+CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (channel, target, state, seq);
+CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
+CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, state);
+
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id TEXT NOT NULL,
+    number      INTEGER NOT NULL,
+    started_at  REAL,
+    finished_at REAL NOT NULL,
+    outcome     TEXT NOT NULL,
+    error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
+
+CREATE TABLE IF NOT EXISTS controls (
+    channel    TEXT NOT NULL,
+    target     TEXT NOT NULL,              -- '' pauses the whole channel
+    paused     INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (channel, target)
+);
+"""
+
+DELIVERY_COLUMNS: Final = (
+    "id, update_id, incident_id, update_seq, channel, target, state, attempts, max_attempts, created_at, "
+    "not_before, expires_at, finished_at, last_error, detail, external_id"
+)
+UPDATE_COLUMNS: Final = "id, incident_id, seq, status, impact, message, components, created_at, next_update_at, author"
+
+
+def delivery_from_row(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        update_id=row["update_id"],
+        incident_id=row["incident_id"],
+        update_seq=row["update_seq"],
+        channel=row["channel"],
+        target=row["target"],
+        state=DeliveryState(row["state"]),
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        expires_at=row["expires_at"],
+        finished_at=row["finished_at"],
+        last_error=row["last_error"],
+        detail=row["detail"],
+        external_id=row["external_id"],
+    )
+
+
+def update_from_row(row: sqlite3.Row) -> Update:
+    return Update(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        seq=row["seq"],
+        status=Status(row["status"]),
+        impact=Impact(row["impact"]),
+        message=row["message"],
+        components=changes_from_json(json.loads(row["components"])),
+        created_at=from_epoch_required(row["created_at"]),
+        next_update_at=from_epoch(row["next_update_at"]),
+        author=row["author"],
+    )
+
+
+def incident_from_column(text: str) -> Incident:
+    return incident_from_json(json.loads(text))
+
+
+def attempt_from_row(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        delivery_id=row["delivery_id"],
+        number=row["number"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        error=row["error"],
+    )
+
+
+def control_from_row(row: sqlite3.Row) -> LaneControl:
+    return LaneControl(
+        channel=row["channel"],
+        target=row["target"],
+        paused=bool(row["paused"]),
+        reason=row["reason"],
+        updated_at=row["updated_at"],
+    )

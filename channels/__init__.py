@@ -1,0 +1,1 @@
+"""Channel adapters (email, X, webhook, mirror) and the small contract they share (channels.base)."""

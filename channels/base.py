@@ -1,0 +1,131 @@
+"""The channel contract: all the core knows about a channel.
+
+A channel turns one job (an update for one target) into a Receipt, or raises a classified error:
+TransientError (the lane retries with backoff, or after `retry_after` seconds) or PermanentError (the
+lane records a failure and stops). Anything else escaping `send` is a bug in the channel; the lane
+logs it and treats it as transient, so a poison delivery runs out of attempts instead of killing a worker.
+Error messages are recorded in the ledger, so they must say what happened without any secret."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+
+if TYPE_CHECKING:
+    from broadcaster.models import Incident, IncidentHistory, Update
+    from config import Settings
+
+
+class Ordering(StrEnum):
+    """How a lane orders and collapses the deliveries of one target."""
+
+    IN_ORDER = "in_order"
+    """Every update is delivered, one at a time per target, in the order accepted (webhook, mirror)."""
+    LATEST_ONLY = "latest_only"
+    """Only the newest update of an incident matters: a newer update supersedes an older one still
+    queued for the same target, and an incident's updates go out one at a time (email, X)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Proof of delivery: a short human detail, and the channel's id for what it created (a post id, a
+    Message-ID), which later updates of the same incident receive as `Job.thread_parent`."""
+
+    detail: str = ""
+    external_id: str | None = None
+
+
+class DeliveryError(Exception):
+    """A classified delivery failure. The message is recorded in the ledger and shown to people."""
+
+
+class TransientError(DeliveryError):
+    """Worth retrying. `retry_after` (seconds) overrides the backoff when the far end said when."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Retrying cannot help (rejected credentials, a refused payload, a target that is gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One preflight result: `target` is reachable and usable (ok), or `detail` says why not."""
+
+    target: str
+    ok: bool
+    detail: str
+
+
+Checkpoint = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One delivery attempt: an update for one target of one channel."""
+
+    delivery_id: str
+    """Stable across retries: use it as the idempotency key where the channel has one."""
+    channel: str
+    target: str
+    attempt: int
+    """1 for the first attempt."""
+    max_attempts: int
+    expires_at: float
+    """Epoch seconds after which this update must not be delivered."""
+    incident: Incident
+    """The incident as it stood right after this update."""
+    update: Update
+    history: tuple[Update, ...]
+    """The incident's updates up to and including this one, oldest first."""
+    thread_parent: str | None
+    """The external_id of the last delivered update of this incident on this target, if any."""
+    progress: Mapping[str, Any]
+    """What an earlier attempt saved through `checkpoint` (empty on a first attempt)."""
+    checkpoint: Checkpoint
+    """Persist partial progress (e.g. recipients already accepted) so a retry resumes, not repeats."""
+
+
+class JournalReader(Protocol):
+    """The part of the journal a channel may read (the mirror renders from it)."""
+
+    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
+        """Every open incident plus the `recent` most recently updated ones (None: all), with updates."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What a channel is built from."""
+
+    settings: Settings
+    journal: JournalReader
+
+
+class Channel(ABC):
+    """A delivery channel. One instance serves one lane: it owns its connections (opened lazily or in
+    `create`, closed in `aclose`) and may be called concurrently up to the lane's concurrency."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def create(cls, context: ChannelContext) -> Self:
+        """Build the channel from validated settings. Must not do network I/O."""
+
+    @abstractmethod
+    async def send(self, job: Job) -> Receipt:
+        """Deliver `job` or raise TransientError / PermanentError."""
+
+    @abstractmethod
+    async def check(self) -> list[CheckResult]:
+        """Preflight every target without messaging anyone."""
+
+    async def aclose(self) -> None:  # noqa: B027 - most channels hold something to close; some do not
+        """Release connections and threads."""

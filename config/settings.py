@@ -1,0 +1,157 @@
+"""The root settings model: every section, the environment prefix, and each lane's effective policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields, replace
+from typing import Any, Final
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from config.email import EmailSettings
+from config.mirror import MirrorSettings
+from config.sections import (
+    AuthSettings,
+    NetworkSettings,
+    RetryOverrides,
+    ServiceSettings,
+    StoreSettings,
+)
+from config.webhook import WebhookSettings
+from config.x import XSettings
+
+CHANNEL_NAMES: Final = ("email", "x", "webhook", "mirror")
+
+
+@dataclass(frozen=True, slots=True)
+class LanePolicy:
+    """A lane's effective policy. All times in seconds.
+
+    max_attempts: attempts before a delivery is recorded as failed.
+    base_delay, max_delay: exponential backoff with full jitter, capped at max_delay.
+    ttl: age after which an undelivered update is recorded as expired and never sent.
+    timeout: limit on one attempt.
+    concurrency: deliveries in flight at once on this lane.
+    breaker_threshold, breaker_cooldown: consecutive transient failures that open a target's breaker,
+        and how long it stays open before one probe is let through.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    ttl: float = 3600.0
+    timeout: float = 30.0
+    concurrency: int = 4
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 30.0
+
+
+# Why these differ: an email batch to thousands of subscribers takes minutes, X rate-limit windows are
+# 15 minutes, webhooks are many small independent targets, and the mirror must converge on the truth even
+# after a long storage outage (it renders the latest state, so a late render is never stale).
+LANE_DEFAULTS: Final[dict[str, LanePolicy]] = {
+    "email": LanePolicy(max_attempts=8, base_delay=5, max_delay=300, ttl=3600, timeout=900, concurrency=2),
+    "x": LanePolicy(max_attempts=6, base_delay=5, max_delay=900, ttl=3600, timeout=30, concurrency=1),
+    "webhook": LanePolicy(max_attempts=8, base_delay=2, max_delay=300, ttl=3600, timeout=30, concurrency=64),
+    "mirror": LanePolicy(max_attempts=10, base_delay=0.5, max_delay=30, ttl=86400, timeout=60, concurrency=4),
+}
+
+# The parsed config file while one Settings() is being built (see file_values below).
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("broadcaster_config_file_values", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything the broadcaster can be told. Sources, strongest first: environment variables
+    (BROADCASTER_<SECTION>__<KEY>), a .env file in the working directory, the TOML file, the defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BROADCASTER_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    x: XSettings = Field(default_factory=XSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    mirror: MirrorSettings = Field(default_factory=MirrorSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    retry: dict[str, RetryOverrides] = Field(default_factory=dict)
+
+    @field_validator("retry")
+    @classmethod
+    def _known_channels(cls, value: dict[str, RetryOverrides]) -> dict[str, RetryOverrides]:
+        unknown = sorted(set(value) - set(CHANNEL_NAMES))
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; channels are {', '.join(CHANNEL_NAMES)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_source = InitSettingsSource(settings_cls, init_kwargs=dict(_file_values.get() or {}))
+        return (init_settings, env_settings, dotenv_settings, file_source)
+
+    @property
+    def store_url(self) -> str:
+        """The journal URL, defaulting to a SQLite file in the data directory."""
+        return self.store.url or f"sqlite:///{self.service.data_dir / 'broadcaster.db'}"
+
+    def lane_policy(self, channel: str) -> LanePolicy:
+        """The channel's defaults with its [retry.<channel>] keys laid over them."""
+        policy = LANE_DEFAULTS.get(channel, LanePolicy())
+        overrides = self.retry.get(channel)
+        if overrides is None:
+            return policy
+        given = {f.name: getattr(overrides, f.name) for f in fields(LanePolicy)}
+        return replace(policy, **{k: v for k, v in given.items() if v is not None})
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, so error texts can be scrubbed of them before they are
+        logged or journaled."""
+        found: list[str] = []
+
+        def walk(value: object) -> None:
+            if isinstance(value, SecretStr):
+                if secret := value.get_secret_value():
+                    found.append(secret)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    walk(item)
+            elif isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    walk(getattr(value, name))
+
+        walk(self)
+        return sorted(set(found), key=len, reverse=True)
+
+
+@contextmanager
+def file_values(values: dict[str, Any]) -> Iterator[None]:
+    """Make a parsed config file the weakest source of the Settings() built inside this block."""
+    token = _file_values.set(values)
+    try:
+        yield
+    finally:
+        _file_values.reset(token)

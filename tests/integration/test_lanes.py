@@ -1,0 +1,275 @@
+"""Lanes against a real SQLite journal, with scripted channels standing in for the far end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from broadcaster.lanes import EventKind, Lane, LaneEvent
+from broadcaster.store import Store
+from broadcaster.store.sqlite import SqliteStore
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Job, Ordering, Receipt, TransientError
+from config.settings import LanePolicy
+from tests.support.channels import (
+    SCRIPTS,
+    HangChannel,
+    LatestChannel,
+    Script,
+    ScriptedChannel,
+    deliver,
+    fail_permanently,
+    fail_transiently,
+    hang,
+)
+from tests.support.helpers import eventually
+from tests.support.journal import planned, post
+
+FAST = LanePolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, ttl=60, timeout=5, concurrency=4,
+                  breaker_threshold=100, breaker_cooldown=1)  # fmt: skip
+
+
+@asynccontextmanager
+async def running(
+    store: Store, script: Script, *, policy: LanePolicy = FAST, name: str = "scripted", paused: bool = False
+) -> AsyncIterator[tuple[Lane, list[LaneEvent]]]:
+    SCRIPTS[name] = script
+    channel = {"scripted": ScriptedChannel, "latest": LatestChannel, "hang": HangChannel}[name](script)
+    ordering = Ordering.LATEST_ONLY if name == "latest" else Ordering.IN_ORDER
+    if paused:
+        await store.set_paused(name, "", paused=True, reason="test", now=time.time())
+    events: list[LaneEvent] = []
+    lane = Lane(name=name, channel=channel, ordering=ordering, policy=policy, store=store, owner="test:1:lane",
+                observe=events.append, poll_interval=0.05)  # fmt: skip
+    lane.start()
+    try:
+        yield lane, events
+    finally:
+        await lane.stop()
+
+
+async def states(store: Store, update_id: str) -> list[DeliveryState]:
+    return [d.state for d in await store.deliveries(update_id=update_id)]
+
+
+async def settled(store: Store, update_id: str, *, within: float = 10.0) -> None:
+    async def done() -> bool:
+        return all(state.is_final for state in await states(store, update_id))
+
+    await eventually(done, within=within)
+
+
+async def test_a_delivery_is_recorded_with_its_receipt(store: SqliteStore) -> None:
+    """Delivered, with the channel's detail and external id in the ledger, and events in order."""
+    script = Script(deliver)
+    async with running(store, script) as (_lane, events):
+        accepted = await post(store, planned("t1"))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert (delivery.state, delivery.detail, delivery.external_id) == (DeliveryState.DELIVERED, "ok attempt 1",
+                                                                         "post-1")  # fmt: skip
+    assert [e.kind for e in events] == [EventKind.STARTED, EventKind.DELIVERED]
+
+
+async def test_retries_back_off_and_stop_at_max_attempts(store: SqliteStore) -> None:
+    """Four transient failures: three retries, each no earlier than its backoff, then failed."""
+    script = Script(fail_transiently("503 from relay"))
+    async with running(store, script) as (_lane, events):
+        accepted = await post(store, planned("t1"))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert delivery.state is DeliveryState.FAILED
+    assert delivery.last_error == "gave up after 4 attempts: 503 from relay"
+    assert [c.attempt for c in script.calls] == [1, 2, 3, 4]
+    retries = [e for e in events if e.kind is EventKind.RETRYING]
+    assert len(retries) == 3
+    for attempt, (event, next_call) in enumerate(zip(retries, script.calls[1:], strict=True), start=1):
+        ceiling = min(FAST.max_delay, FAST.base_delay * 2 ** (attempt - 1))
+        assert event.not_before is not None
+        assert next_call.started >= event.not_before - 0.001  # never earlier than scheduled
+    assert [a.outcome for a in await store.attempts(delivery.id)] == ["retry", "retry", "retry", "failed"]
+    assert ceiling > 0
+
+
+async def test_a_requested_delay_is_honoured(store: SqliteStore) -> None:
+    """Retry-After (or a rate-limit reset) replaces the backoff."""
+    answers = iter([fail_transiently("429", retry_after=0.4), deliver])
+
+    async def behave(job: Job) -> Receipt:
+        return await next(answers)(job)
+
+    script = Script(behave)
+    async with running(store, script) as (_lane, events):
+        accepted = await post(store, planned("t1"))
+        await settled(store, accepted.update.id)
+    retry = next(e for e in events if e.kind is EventKind.RETRYING)
+    assert retry.not_before is not None
+    assert script.calls[1].started >= script.calls[0].started + 0.4
+    assert await states(store, accepted.update.id) == [DeliveryState.DELIVERED]
+
+
+async def test_a_permanent_error_fails_at_once(store: SqliteStore) -> None:
+    script = Script(fail_permanently("401 bad credentials"))
+    async with running(store, script):
+        accepted = await post(store, planned("t1"))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert (delivery.state, delivery.attempts, delivery.last_error) == (DeliveryState.FAILED, 1, "401 bad credentials")
+
+
+async def test_a_hanging_attempt_times_out_and_counts(store: SqliteStore) -> None:
+    script = Script(hang)
+    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=0.1, concurrency=1)
+    async with running(store, script, policy=policy):
+        accepted = await post(store, planned("t1"))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert delivery.state is DeliveryState.FAILED
+    assert delivery.last_error == "gave up after 2 attempts: timed out after 0.1s"
+
+
+async def test_a_bug_in_a_channel_parks_the_delivery_and_the_lane_lives_on(store: SqliteStore) -> None:
+    """A poison delivery runs out of attempts; the worker survives and delivers the next one."""
+
+    async def behave(job: Job) -> Receipt:
+        if job.update.message == "poison":
+            raise KeyError("boom")
+        return await deliver(job)
+
+    script = Script(behave)
+    async with running(store, script):
+        poison = await post(store, planned("t1"), message="poison")
+        await settled(store, poison.update.id)
+        healthy = await post(store, planned("t1"), message="fine")
+        await settled(store, healthy.update.id)
+    (parked,) = await store.deliveries(update_id=poison.update.id)
+    assert parked.state is DeliveryState.FAILED and "internal error: KeyError" in parked.last_error
+    assert await states(store, healthy.update.id) == [DeliveryState.DELIVERED]
+
+
+async def test_pause_holds_deliveries_and_resume_releases_them(store: SqliteStore) -> None:
+    script = Script(deliver)
+    async with running(store, script, paused=True):
+        accepted = await post(store, planned("t1"))
+        await asyncio.sleep(0.3)  # several polls: a paused lane must not touch it
+        assert script.calls == []
+        assert await states(store, accepted.update.id) == [DeliveryState.PENDING]
+        await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
+        await settled(store, accepted.update.id)
+    assert await states(store, accepted.update.id) == [DeliveryState.DELIVERED]
+
+
+async def test_pausing_one_target_holds_only_that_target(store: SqliteStore) -> None:
+    script = Script(deliver, targets=["a", "b"])
+    await store.set_paused("scripted", "a", paused=True, reason="", now=time.time())
+    async with running(store, script):
+        accepted = await post(store, planned("a", "b"))
+
+        async def b_delivered() -> bool:
+            return any(d.target == "b" and d.state is DeliveryState.DELIVERED
+                       for d in await store.deliveries(update_id=accepted.update.id))  # fmt: skip
+
+        await eventually(b_delivered)
+        await asyncio.sleep(0.2)
+        assert [c.target for c in script.calls] == ["b"]
+        await store.set_paused("scripted", "a", paused=False, reason="", now=time.time())
+        await settled(store, accepted.update.id)
+    assert sorted(c.target for c in script.calls) == ["a", "b"]
+
+
+async def test_an_update_past_its_ttl_is_expired_and_never_sent(store: SqliteStore) -> None:
+    """Status news written early must not arrive hours late."""
+    script = Script(deliver)
+    async with running(store, script, paused=True) as (_lane, events):
+        accepted = await post(store, planned("t1", ttl=0.2))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert delivery.state is DeliveryState.EXPIRED
+    assert "time-to-live" in delivery.last_error
+    assert script.calls == []
+    assert [e.kind for e in events] == [EventKind.EXPIRED]
+
+
+async def test_a_retry_that_would_land_after_the_ttl_expires_now(store: SqliteStore) -> None:
+    script = Script(fail_transiently("rate limited", retry_after=30))
+    async with running(store, script):
+        accepted = await post(store, planned("t1", ttl=5))
+        await settled(store, accepted.update.id)
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert delivery.state is DeliveryState.EXPIRED and len(script.calls) == 1
+
+
+async def test_a_newer_update_supersedes_queued_older_ones_on_latest_only_channels(store: SqliteStore) -> None:
+    """Email and X send only the latest news of an incident; older queued updates are recorded as superseded."""
+    script = Script(deliver)
+    plan = planned("t1", ordering=Ordering.LATEST_ONLY)
+    async with running(store, script, name="latest", paused=True):
+        first = await post(store, plan)
+        second = await post(store, plan, incident_id=first.incident.id, status="identified")
+        third = await post(store, plan, incident_id=first.incident.id, status="monitoring")
+        await store.set_paused("latest", "", paused=False, reason="", now=time.time())
+        await settled(store, third.update.id)
+    assert [c.update_id for c in script.calls] == [third.update.id]
+    assert await states(store, first.update.id) == [DeliveryState.SUPERSEDED]
+    assert await states(store, second.update.id) == [DeliveryState.SUPERSEDED]
+
+
+async def test_in_order_channels_deliver_every_update_in_order(store: SqliteStore) -> None:
+    script = Script(deliver)
+    async with running(store, script, paused=True):
+        first = await post(store, planned("t1"))
+        updates = [first] + [await post(store, planned("t1"), incident_id=first.incident.id, status=s)
+                             for s in ("identified", "monitoring", "resolved")]  # fmt: skip
+        await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
+        await settled(store, updates[-1].update.id)
+    assert [c.update_id for c in script.calls] == [a.update.id for a in updates]
+
+
+async def test_later_updates_reply_to_the_previous_post(store: SqliteStore) -> None:
+    script = Script(deliver)
+    async with running(store, script):
+        first = await post(store, planned("t1"))
+        await settled(store, first.update.id)
+        second = await post(store, planned("t1"), incident_id=first.incident.id, status="identified")
+        await settled(store, second.update.id)
+    assert [c.thread_parent for c in script.calls] == [None, "post-1"]
+
+
+async def test_a_dead_target_opens_its_breaker_and_the_others_carry_on(store: SqliteStore) -> None:
+    async def behave(job: Job) -> Receipt:
+        if job.target == "dead":
+            raise TransientError("connection refused")
+        return await deliver(job)
+
+    script = Script(behave, targets=["dead", "alive"])
+    policy = LanePolicy(max_attempts=50, base_delay=0.01, max_delay=0.01, ttl=60, timeout=5, concurrency=4,
+                        breaker_threshold=3, breaker_cooldown=30)  # fmt: skip
+    async with running(store, script, policy=policy) as (lane, _events):
+        accepted = await post(store, planned("dead", "alive", attempts=50))
+
+        async def alive_done() -> bool:
+            return any(d.target == "alive" and d.state is DeliveryState.DELIVERED
+                       for d in await store.deliveries(update_id=accepted.update.id))  # fmt: skip
+
+        await eventually(alive_done)
+        await asyncio.sleep(0.4)  # without a breaker, ~40 more attempts would hit the dead target by now
+        assert sum(c.target == "dead" for c in script.calls) == 3
+        assert "dead" in lane.status().open_breakers
+    dead = next(d for d in await store.deliveries(update_id=accepted.update.id) if d.target == "dead")
+    assert dead.state is DeliveryState.PENDING and dead.attempts == 3  # waiting, not burning attempts
+
+
+async def test_stopping_hands_unfinished_deliveries_back(store: SqliteStore) -> None:
+    script = Script(hang)
+    async with running(store, script, policy=LanePolicy(timeout=60)):
+        accepted = await post(store, planned("t1"))
+        await eventually(lambda: _true_if(script.calls))
+    (delivery,) = await store.deliveries(update_id=accepted.update.id)
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+
+
+async def _true_if(value: Any) -> bool:
+    return bool(value)
