@@ -20,7 +20,7 @@ from broadcaster.errors import StoreError
 from broadcaster.retry import Breakers, after_transient_failure
 from broadcaster.store.base import Claimed, Delivery, Outcome, Store
 from broadcaster.vocabulary import DeliveryState
-from channels.base import Channel, Job, Ordering, PermanentError, TransientError
+from channels.base import Channel, Job, Ordering, PermanentError, TargetGone, TransientError
 from config.settings import LanePolicy
 
 log = logging.getLogger("broadcaster.lane")
@@ -218,6 +218,10 @@ class Lane:
                 receipt = await self.channel.send(job)
         except TransientError as exc:
             self._failed_transiently(claimed, started, self._redact(str(exc)), exc.retry_after)
+        except TargetGone as exc:
+            reason = self._redact(str(exc))
+            self._record(claimed, started, DeliveryState.FAILED, error=reason)
+            await self._pause_target(delivery.target, reason)
         except PermanentError as exc:
             self._breakers.succeeded(delivery.target)  # it answered: the target itself is up
             self._record(claimed, started, DeliveryState.FAILED, error=self._redact(str(exc)))
@@ -285,6 +289,14 @@ class Lane:
         self._running.pop(delivery.id, None)
         self._record_wanted.set()
         self._wake.set()
+
+    async def _pause_target(self, target: str, reason: str) -> None:
+        self._paused_targets |= {target}
+        log.warning("%s lane: target %s is gone (%s); paused until resumed", self.name, target, reason)
+        try:
+            await self._store.set_paused(self.name, target, paused=True, reason=reason, now=self._clock())
+        except StoreError as exc:
+            log.error("%s lane: cannot record the pause of %s: %s", self.name, target, exc)
 
     # --- recording and leases
 

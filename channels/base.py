@@ -51,7 +51,12 @@ class TransientError(DeliveryError):
 
 
 class PermanentError(DeliveryError):
-    """Retrying cannot help (rejected credentials, a refused payload, a target that is gone)."""
+    """Retrying cannot help (rejected credentials, a refused payload)."""
+
+
+class TargetGone(PermanentError):
+    """The target itself is gone (HTTP 410): the delivery fails and the lane pauses the target, so later
+    updates wait for someone to fix it and `broadcaster resume CHANNEL --target NAME`."""
 
 
 @dataclass(frozen=True, slots=True)

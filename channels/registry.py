@@ -71,6 +71,30 @@ class ChannelRegistry:
 REGISTRY = ChannelRegistry(
     [
         ChannelSpec(
+            name="email",
+            module="channels.email",
+            class_name="EmailChannel",
+            ordering=Ordering.LATEST_ONLY,
+            enabled=lambda settings: settings.email.enabled,
+            targets=lambda _settings: ["subscribers"],
+        ),
+        ChannelSpec(
+            name="x",
+            module="channels.x",
+            class_name="XChannel",
+            ordering=Ordering.LATEST_ONLY,
+            enabled=lambda settings: settings.x.enabled,
+            targets=lambda _settings: ["x"],
+        ),
+        ChannelSpec(
+            name="webhook",
+            module="channels.webhook",
+            class_name="WebhookChannel",
+            ordering=Ordering.IN_ORDER,
+            enabled=lambda settings: settings.webhook.enabled,
+            targets=lambda settings: settings.webhook.target_names(),
+        ),
+        ChannelSpec(
             name="mirror",
             module="channels.mirror",
             class_name="MirrorChannel",

@@ -24,6 +24,7 @@ from tests.support.channels import (
     fail_permanently,
     fail_transiently,
     hang,
+    target_gone,
 )
 from tests.support.helpers import eventually
 from tests.support.journal import planned, post
@@ -178,6 +179,30 @@ async def test_pausing_one_target_holds_only_that_target(store: SqliteStore) -> 
         await store.set_paused("scripted", "a", paused=False, reason="", now=time.time())
         await settled(store, accepted.update.id)
     assert sorted(c.target for c in script.calls) == ["a", "b"]
+
+
+async def test_a_gone_target_is_paused_until_resumed(store: SqliteStore) -> None:
+    """A 410 fails that delivery and pauses the target; later updates wait; resuming lets them through."""
+    script = Script(target_gone("410 Gone"), targets=["gone", "fine"])
+    async with running(store, script) as (lane, _events):
+        first = await post(store, planned("gone"))
+        await settled(store, first.update.id)
+        assert lane.status().paused_targets == {"gone"}
+        controls = [(c.target, c.paused, c.reason) for c in await store.controls()]
+        assert controls == [("gone", True, "410 Gone")]
+        script.behave = deliver
+        second = await post(store, planned("gone", "fine"), incident_id=first.incident.id, status="identified")
+
+        async def fine_delivered() -> bool:
+            return any(d.target == "fine" and d.state is DeliveryState.DELIVERED
+                       for d in await store.deliveries(update_id=second.update.id))  # fmt: skip
+
+        await eventually(fine_delivered)
+        assert [c.target for c in script.calls] == ["gone", "fine"]
+        await store.set_paused("scripted", "gone", paused=False, reason="", now=time.time())
+        await settled(store, second.update.id)
+    assert await states(store, first.update.id) == [DeliveryState.FAILED]
+    assert await states(store, second.update.id) == [DeliveryState.DELIVERED, DeliveryState.DELIVERED]
 
 
 async def test_an_update_past_its_ttl_is_expired_and_never_sent(store: SqliteStore) -> None:

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from channels.base import Channel, ChannelContext, CheckResult, Job, Ordering, PermanentError, Receipt, TransientError
+from channels.base import (
+    Channel,
+    ChannelContext,
+    CheckResult,
+    Job,
+    Ordering,
+    PermanentError,
+    Receipt,
+    TargetGone,
+    TransientError,
+)
 from channels.registry import ChannelSpec
 
 Behaviour = Callable[[Job], Awaitable[Receipt]]
@@ -60,6 +70,13 @@ def fail_transiently(message: str = "far end busy", retry_after: float | None = 
 def fail_permanently(message: str = "refused") -> Behaviour:
     async def behave(_job: Job) -> Receipt:
         raise PermanentError(message)
+
+    return behave
+
+
+def target_gone(message: str = "410 Gone") -> Behaviour:
+    async def behave(_job: Job) -> Receipt:
+        raise TargetGone(message)
 
     return behave
 
