@@ -11,9 +11,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from broadcaster.errors import InputError, StoreError
 from config import ConfigError, Settings, load_settings, resolve_config_path
+
+if TYPE_CHECKING:
+    from broadcaster.runtime import Runtime
 
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
@@ -69,10 +73,19 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, object],
         "status": admin.status,
         "render": admin.render,
         "check": admin.check,
+        "serve": _serve,
         "pause": lambda a, r: admin.pause(a, r, paused=True),
         "resume": lambda a, r: admin.pause(a, r, paused=False),
     }
     return commands[args.command]
+
+
+async def _serve(args: argparse.Namespace, runtime: Runtime) -> int:
+    from broadcaster.service import serve
+
+    service = runtime.settings.service
+    host = args.host if args.host is not None else service.host
+    return await serve(runtime, host=host, port=args.port if args.port is not None else service.port)
 
 
 def _fail(message: str, code: int) -> int:

@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--channel", action="append", metavar="NAME", help="only these channels (repeatable)")
     _wait_and_json(retry)
 
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run every lane continuously, with /healthz and /readyz",
+        description="Deliver whatever is journaled (by the CLI, by other instances), take back the work of "
+        "crashed processes, and answer health checks. Stops cleanly on SIGTERM or SIGINT.",
+    )
+    serve.add_argument("--host", help="listen address (default: [service] host)")
+    serve.add_argument("--port", type=int, help="listen port (default: [service] port; 0 picks a free one)")
+
     status = commands.add_parser("status", parents=[common], help="the delivery ledger")
     status.add_argument("id", nargs="?", metavar="ID", help="an incident or update id (default: an overview)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
