@@ -1,0 +1,55 @@
+# Every command a person or CI needs; the README names them. A fresh machine needs only Python 3.11
+# with venv and pip, and (for `make test`) apt-get for Chromium.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint types format bench system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamps: reinstall when pyproject.toml changes, not on every run.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+## demo: set up, then post a sample incident update on the embedded defaults (journal ./var, mirror ./public)
+demo: $(VENV)/.runtime
+	$(BIN)/broadcaster send --title "Elevated API error rates" --status investigating \
+		--component "API=degraded_performance" --next-update 30m \
+		--message "Some API requests fail with 502 errors. We are investigating and will update within 30 minutes."
+	@echo "The status site is in ./public: open public/index.html, or serve the folder with any web server."
+
+## test: set up with test dependencies (pip, and Chromium from apt), then lint, types and the whole suite
+test: $(VENV)/.dev system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+system-deps:
+	bash .ci/system-deps
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(VENV)/.dev
+	$(BIN)/mypy
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: the benchmarks in tests/bench at full size (figures go in the README)
+bench: $(VENV)/.dev
+	$(BIN)/python -m tests.bench.bench_send
+
+clean:
+	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache
