@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.sections import Section
 
@@ -30,3 +30,9 @@ class MirrorSettings(Section):
         if len({str(p) for p in value}) != len(value):
             raise ValueError("a directory is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _somewhere_to_write(self) -> MirrorSettings:
+        if self.enabled and not self.directories:
+            raise ValueError("enabled = true requires at least one directory")
+        return self

@@ -44,7 +44,7 @@ async def send(args: argparse.Namespace, runtime: Runtime) -> int:
                     "deliveries": [delivery_json(d) for d in deliveries]})  # fmt: skip
     else:
         deliveries_table(deliveries)
-    return _conclude(deliveries)
+    return conclude(deliveries)
 
 
 async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -78,14 +78,19 @@ async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
         print_json({"deliveries": [delivery_json(d) for d in after]})
     else:
         deliveries_table(after)
-    return _conclude(after)
+    return conclude(after)
 
 
-def _conclude(deliveries: Sequence[Delivery]) -> int:
+def conclude(deliveries: Sequence[Delivery]) -> int:
+    """Exit 0 when every target got this update or a newer one of the same incident (superseded is the
+    lane doing its job); 3 when anything is still pending or failed or expired."""
     counts = Counter(d.state for d in deliveries)
     total = len(deliveries)
-    if counts[DeliveryState.DELIVERED] == total:
-        print(f"Delivered on all {total} targets.", file=sys.stderr)
+    done = counts[DeliveryState.DELIVERED] + counts[DeliveryState.SUPERSEDED]
+    if done == total:
+        newer = counts[DeliveryState.SUPERSEDED]
+        note = f" ({newer} superseded by a newer update of the incident)" if newer else ""
+        print(f"Delivered on all {total} targets{note}.", file=sys.stderr)
         return EXIT_DELIVERED
     parts = ", ".join(f"{count} {state.value}" for state, count in sorted(counts.items()) if state is not
                       DeliveryState.DELIVERED)  # fmt: skip

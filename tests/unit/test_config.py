@@ -108,3 +108,8 @@ def test_example_config_is_valid(workdir: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "example.toml"
     settings = load_settings(example)
     assert settings.mirror.page_title
+
+
+def test_an_enabled_mirror_needs_a_directory(write_config: WriteConfig) -> None:
+    assert "requires at least one directory" in error(write_config("[mirror]\ndirectories = []\n"))
+    assert load_settings(write_config("[mirror]\nenabled = false\ndirectories = []\n")).mirror.enabled is False
