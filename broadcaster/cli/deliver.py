@@ -50,6 +50,8 @@ async def send(args: argparse.Namespace, runtime: Runtime) -> int:
 async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
     store = runtime.store
     chosen = args.channel or None
+    for name in chosen or []:
+        runtime.registry.get(name)  # an unknown channel is a typo: refuse it (exit 2) rather than do nothing
     if args.failed:
         for channel in chosen or [None]:
             requeued, too_old = await store.requeue_failed(now=runtime.clock(), update_id=args.update, channel=channel)

@@ -138,8 +138,11 @@ def test_pause_holds_resume_and_retry_release(tmp_path: Path) -> None:
     assert run_cli("retry", cwd=tmp_path).stderr.strip() == "Nothing is waiting to be delivered."
 
 
-def test_pause_refuses_unknown_channels_and_targets(tmp_path: Path) -> None:
+def test_pause_and_retry_refuse_unknown_channels_and_targets(tmp_path: Path) -> None:
     assert "unknown channel 'pager'" in run_cli("pause", "pager", cwd=tmp_path).stderr
+    retry = run_cli("retry", "--channel", "pager", cwd=tmp_path)
+    assert retry.returncode == 2
+    assert "unknown channel 'pager'" in retry.stderr
     result = run_cli("pause", "mirror", "--target", "elsewhere", cwd=tmp_path)
     assert result.returncode == 2
     assert "mirror has no target 'elsewhere' (targets: public)" in result.stderr
