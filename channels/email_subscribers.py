@@ -1,0 +1,146 @@
+"""The subscribers file: who gets status email, and for which components.
+
+Two forms, told apart by the first line that is not blank or a comment (#):
+- one address per line;
+- CSV with a header row naming an `email` column and optionally a `components` column, whose cells are
+  ';'-separated component names (a subscriber with components only gets incidents touching one of them;
+  an empty cell means every incident). Other columns are ignored.
+
+A bad line never stops the others: it is reported with its line number and skipped. The file is read in a
+thread (it may sit on a slow mount) and read again only when its modification time or size changes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import os
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.email import is_address
+
+log = logging.getLogger("broadcaster.email")
+
+
+class SubscribersUnavailable(Exception):
+    """The file cannot be used at all (missing, unreadable, too large)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One subscriber: an address as written in the file, and the components followed."""
+
+    address: str
+    components: frozenset[str]
+    """Case-folded component names; empty: every incident."""
+
+    @property
+    def key(self) -> str:
+        """The address as compared against progress and the suppression list."""
+        return self.address.lower()
+
+    def wants(self, affected: Collection[str]) -> bool:
+        """True when this subscriber follows every component or one of `affected` (case-folded names)."""
+        return not self.components or not self.components.isdisjoint(affected)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberList:
+    """The file's usable subscribers, in file order, and what was wrong with the rest."""
+
+    subscribers: tuple[Subscriber, ...]
+    problems: tuple[str, ...]
+    """One "line N: why" per line that was skipped."""
+
+
+def parse_subscribers(lines: Iterable[str], *, limit: int) -> SubscriberList:
+    """Parse the file's lines (either form). More than `limit` subscribers raises SubscribersUnavailable."""
+    subscribers: list[Subscriber] = []
+    problems: list[str] = []
+    first_seen: dict[str, int] = {}
+    columns: tuple[int, int | None] | None = None
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if columns is None and not first_seen and not problems:
+            columns = _header_columns(line)
+            if columns is not None:
+                continue
+        address, components, problem = _parse_line(line, columns)
+        if problem is None and address.lower() in first_seen:
+            problem = f"{address} is already listed on line {first_seen[address.lower()]}"
+        if problem is not None:
+            problems.append(f"line {number}: {problem}")
+            continue
+        first_seen[address.lower()] = number
+        subscribers.append(Subscriber(address, components))
+        if len(subscribers) > limit:
+            raise SubscribersUnavailable(f"more than {limit:,} subscribers; raise [email] max_subscribers")
+    return SubscriberList(tuple(subscribers), tuple(problems))
+
+
+def _header_columns(line: str) -> tuple[int, int | None] | None:
+    """(email column, components column) when `line` is a CSV header naming an email column, else None."""
+    names = [cell.strip().lower() for cell in next(csv.reader([line]))]
+    if "email" not in names:
+        return None
+    return names.index("email"), names.index("components") if "components" in names else None
+
+
+def _parse_line(line: str, columns: tuple[int, int | None] | None) -> tuple[str, frozenset[str], str | None]:
+    if columns is None:
+        address, components = line, frozenset[str]()
+    else:
+        cells = next(csv.reader([line]), [])
+        email_column, components_column = columns
+        if len(cells) <= email_column:
+            return "", frozenset(), "no email column"
+        address = cells[email_column].strip()
+        cell = cells[components_column] if components_column is not None and components_column < len(cells) else ""
+        components = frozenset(name.strip().casefold() for name in cell.split(";") if name.strip())
+    if not is_address(address):
+        shown = address if len(address) <= 80 else address[:77] + "..."
+        return address, components, f"{shown!r} is not an email address"
+    return address, components, None
+
+
+class SubscriberFile:
+    """The subscribers file, parsed again only when it changed on disk."""
+
+    def __init__(self, path: Path, *, limit: int) -> None:
+        self.path = path
+        self._limit = limit
+        self._signature: tuple[int, int] | None = None
+        self._cached = SubscriberList((), ())
+
+    async def load(self) -> SubscriberList:
+        """The current list. Raises SubscribersUnavailable when the file cannot be read."""
+        try:
+            stat = await asyncio.to_thread(os.stat, self.path)
+        except OSError as exc:
+            raise SubscribersUnavailable(f"cannot read subscribers file {self.path}: {exc.strerror}") from None
+        signature = (stat.st_mtime_ns, stat.st_size)
+        if signature != self._signature:
+            self._cached = await asyncio.to_thread(self._read)
+            self._signature = signature
+            if self._cached.problems:
+                shown = "; ".join(self._cached.problems[:10])
+                more = len(self._cached.problems) - 10
+                log.warning(
+                    "subscribers file %s: %d bad lines skipped: %s%s",
+                    self.path,
+                    len(self._cached.problems),
+                    shown,
+                    f" (and {more} more)" if more > 0 else "",
+                )
+        return self._cached
+
+    def _read(self) -> SubscriberList:
+        try:
+            with self.path.open(encoding="utf-8-sig", errors="replace", newline="") as lines:
+                return parse_subscribers(lines, limit=self._limit)
+        except OSError as exc:
+            raise SubscribersUnavailable(f"cannot read subscribers file {self.path}: {exc.strerror}") from None
