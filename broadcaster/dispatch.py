@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
-from broadcaster.lanes import Lane, LaneEvent, LaneStatus, Observer
+from broadcaster.lanes import EventKind, Lane, LaneEvent, LaneStatus, Observer
 from broadcaster.runtime import Runtime, redactor
 from broadcaster.store.base import Delivery
 from broadcaster.vocabulary import DeliveryState
@@ -37,6 +38,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._channels: list[Channel] = []
         self._changed = asyncio.Event()
+        self._watched: dict[str, Delivery] | None = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -76,9 +78,14 @@ class Dispatcher:
             lane.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(lane.stop() for lane in self._lanes.values()))
-        self._lanes.clear()
-        await self._close_channels()
+        try:
+            results = await asyncio.gather(*(lane.stop() for lane in self._lanes.values()), return_exceptions=True)
+            for name, result in zip(self._lanes, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.error("stopping the %s lane failed: %r", name, result)
+        finally:
+            self._lanes.clear()
+            await self._close_channels()
 
     async def _close_channels(self) -> None:
         for channel in self._channels:
@@ -97,24 +104,41 @@ class Dispatcher:
         return [lane.status() for lane in self._lanes.values()]
 
     def _on_event(self, event: LaneEvent) -> None:
-        self._changed.set()
+        if self._watched is not None and event.delivery.id in self._watched:
+            self._watched[event.delivery.id] = replace(
+                event.delivery, state=_STATE_AFTER[event.kind], not_before=event.not_before or event.delivery.not_before
+            )
+            self._changed.set()
         if self._observe is not None:
             self._observe(event)
 
     async def settle(self, update_ids: Collection[str], *, wait: float) -> list[Delivery]:
         """Wait until every delivery of these updates is final or cannot move before the deadline (its
         lane or target is paused, or its next attempt is due after it). Returns the deliveries as the
-        journal has them then."""
+        journal has them then.
+
+        Progress is followed from the lanes' events; the journal is read again only once per poll
+        interval (for what other processes did), so waiting on a thousand deliveries costs no more
+        journal reads than waiting on one."""
         clock = self._runtime.clock
         deadline = clock() + wait
-        while True:
-            self._changed.clear()
-            deliveries = await self._deliveries(update_ids)
-            if all(d.state.is_final or self._stuck(d, deadline) for d in deliveries) or clock() >= deadline:
-                return deliveries
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(self._poll_interval, max(0.0, deadline - clock()))):
-                    await self._changed.wait()
+        watched = {d.id: d for d in await self._deliveries(update_ids)}
+        self._watched = watched
+        try:
+            read_at = clock()
+            while not all(d.state.is_final or self._stuck(d, deadline) for d in watched.values()):
+                if clock() >= deadline:
+                    break
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(self._poll_interval, max(0.0, deadline - clock()))):
+                        await self._changed.wait()
+                if clock() - read_at >= self._poll_interval:
+                    watched.update({d.id: d for d in await self._deliveries(update_ids)})
+                    read_at = clock()
+        finally:
+            self._watched = None
+        return await self._deliveries(update_ids)
 
     async def _deliveries(self, update_ids: Collection[str]) -> list[Delivery]:
         found: list[Delivery] = []
@@ -128,3 +152,13 @@ class Dispatcher:
             return lane is None
         status = lane.status()
         return status.paused or delivery.target in status.paused_targets or delivery.not_before > deadline
+
+
+_STATE_AFTER = {
+    EventKind.STARTED: DeliveryState.IN_FLIGHT,
+    EventKind.DELIVERED: DeliveryState.DELIVERED,
+    EventKind.RETRYING: DeliveryState.PENDING,
+    EventKind.FAILED: DeliveryState.FAILED,
+    EventKind.EXPIRED: DeliveryState.EXPIRED,
+    EventKind.SUPERSEDED: DeliveryState.SUPERSEDED,
+}

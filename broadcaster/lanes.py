@@ -8,6 +8,7 @@ own schedule, and its breakers open on its own targets."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -99,9 +100,13 @@ class Lane:
         self._rng = rng or random.Random()
         self._breakers = Breakers(policy.breaker_threshold, policy.breaker_cooldown)
         self._running: dict[str, _Running] = {}
+        # Deliveries leased ahead of a free slot, so a finishing attempt starts the next one at once instead
+        # of waiting for a journal round trip. Only for IN_ORDER lanes: a LATEST_ONLY delivery held here could
+        # no longer be superseded by a newer update.
+        self._ready: collections.deque[Claimed] = collections.deque()
+        self._prefetch = policy.concurrency if ordering is Ordering.IN_ORDER else 0
         self._unrecorded: list[tuple[Outcome, LaneEvent]] = []
         self._wake = asyncio.Event()
-        self._record_wanted = asyncio.Event()
         self._retry_at: float | None = None
         self._paused = False
         self._paused_targets: frozenset[str] = frozenset()
@@ -112,8 +117,7 @@ class Lane:
 
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._claim_loop(), name=f"lane-{self.name}"),
-            asyncio.create_task(self._record_loop(), name=f"lane-{self.name}-recorder"),
+            asyncio.create_task(self._journal_loop(), name=f"lane-{self.name}"),
             asyncio.create_task(self._heartbeat_loop(), name=f"lane-{self.name}-heartbeat"),
         ]
 
@@ -122,9 +126,11 @@ class Lane:
 
     async def stop(self) -> None:
         """Stop claiming, interrupt attempts still running, record what finished and hand the rest back."""
-        claim_loop, *others = self._tasks
-        await _cancel(claim_loop)
+        journal_loop, *others = self._tasks
+        await _cancel(journal_loop)
         interrupted = [running.claimed.delivery.id for running in self._running.values()]
+        interrupted += [claimed.delivery.id for claimed in self._ready]
+        self._ready.clear()
         await asyncio.gather(*(_cancel(running.task) for running in list(self._running.values())))
         for task in others:
             await _cancel(task)
@@ -139,42 +145,69 @@ class Lane:
             channel=self.name,
             paused=self._paused,
             paused_targets=self._paused_targets,
-            in_flight=len(self._running),
+            in_flight=len(self._running) + len(self._ready),
             open_breakers=self._breakers.open_targets(),
         )
 
-    # --- claiming
+    # --- the journal: record what finished, claim what is due, in one transaction
 
-    async def _claim_loop(self) -> None:
+    async def _journal_loop(self) -> None:
         while True:
             self._wake.clear()
             try:
-                await self._claim_once()
+                await self._exchange()
             except StoreError as exc:
                 log.error("%s lane: journal unavailable, will retry: %s", self.name, exc)
+                await asyncio.sleep(self._poll_interval)
             await self._sleep()
 
-    async def _claim_once(self) -> None:
+    async def _exchange(self) -> None:
+        """Record every outcome since the last call and claim enough to fill the free slots and the ready
+        buffer, in one journal transaction. Whatever finished while the previous one ran goes into the
+        next: one transaction for many outcomes when the lane is busy, one per outcome when it is not."""
         now = self._clock()
-        if now - self._controls_read_at >= self._poll_interval:
+        housekeeping = now - self._controls_read_at >= self._poll_interval
+        if housekeeping:
             await self._read_controls(now)
-        free = 0 if self._paused else self.policy.concurrency - len(self._running)
-        result = await self._store.claim(
-            self.name,
-            ordering=self.ordering,
-            owner=self._owner,
-            limit=max(free, 0),
-            now=now,
-            lease=self._lease,
-            skip_targets=self._breakers.blocked(now) | self._paused_targets,
-        )
+        await self._release_held()
+        batch, self._unrecorded = self._unrecorded, []
+        room = self.policy.concurrency + self._prefetch - len(self._running) - len(self._ready)
+        try:
+            result = await self._store.claim(
+                self.name,
+                ordering=self.ordering,
+                owner=self._owner,
+                limit=0 if self._paused else max(room, 0),
+                now=now,
+                lease=self._lease,
+                skip_targets=self._breakers.blocked(now) | self._paused_targets,
+                sweep=housekeeping,
+                record=[outcome for outcome, _ in batch],
+            )
+        except BaseException:
+            self._unrecorded[:0] = batch
+            raise
+        for _, event in batch:
+            self._emit(event)
         for delivery in result.expired:
             self._emit(LaneEvent(EventKind.EXPIRED, delivery, delivery.attempts, delivery.last_error))
         for delivery in result.superseded:
             self._emit(LaneEvent(EventKind.SUPERSEDED, delivery, delivery.attempts, delivery.last_error))
-        for claimed in result.claimed:
+        self._ready.extend(result.claimed)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._running) < self.policy.concurrency:
+            claimed = self._ready.popleft()
             task = asyncio.create_task(self._attempt(claimed), name=f"{self.name}-{claimed.delivery.id}")
             self._running[claimed.delivery.id] = _Running(task, claimed)
+
+    async def _release_held(self) -> None:
+        """A pause also holds what was leased ahead: hand it back to the queue."""
+        held = [c for c in self._ready if self._paused or c.delivery.target in self._paused_targets]
+        if held:
+            self._ready = collections.deque(c for c in self._ready if c not in held)
+            await self._store.release(self._owner, [c.delivery.id for c in held])
 
     async def _read_controls(self, now: float) -> None:
         controls = [c for c in await self._store.controls() if c.channel == self.name and c.paused]
@@ -197,6 +230,9 @@ class Lane:
         delivery = claimed.delivery
         attempt = delivery.attempts
         started = self._clock()
+        if started >= delivery.expires_at:  # it waited for a slot past its time-to-live
+            self._record(claimed, started, DeliveryState.EXPIRED, error="not delivered within its time-to-live")
+            return
         self._breakers.started(delivery.target)
         self._emit(LaneEvent(EventKind.STARTED, delivery, attempt))
         job = Job(
@@ -287,7 +323,7 @@ class Lane:
         event = LaneEvent(kind, delivery, delivery.attempts, error or detail, not_before)
         self._unrecorded.append((outcome, event))
         self._running.pop(delivery.id, None)
-        self._record_wanted.set()
+        self._start_ready()
         self._wake.set()
 
     async def _pause_target(self, target: str, reason: str) -> None:
@@ -298,22 +334,10 @@ class Lane:
         except StoreError as exc:
             log.error("%s lane: cannot record the pause of %s: %s", self.name, target, exc)
 
-    # --- recording and leases
-
-    async def _record_loop(self) -> None:
-        # Whatever finished while the previous write ran goes into the next one: one transaction for
-        # many outcomes when a lane is busy, one per outcome when it is not.
-        while True:
-            await self._record_wanted.wait()
-            self._record_wanted.clear()
-            try:
-                await self._flush()
-            except StoreError as exc:
-                log.error("%s lane: cannot record outcomes yet, will retry: %s", self.name, exc)
-                await asyncio.sleep(self._poll_interval)
-                self._record_wanted.set()
+    # --- leases
 
     async def _flush(self) -> None:
+        """Record outcomes not yet recorded (on stop, when no more claims will follow)."""
         batch, self._unrecorded = self._unrecorded, []
         if not batch:
             return
@@ -324,14 +348,14 @@ class Lane:
             raise
         for _, event in batch:
             self._emit(event)
-        self._wake.set()
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
-            if self._running:
+            leased = [*self._running, *(claimed.delivery.id for claimed in self._ready)]
+            if leased:
                 try:
-                    await self._store.renew(self._owner, list(self._running), until=self._clock() + self._lease)
+                    await self._store.renew(self._owner, leased, until=self._clock() + self._lease)
                 except StoreError as exc:
                     log.error("%s lane: cannot renew leases: %s", self.name, exc)
 

@@ -36,8 +36,9 @@ _LINE_BREAK_OR_TAB = re.compile(r"[\n\t]")
 
 
 def new_id() -> str:
-    """A random 12-character id in the style of Statuspage ids, safe in URLs and file names."""
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    """A random 12-character id in the style of Statuspage ids, safe in URLs and file names (60 random
+    bits: 256 is a multiple of the alphabet's 32, so each byte picks a letter without bias)."""
+    return "".join(ID_ALPHABET[byte % 32] for byte in secrets.token_bytes(ID_LENGTH))
 
 
 def _no_controls(text: str, *, allow_newlines: bool) -> str:

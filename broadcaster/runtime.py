@@ -4,6 +4,7 @@ this process's identity as a lease owner, and the one way to submit an update.""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import time
@@ -45,13 +46,15 @@ def owner_is_dead(owner: str) -> bool:
 
 
 def redactor(settings: Settings) -> Callable[[str], str]:
-    """Scrubs every configured secret out of a text before it is logged or journaled."""
+    """Scrubs every configured secret out of a text before it is logged or journaled. One compiled
+    pattern (longest secrets first), so its cost does not grow with a thousand webhook secrets."""
     secret_values = settings.secret_values()
+    if not secret_values:
+        return str
+    pattern = re.compile("|".join(re.escape(value) for value in secret_values))
 
     def redact(text: str) -> str:
-        for value in secret_values:
-            text = text.replace(value, "********")
-        return text
+        return pattern.sub("********", text)
 
     return redact
 

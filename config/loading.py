@@ -19,8 +19,9 @@ from config.settings import Settings, file_values
 CONFIG_ENV = "BROADCASTER_CONFIG"
 DEFAULT_CONFIG = Path("broadcaster.toml")
 _ENV_PREFIX = "BROADCASTER_"
-# Values of keys named like this are never echoed back in an error.
-_SECRET_WORDS = ("secret", "password", "token", "key", "users")
+# Values of keys named like this are never echoed back in an error (incoming-webhook URLs carry their
+# secret in the path).
+_SECRET_WORDS = ("secret", "password", "token", "key", "users", "url", "headers")
 
 
 class ConfigError(Exception):

@@ -160,10 +160,13 @@ class Store(ABC):
         now: float,
         lease: float,
         skip_targets: Collection[str] = (),
+        sweep: bool = True,
+        record: Sequence[Outcome] = (),
     ) -> ClaimResult:
-        """Expire what is past its TTL, supersede what a newer update replaced, then lease up to `limit`
-        due deliveries whose turn it is (nothing earlier still open for the same target, or for the
-        same target and incident when LATEST_ONLY)."""
+        """In one transaction: record `record` (as `finish` does), supersede what a newer update replaced
+        (LATEST_ONLY), expire what is past its TTL (when `sweep`), then lease up to `limit` due,
+        unexpired deliveries whose turn it is (nothing earlier still open for the same target, or for
+        the same target and incident when LATEST_ONLY)."""
 
     @abstractmethod
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
@@ -193,10 +196,6 @@ class Store(ABC):
         self, *, now: float, update_id: str | None = None, channel: str | None = None
     ) -> tuple[int, int]:
         """Give failed deliveries a fresh set of attempts. Returns (requeued, too old to requeue)."""
-
-    @abstractmethod
-    async def next_due(self, channel: str) -> float | None:
-        """When the earliest queued delivery of `channel` becomes due, if any is queued."""
 
     # --- reading
 

@@ -30,7 +30,7 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from broadcaster.store.sqlite_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from channels.base import Ordering
 
 T = TypeVar("T")
@@ -77,7 +77,10 @@ class SqliteStore(Store):
                 raise StoreError(f"journal {self.path} has schema version {version}; this build knows {SCHEMA_VERSION}")
             if version < SCHEMA_VERSION:
                 # One script, one transaction: executescript would commit a transaction opened outside it.
-                conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+                steps = (
+                    SCHEMA if version == 0 else "\n".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
+                )
+                conn.executescript(f"BEGIN IMMEDIATE;\n{steps}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the journal at {self.path}: {exc}") from None
         self._conn = conn
@@ -151,10 +154,12 @@ class SqliteStore(Store):
         now: float,
         lease: float,
         skip_targets: Collection[str] = (),
+        sweep: bool = True,
+        record: Sequence[Outcome] = (),
     ) -> ClaimResult:
         return await self._write(
             partial(ops.claim, channel=channel, ordering=ordering, owner=owner, limit=limit, now=now, lease=lease,
-                    skip_targets=skip_targets)
+                    skip_targets=skip_targets, sweep=sweep, record=record)
         )  # fmt: skip
 
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
@@ -182,9 +187,6 @@ class SqliteStore(Store):
         self, *, now: float, update_id: str | None = None, channel: str | None = None
     ) -> tuple[int, int]:
         return await self._write(partial(ops.requeue_failed, now=now, update_id=update_id, channel=channel))
-
-    async def next_due(self, channel: str) -> float | None:
-        return await self._read(partial(ops.next_due, channel=channel))
 
     # --- reading
 

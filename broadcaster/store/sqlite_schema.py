@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from broadcaster.models import (
     Incident,
@@ -17,7 +18,7 @@ from broadcaster.models import (
 from broadcaster.store.base import Attempt, Delivery, LaneControl
 from broadcaster.vocabulary import DeliveryState, Impact, Status
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -67,10 +68,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     external_id  TEXT,
     progress     TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (channel, state, not_before);
-CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (channel, target, state, seq);
+-- Partial indexes hold only open deliveries: they stay small however long the history grows, and a
+-- delivery enters and leaves each once instead of moving on every change of state.
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
-CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, state);
+CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, update_seq);
 
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
@@ -92,11 +96,39 @@ CREATE TABLE IF NOT EXISTS controls (
 );
 """
 
+# What takes a journal from version N-1 to N. A new journal gets SCHEMA (already the latest) directly.
+MIGRATIONS: Final = {
+    2: "DROP INDEX IF EXISTS deliveries_queue;\n"
+    "DROP INDEX IF EXISTS deliveries_order;\n"
+    "DROP INDEX IF EXISTS deliveries_thread;\n"
+    "CREATE INDEX deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';\n"
+    "CREATE INDEX deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');\n"
+    "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';\n"
+    "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, update_seq);",
+}
+
 DELIVERY_COLUMNS: Final = (
     "id, update_id, incident_id, update_seq, channel, target, state, attempts, max_attempts, created_at, "
     "not_before, expires_at, finished_at, last_error, detail, external_id"
 )
 UPDATE_COLUMNS: Final = "id, incident_id, seq, status, impact, message, components, created_at, next_update_at, author"
+
+
+DELIVERY_FIELDS: Final = tuple(column.strip() for column in DELIVERY_COLUMNS.split(","))
+# The delivery columns of a row aliased `d`, for json_array(...): statements that hand back many rows as
+# one JSON value.
+DELIVERY_FIELDS_OF_D: Final = ", ".join(f"d.{name}" for name in DELIVERY_FIELDS)
+
+
+_STATES: Final = {state.value: state for state in DeliveryState}
+
+
+def delivery_from_values(values: Sequence[Any]) -> Delivery:
+    """A delivery from its DELIVERY_FIELDS values, in order (the order of Delivery's fields). Hot: a claim
+    builds one per delivery, so this is positional, with a plain dict lookup for the state."""
+    v = values
+    return Delivery(v[0], v[1], v[2], v[3], v[4], v[5], _STATES[v[6]], v[7], v[8], v[9], v[10], v[11], v[12], v[13],
+                    v[14], v[15])  # fmt: skip
 
 
 def delivery_from_row(row: sqlite3.Row) -> Delivery:

@@ -287,6 +287,57 @@ async def test_a_dead_target_opens_its_breaker_and_the_others_carry_on(store: Sq
     assert dead.state is DeliveryState.PENDING and dead.attempts == 3  # waiting, not burning attempts
 
 
+async def test_a_delivery_waiting_for_a_slot_past_its_ttl_expires_unsent(store: SqliteStore) -> None:
+    """In-order lanes lease ahead of free slots; what waited there past its TTL must not go out late."""
+
+    async def behave(job: Job) -> Receipt:
+        if job.target == "slow":
+            await asyncio.sleep(0.5)
+        return await deliver(job)
+
+    script = Script(behave, targets=["slow", "late"])
+    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=5, concurrency=1)
+    async with running(store, script, policy=policy):
+        slow = await post(store, planned("slow"))
+        late = await post(store, planned("late", ttl=0.2))
+        await settled(store, late.update.id)
+        await settled(store, slow.update.id)
+    assert [c.target for c in script.calls] == ["slow"]
+    (expired,) = await store.deliveries(update_id=late.update.id)
+    assert expired.state is DeliveryState.EXPIRED
+
+
+async def test_pausing_hands_back_what_was_leased_ahead(store: SqliteStore) -> None:
+    """A pause must hold every queued delivery, including those already leased ahead of a free slot."""
+    gate = asyncio.Event()
+
+    async def behave(job: Job) -> Receipt:
+        if job.target == "busy":
+            await gate.wait()
+        return await deliver(job)
+
+    script = Script(behave, targets=["busy", "queued"])
+    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=30, concurrency=1)
+    async with running(store, script, policy=policy) as (lane, _events):
+        busy = await post(store, planned("busy"))
+        queued = await post(store, planned("queued"))
+        await eventually(lambda: _true_if(script.calls))
+        await eventually(lambda: _true_if(lane.status().in_flight == 2))  # one running, one leased ahead
+        await store.set_paused("scripted", "", paused=True, reason="hold", now=time.time())
+
+        async def handed_back() -> bool:
+            (delivery,) = await store.deliveries(update_id=queued.update.id)
+            return delivery.state is DeliveryState.PENDING
+
+        await eventually(handed_back)
+        gate.set()
+        await settled(store, busy.update.id)
+        await asyncio.sleep(0.2)
+        assert [c.target for c in script.calls] == ["busy"]
+    (held,) = await store.deliveries(update_id=queued.update.id)
+    assert (held.state, held.attempts) == (DeliveryState.PENDING, 0)
+
+
 async def test_stopping_hands_unfinished_deliveries_back(store: SqliteStore) -> None:
     script = Script(hang)
     async with running(store, script, policy=LanePolicy(timeout=60)):

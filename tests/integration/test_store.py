@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from broadcaster.errors import InputError, NotFoundError, StoreError
 from broadcaster.store import Outcome, Store
 from broadcaster.store.sqlite import SqliteStore
+from broadcaster.store.sqlite_schema import SCHEMA_VERSION
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 from tests.support.journal import planned, post
@@ -124,6 +126,28 @@ class StoreContract:
         assert result.claimed == [] and [d.id for d in result.expired] == [accepted.deliveries[0].id]
         assert result.expired[0].state is DeliveryState.EXPIRED
 
+    async def test_an_expired_delivery_is_never_claimed_even_between_sweeps(self, journal: Store) -> None:
+        """Expiry sweeps run once per poll interval; the claim itself must still refuse what is past its TTL."""
+        await post(journal, planned(ttl=5))
+        result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5,
+                                     now=time.time() + 10, lease=60, sweep=False)  # fmt: skip
+        assert (result.claimed, result.expired) == ([], [])
+        (waiting,) = await journal.deliveries(open_only=True)
+        assert waiting.state is DeliveryState.PENDING  # left for the next sweep to record as expired
+
+    async def test_outcomes_recorded_with_a_claim_are_recorded_first(self, journal: Store) -> None:
+        """A lane records what finished and claims what is next in one transaction."""
+        first = await post(journal, planned("a"))
+        (delivery_id,) = await claim(journal)
+        second = await post(journal, planned("a"), incident_id=first.incident.id, status="identified")
+        now = time.time()
+        result = await journal.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5, now=now, lease=60,
+            record=[Outcome(delivery_id, DeliveryState.DELIVERED, 1, now, now, detail="ok")],
+        )  # fmt: skip
+        assert [c.delivery.id for c in result.claimed] == [second.deliveries[0].id]  # its turn came at once
+        assert [d.state for d in await journal.deliveries(update_id=first.update.id)] == [DeliveryState.DELIVERED]
+
     async def test_lapsed_leases_and_dead_owners_are_recovered(self, journal: Store) -> None:
         await post(journal, planned("a"))
         await post(journal, planned("b"))
@@ -204,6 +228,36 @@ class TestSqliteStore(StoreContract):
             assert [d.state for d in await second.deliveries(update_id=accepted.update.id)] == [DeliveryState.PENDING]
         finally:
             await second.close()
+
+    async def test_a_version_1_journal_is_migrated_in_place(self, tmp_path: Path) -> None:
+        """An existing journal keeps its data and gets the current indexes."""
+        path = tmp_path / "old.db"
+        journal = SqliteStore(path, url="sqlite:///old.db")
+        await journal.open()
+        accepted = await post(journal, planned())
+        await journal.close()
+        with sqlite3.connect(path) as conn:  # make it look like a version 1 journal
+            conn.executescript(
+                "DROP INDEX deliveries_due; DROP INDEX deliveries_open; DROP INDEX deliveries_leased;"
+                "DROP INDEX deliveries_thread;"
+                "CREATE INDEX deliveries_queue ON deliveries (channel, state, not_before);"
+                "CREATE INDEX deliveries_order ON deliveries (channel, target, state, seq);"
+                "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, state);"
+                "PRAGMA user_version = 1;"
+            )
+        reopened = SqliteStore(path, url="sqlite:///old.db")
+        await reopened.open()
+        try:
+            assert [d.id for d in await reopened.deliveries(open_only=True)] == [accepted.deliveries[0].id]
+            assert await claim(reopened) == [accepted.deliveries[0].id]
+        finally:
+            await reopened.close()
+        with sqlite3.connect(path) as conn:
+            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        assert {"deliveries_due", "deliveries_open", "deliveries_leased", "deliveries_thread"} <= indexes
+        assert not {"deliveries_queue", "deliveries_order"} & indexes
+        assert version == SCHEMA_VERSION
 
     async def test_a_journal_that_cannot_be_created_is_a_clear_error(self, tmp_path: Path) -> None:
         (tmp_path / "file").write_text("not a directory")

@@ -81,6 +81,14 @@ def test_secrets_are_never_echoed_in_errors(write_config: WriteConfig) -> None:
     assert "hunter2" not in error(path)
 
 
+def test_webhook_urls_are_never_echoed_in_errors(write_config: WriteConfig) -> None:
+    """Incoming-webhook URLs carry their secret in the path."""
+    path = write_config("[webhook]\n[[webhook.targets]]\nurl = 'hooks.slack.com/services/T0/B0/s3cr3tpath'\n")
+    text = error(path)
+    assert "[webhook] targets[0].url: must start with http:// or https://" in text
+    assert "s3cr3tpath" not in text
+
+
 def test_missing_file_is_an_error(workdir: Path) -> None:
     assert "config file not found" in error(workdir / "nope.toml")
 
