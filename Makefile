@@ -50,6 +50,9 @@ format: $(VENV)/.dev
 ## bench: the benchmarks in tests/bench at full size (figures go in the README)
 bench: $(VENV)/.dev
 	$(BIN)/python -m tests.bench.bench_send
+	$(BIN)/python -m tests.bench.bench_email
+	$(BIN)/python -m tests.bench.bench_webhook
+	$(BIN)/python -m tests.bench.bench_x
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache
