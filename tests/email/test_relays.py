@@ -15,21 +15,15 @@ from tests.email.smtp_server import HOSTNAME, Script, closed_port, smtp_server
 PEOPLE = [f"reader{n}@example.org" for n in range(8)]
 
 
-async def test_starttls_and_auth_through_a_pinned_name(configure: Configure, server_tls: ssl.SSLContext) -> None:
-    """The relay's name is pinned to 127.0.0.1; TLS verifies that name against the test CA; AUTH succeeds."""
-    with smtp_server(tls=server_tls, credentials=("broadcaster", PASSWORD)) as server:
-        relay = Relay(server.port, security="starttls", username="broadcaster", password=PASSWORD)
-        settings = configure(relay, subscribers=PEOPLE)
-        async with email_channel(settings) as channel:
-            receipt = await channel.send(attempts().next())
-    assert receipt.detail == "8 accepted, 0 refused of 8"
-    assert {(r.over_tls, r.authenticated_as) for r in server.recorder.received} == {(True, "broadcaster")}
-
-
-async def test_implicit_tls_through_a_pinned_name(configure: Configure, server_tls: ssl.SSLContext) -> None:
-    """security = "tls": TLS from the first byte, verified against the relay's configured name."""
-    with smtp_server(implicit_tls=server_tls, credentials=("broadcaster", PASSWORD)) as server:
-        relay = Relay(server.port, security="tls", username="broadcaster", password=PASSWORD)
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_and_auth_through_a_pinned_name(
+    configure: Configure, server_tls: ssl.SSLContext, security: str
+) -> None:
+    """The relay's name is pinned to 127.0.0.1; STARTTLS (or TLS from the first byte) verifies that name
+    against the test CA; AUTH succeeds over the encrypted connection."""
+    starttls, implicit = (server_tls, None) if security == "starttls" else (None, server_tls)
+    with smtp_server(tls=starttls, implicit_tls=implicit, credentials=("broadcaster", PASSWORD)) as server:
+        relay = Relay(server.port, security=security, username="broadcaster", password=PASSWORD)
         settings = configure(relay, subscribers=PEOPLE)
         async with email_channel(settings) as channel:
             receipt = await channel.send(attempts().next())

@@ -33,25 +33,33 @@ def wait_for(workdir: Path, wanted: dict[str, str], process: subprocess.Popen[st
         time.sleep(0.05)
 
 
-def test_an_update_accepted_then_killed_is_delivered_on_the_next_run(tmp_path: Path) -> None:
-    gate, sink = tmp_path / "gate-open", tmp_path / "sink.txt"
-    env = {GATE_ENV: str(gate), SINK_ENV: str(sink)}
-    sender = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.cli", "send", "--title", "Payments down", "--status", "investigating",
-         "--message", "Card payments fail.", "--channel", "gate", "--channel", "mirror"],
-        cwd=tmp_path, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def kill_once_in_flight(workdir: Path, env: dict[str, str], args: list[str], wanted: dict[str, str]) -> int:
+    """Run `broadcaster send ARGS` (with the gate channel) and SIGKILL it once the journal shows `wanted`.
+    Returns the exit status (negative: the signal)."""
+    sender = subprocess.Popen([sys.executable, "-m", "tests.support.cli", "send", *args], cwd=workdir,
+                              env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        # Accepted and acknowledged: the mirror is done, the gate channel holds its delivery in flight.
-        wait_for(tmp_path, {"gate": "in_flight", "mirror": "delivered"}, sender)
+        wait_for(workdir, wanted, sender)
         sender.send_signal(signal.SIGKILL)
         sender.wait(timeout=10)
     finally:
         if sender.poll() is None:
             sender.kill()
             sender.wait(timeout=10)
-    sender.communicate()
-    assert sender.returncode == -signal.SIGKILL
+        sender.communicate()
+    return sender.returncode
+
+
+def test_an_update_accepted_then_killed_is_delivered_on_the_next_run(tmp_path: Path) -> None:
+    gate, sink = tmp_path / "gate-open", tmp_path / "sink.txt"
+    env = {GATE_ENV: str(gate), SINK_ENV: str(sink)}
+    # Accepted and acknowledged: the mirror is done, the gate channel holds its delivery in flight.
+    status = kill_once_in_flight(
+        tmp_path, env, ["--title", "Payments down", "--status", "investigating", "--message", "Card payments fail.",
+                        "--channel", "gate", "--channel", "mirror"],
+        {"gate": "in_flight", "mirror": "delivered"},
+    )  # fmt: skip
+    assert status == -signal.SIGKILL
     assert not sink.exists()  # it never got through
     assert delivery_states(tmp_path) == {"gate": "in_flight", "mirror": "delivered"}
 
@@ -71,20 +79,13 @@ def test_a_killed_send_is_resumed_by_the_next_send_too(tmp_path: Path) -> None:
     """Any later run (not only `retry`) takes back the dead process's work: here a second send."""
     gate, sink = tmp_path / "gate-open", tmp_path / "sink.txt"
     env = {GATE_ENV: str(gate), SINK_ENV: str(sink)}
-    sender = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.cli", "send", "--title", "First", "--status", "investigating",
-         "--message", "x", "--channel", "gate"],
-        cwd=tmp_path, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        wait_for(tmp_path, {"gate": "in_flight"}, sender)
-        sender.kill()
-        sender.wait(timeout=10)
-    finally:
-        if sender.poll() is None:
-            sender.kill()
-            sender.wait(timeout=10)
-    sender.communicate()
+    status = kill_once_in_flight(
+        tmp_path,
+        env,
+        ["--title", "First", "--status", "investigating", "--message", "x", "--channel", "gate"],
+        {"gate": "in_flight"},
+    )
+    assert status == -signal.SIGKILL
     gate.touch()
     second = run_cli("send", "--title", "Second", "--status", "investigating", "--message", "y", "--channel", "gate",
                      cwd=tmp_path, env=env, module="tests.support.cli")  # fmt: skip

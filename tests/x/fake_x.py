@@ -36,6 +36,8 @@ CREDENTIALS: Final = Credentials(
     consumer_key="ck-test-3fd1a8", consumer_secret="cs-test-8b42c9e07d", token="1650-at-test-5e90b2",
     token_secret="ats-test-c7a3f61d48",
 )  # fmt: skip
+SECRETS: Final = (CREDENTIALS.consumer_key, CREDENTIALS.consumer_secret, CREDENTIALS.token, CREDENTIALS.token_secret)
+"""What must never appear in a ledger, a log or an error."""
 HANDLE: Final = "example_status"
 HANG_LIMIT: Final = 60.0
 """Seconds a hanging request is held at most, so a forgotten release never outlives a test."""

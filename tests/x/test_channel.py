@@ -12,10 +12,10 @@ from broadcaster.vocabulary import Impact, Status
 from channels.base import PermanentError, TransientError
 from channels.x import XChannel
 from tests.x.fake_x import (
-    CREDENTIALS,
     HANDLE,
     ME_ROUTE,
     POST_ROUTE,
+    SECRETS,
     FakeX,
     accept_without_json,
     hang,
@@ -25,8 +25,6 @@ from tests.x.fake_x import (
     status,
 )
 from tests.x.jobs import INCIDENT_ID, PUBLIC_URL, Saved, make_job
-
-SECRETS = (CREDENTIALS.consumer_key, CREDENTIALS.consumer_secret, CREDENTIALS.token, CREDENTIALS.token_secret)
 
 
 def assert_no_credential(*texts: str) -> None:

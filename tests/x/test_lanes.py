@@ -19,9 +19,9 @@ from config import Settings
 from tests.support.helpers import eventually, run_cli
 from tests.x.conftest import XConfig
 from tests.x.fake_x import (
-    CREDENTIALS,
     HANDLE,
     POST_ROUTE,
+    SECRETS,
     FakeX,
     hang,
     html_bad_gateway,
@@ -29,8 +29,6 @@ from tests.x.fake_x import (
     rate_limited,
     status,
 )
-
-SECRETS = (CREDENTIALS.consumer_key, CREDENTIALS.consumer_secret, CREDENTIALS.token, CREDENTIALS.token_secret)
 
 
 class Desk:
