@@ -34,7 +34,6 @@ class Status(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
-INCIDENT_STATUSES: Final = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING, Status.RESOLVED)
 MAINTENANCE_STATUSES: Final = (Status.SCHEDULED, Status.IN_PROGRESS, Status.VERIFYING, Status.COMPLETED)
 
 
