@@ -12,7 +12,7 @@ import pytest
 
 from broadcaster.errors import InputError, NotFoundError, StoreError
 from broadcaster.store import Outcome, Store
-from broadcaster.store.sqlite import SqliteStore
+from broadcaster.store.sqlite import CHECKPOINT_EVERY, SqliteStore
 from broadcaster.store.sqlite_schema import SCHEMA_VERSION
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
@@ -258,6 +258,48 @@ class TestSqliteStore(StoreContract):
         assert {"deliveries_due", "deliveries_open", "deliveries_leased", "deliveries_thread"} <= indexes
         assert not {"deliveries_queue", "deliveries_order"} & indexes
         assert version == SCHEMA_VERSION
+
+    async def test_lane_bookkeeping_waits_for_a_lock_off_the_event_loop(self, store: SqliteStore) -> None:
+        """When another process holds the write lock, a claim waits on the journal thread: the event loop
+        keeps running meanwhile, and the claim goes through once the lock is released."""
+        accepted = await post(store, planned())
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        claiming = asyncio.create_task(claim(store))
+        try:
+            await asyncio.sleep(0.3)
+            assert not claiming.done()
+            assert ticks >= 10  # the loop was not held by the waiting claim
+            other.execute("ROLLBACK")
+            assert await asyncio.wait_for(claiming, 10) == [accepted.deliveries[0].id]
+        finally:
+            ticker.cancel()
+            other.close()
+
+    async def test_the_wal_is_checkpointed_while_lanes_write(self, store: SqliteStore) -> None:
+        """The lanes' connection never checkpoints (that would sync the file on the event loop): the
+        journal thread does, every CHECKPOINT_EVERY of its transactions, so the WAL stops growing."""
+        accepted = await post(store, planned(*(f"t{i}" for i in range(20))))
+        leased = await claim(store, limit=20)
+        renewals = CHECKPOINT_EVERY * 4
+        for round_ in range(renewals):
+            await store.renew("me", leased, until=time.time() + round_)
+        # The WAL file keeps its largest size (a checkpointed WAL is rewritten from its start, not shrunk).
+        # Each renewal appends at least one page (two, here) to it: without checkpoints it would hold at
+        # least `renewals` pages; with them, about two per renewal since the last checkpoint.
+        page, header, frame_header = 4096, 32, 24
+        frames = (store.path.with_name(store.path.name + "-wal").stat().st_size - header) // (page + frame_header)
+        assert frames < 3 * CHECKPOINT_EVERY < renewals
+        assert len(accepted.deliveries) == 20
 
     async def test_a_journal_that_cannot_be_created_is_a_clear_error(self, tmp_path: Path) -> None:
         (tmp_path / "file").write_text("not a directory")
