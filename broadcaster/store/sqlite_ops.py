@@ -34,7 +34,7 @@ from broadcaster.store.base import (
 )
 from broadcaster.store.sqlite_schema import (
     DELIVERY_COLUMNS,
-    DELIVERY_FIELDS_OF_D,
+    DELIVERY_FIELDS,
     UPDATE_COLUMNS,
     attempt_from_row,
     control_from_row,
@@ -48,6 +48,7 @@ from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 
 _OPEN = "('pending', 'in_flight')"
+_UPDATE_SEQ = DELIVERY_FIELDS.index("update_seq")
 # The post or message a later update of the same incident threads under: the external id of the last
 # update delivered before this one, on the same channel and target.
 _THREAD_PARENT = (
@@ -141,69 +142,53 @@ def claim(
         return ClaimResult([], expired, superseded)
     # An earlier delivery still open for the same target (and, for LATEST_ONLY, the same incident) holds
     # a delivery back: that is what keeps each target's deliveries in order, one at a time. The scan
-    # follows the deliveries_due index in acceptance order and stops at the limit.
+    # follows the deliveries_due index in acceptance order and stops at the limit; SQLite settles the
+    # chosen set before it updates any of them.
     same_key = "" if ordering is Ordering.IN_ORDER else "AND e.incident_id = d.incident_id"
-    # Each statement below hands back one row however many deliveries it covers: every row fetched is a
-    # round trip for the GIL between this thread and the busy event loop, and those round trips, not
-    # SQLite, were what made claims slow under load.
-    (chosen,) = conn.execute(
-        "SELECT json_group_array(seq) FROM (SELECT d.seq FROM deliveries d INDEXED BY deliveries_due "
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples, read by position
+    leased = cursor.execute(
+        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, lease_owner = ?, lease_until = ? "
+        "WHERE seq IN (SELECT d.seq FROM deliveries d INDEXED BY deliveries_due "
         "WHERE d.channel = ? AND d.state = 'pending' AND d.not_before <= ? AND d.expires_at > ? "
         "AND d.target NOT IN (SELECT value FROM json_each(?)) AND NOT EXISTS (SELECT 1 FROM deliveries e "
         f"WHERE e.channel = d.channel AND e.target = d.target AND e.state IN {_OPEN} AND e.seq < d.seq {same_key}) "
-        "ORDER BY d.seq LIMIT ?)",
-        (channel, now, now, json.dumps(list(skip_targets)), limit),
-    ).fetchone()
-    conn.execute(
-        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, lease_owner = ?, lease_until = ? "
-        "WHERE seq IN (SELECT value FROM json_each(?))",
-        (owner, now + lease, chosen),
-    )
-    # Read back in acceptance order, with each one's thread parent (a subquery SQLite indexes in a SELECT,
-    # not in RETURNING). Deliveries of one update share its incident and history, decoded once.
-    (leased,) = conn.execute(
-        f"SELECT json_group_array(json_array({DELIVERY_FIELDS_OF_D}, d.progress, ({_THREAD_PARENT}))) "
-        "FROM (SELECT * FROM deliveries WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq) AS d",
-        (chosen,),
-    ).fetchone()
+        f"ORDER BY d.seq LIMIT ?) RETURNING seq, progress, {DELIVERY_COLUMNS}",
+        (owner, now + lease, channel, now, now, json.dumps(list(skip_targets)), limit),
+    ).fetchall()
+    leased.sort()  # RETURNING comes in no particular order; seq is acceptance order
+    parents = _thread_parents(conn, [row[0] for row in leased if row[2 + _UPDATE_SEQ] > 1])
     shared: dict[str, tuple[Incident, tuple[Update, ...]]] = {}
-    return ClaimResult([_claimed(conn, values, shared) for values in json.loads(leased)], expired, superseded)
+    return ClaimResult([_claimed(conn, row, parents, shared) for row in leased], expired, superseded)
 
 
 def finish(conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome]) -> int:
     """Record outcomes of leases still held by `owner` (a lease taken back meanwhile is left alone).
 
-    Two statements over one JSON array, however many outcomes: a busy lane records a batch at the cost
-    of one. A delivery delivered at its first attempt gets no attempt-log row: its own row (attempts 1,
+    A delivery delivered at its first attempt gets no attempt-log row: its own row (attempts 1,
     finished_at, detail) already says everything, and skipping it halves the cost of a big fan-out;
     `attempts()` shows it all the same."""
-    batch = json.dumps(
-        [(o.delivery_id, o.state.value, o.attempt, o.started_at, o.finished_at,
-          o.finished_at if o.state.is_final else None, o.not_before, o.error, o.detail, o.external_id,
-          "retry" if o.state is DeliveryState.PENDING else o.state.value,
-          not (o.state is DeliveryState.DELIVERED and o.attempt == 1))
-         for o in outcomes]
-    )  # fmt: skip
-    # Fields by position: 0 id, 1 state, 2 attempt, 3 started, 4 finished, 5 finished if final, 6 not_before,
-    # 7 error, 8 detail, 9 external_id, 10 outcome for the log, 11 whether to log it.
-    # The attempt log first, while the lease still names its owner; then the deliveries themselves.
-    conn.execute(
-        "INSERT INTO attempts (delivery_id, number, started_at, finished_at, outcome, error) "
-        "SELECT d.id, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 10, j.value ->> 7 "
-        "FROM json_each(?) AS j JOIN deliveries d ON d.id = j.value ->> 0 "
-        "WHERE j.value ->> 11 AND d.state = 'in_flight' AND d.lease_owner = ?",
-        (batch, owner),
-    )
-    return conn.execute(
-        "UPDATE deliveries SET state = o.state, not_before = COALESCE(o.not_before, deliveries.not_before), "
-        "last_error = o.error, detail = CASE WHEN o.detail = '' THEN deliveries.detail ELSE o.detail END, "
-        "external_id = COALESCE(o.external_id, deliveries.external_id), finished_at = o.final, "
-        "lease_owner = NULL, lease_until = NULL "
-        "FROM (SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 5 AS final, value ->> 6 AS not_before, "
-        "value ->> 7 AS error, value ->> 8 AS detail, value ->> 9 AS external_id FROM json_each(?)) AS o "
-        "WHERE deliveries.id = o.id AND deliveries.state = 'in_flight' AND deliveries.lease_owner = ?",
-        (batch, owner),
-    ).rowcount
+    logged = [
+        (o.attempt, o.started_at, o.finished_at, "retry" if o.state is DeliveryState.PENDING else o.state.value,
+         o.error, o.delivery_id, owner)
+        for o in outcomes
+        if not (o.state is DeliveryState.DELIVERED and o.attempt == 1)
+    ]  # fmt: skip
+    if logged:  # first, while the lease still names its owner
+        conn.executemany(
+            "INSERT INTO attempts (delivery_id, number, started_at, finished_at, outcome, error) "
+            "SELECT id, ?, ?, ?, ?, ? FROM deliveries WHERE id = ? AND state = 'in_flight' AND lease_owner = ?",
+            logged,
+        )
+    return conn.executemany(
+        "UPDATE deliveries SET state = ?1, not_before = COALESCE(?2, not_before), last_error = ?3, "
+        "detail = CASE WHEN ?4 = '' THEN detail ELSE ?4 END, external_id = COALESCE(?5, external_id), "
+        "finished_at = ?6, lease_owner = NULL, lease_until = NULL "
+        "WHERE id = ?7 AND state = 'in_flight' AND lease_owner = ?8",
+        [(o.state.value, o.not_before, o.error, o.detail, o.external_id,
+          o.finished_at if o.state.is_final else None, o.delivery_id, owner)
+         for o in outcomes],
+    ).rowcount  # fmt: skip
 
 
 def release(conn: sqlite3.Connection, owner: str, delivery_ids: Collection[str] | None) -> int:
@@ -406,10 +391,28 @@ def _accepted_before(conn: sqlite3.Connection, update_id: str) -> Accepted:
     )
 
 
+def _thread_parents(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, str]:
+    """The thread parent of each of these deliveries that has one, in one indexed query. Only deliveries
+    of a later update of an incident can have one, so a new incident's fan-out skips this."""
+    if not seqs:
+        return {}
+    (found,) = conn.execute(
+        f"SELECT json_group_object(d.seq, ({_THREAD_PARENT})) FROM deliveries d "
+        "WHERE d.seq IN (SELECT value FROM json_each(?))",
+        (json.dumps(seqs),),
+    ).fetchone()
+    return {int(seq): parent for seq, parent in json.loads(found).items() if parent is not None}
+
+
 def _claimed(
-    conn: sqlite3.Connection, values: list[Any], shared: dict[str, tuple[Incident, tuple[Update, ...]]]
+    conn: sqlite3.Connection,
+    row: Sequence[Any],
+    parents: Mapping[int, str],
+    shared: dict[str, tuple[Incident, tuple[Update, ...]]],
 ) -> Claimed:
-    *fields, progress, thread_parent = values
+    """A claimed delivery from a (seq, progress, *DELIVERY_COLUMNS) row. Deliveries of one update share
+    its incident and history, read and decoded once per claim."""
+    seq, progress, *fields = row
     delivery = delivery_from_values(fields)
     if delivery.update_id not in shared:
         after = conn.execute("SELECT incident_after FROM updates WHERE id = ?", (delivery.update_id,)).fetchone()
@@ -420,7 +423,7 @@ def _claimed(
         delivery=delivery,
         incident=incident_after,
         history=history,
-        thread_parent=thread_parent,
+        thread_parent=parents.get(seq),
         progress={} if progress == "{}" else json.loads(progress),
     )
 

@@ -115,9 +115,6 @@ UPDATE_COLUMNS: Final = "id, incident_id, seq, status, impact, message, componen
 
 
 DELIVERY_FIELDS: Final = tuple(column.strip() for column in DELIVERY_COLUMNS.split(","))
-# The delivery columns of a row aliased `d`, for json_array(...): statements that hand back many rows as
-# one JSON value.
-DELIVERY_FIELDS_OF_D: Final = ", ".join(f"d.{name}" for name in DELIVERY_FIELDS)
 
 
 _STATES: Final = {state.value: state for state in DeliveryState}
