@@ -26,6 +26,9 @@ from config.settings import LanePolicy
 
 log = logging.getLogger("broadcaster.lane")
 
+RECORD_LINGER = 0.02
+"""Seconds an outcome may wait, while the lane is busy, to be journaled in one transaction with others."""
+
 
 class EventKind(StrEnum):
     STARTED = "started"
@@ -106,6 +109,7 @@ class Lane:
         self._ready: collections.deque[Claimed] = collections.deque()
         self._prefetch = policy.concurrency if ordering is Ordering.IN_ORDER else 0
         self._unrecorded: list[tuple[Outcome, LaneEvent]] = []
+        self._record_by: float | None = None
         self._wake = asyncio.Event()
         self._retry_at: float | None = None
         self._paused = False
@@ -170,7 +174,7 @@ class Lane:
         if housekeeping:
             await self._read_controls(now)
         await self._release_held()
-        batch, self._unrecorded = self._unrecorded, []
+        batch, self._unrecorded, self._record_by = self._unrecorded, [], None
         room = self.policy.concurrency + self._prefetch - len(self._running) - len(self._ready)
         try:
             result = await self._store.claim(
@@ -220,6 +224,8 @@ class Lane:
         if self._retry_at is not None:
             timeout = min(timeout, max(0.0, self._retry_at - self._clock()))
             self._retry_at = None
+        if self._record_by is not None:
+            timeout = min(timeout, max(0.0, self._record_by - self._clock()))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
@@ -324,7 +330,17 @@ class Lane:
         self._unrecorded.append((outcome, event))
         self._running.pop(delivery.id, None)
         self._start_ready()
-        self._wake.set()
+        if self._journal_now():
+            self._wake.set()
+        elif self._record_by is None:
+            self._record_by = self._clock() + RECORD_LINGER
+
+    def _journal_now(self) -> bool:
+        """Journal the outcomes now, or let more gather for the same transaction (at most RECORD_LINGER)?
+        Now when nothing else is running, when the ready buffer is half spent, or when half a buffer's
+        worth of outcomes waits. A busy fan-out then records and claims in batches, not one by one."""
+        half = self._prefetch // 2
+        return not self._running or len(self._ready) <= half or len(self._unrecorded) > half
 
     async def _pause_target(self, target: str, reason: str) -> None:
         self._paused_targets |= {target}

@@ -48,6 +48,10 @@ CHECKPOINT_EVERY = 200
 """Lane writes on the loop's connection between two WAL checkpoints on the journal thread."""
 
 
+KNOWN_UPDATES = 32
+"""Recent updates whose incident and history claims keep decoded."""
+
+
 class _Busy(Exception):
     """Another connection holds the write lock: the loop's connection never waits for it."""
 
@@ -63,6 +67,9 @@ class SqliteStore(Store):
         """The loop's connection, for the lanes' bookkeeping; used only from the event loop's thread."""
         self._inline_writes = 0
         self._checkpointing = False
+        self._known_updates: dict[str, ops.UpdateView] = {}
+        """What claims read of recent updates (immutable once written), oldest first. A claim that falls
+        back to the thread may fill it while the loop runs another: the worst a race costs is a read."""
 
     # --- plumbing
 
@@ -200,10 +207,14 @@ class SqliteStore(Store):
         sweep: bool = True,
         record: Sequence[Outcome] = (),
     ) -> ClaimResult:
-        return await self._lane_write(
+        known = self._known_updates
+        result = await self._lane_write(
             partial(ops.claim, channel=channel, ordering=ordering, owner=owner, limit=limit, now=now, lease=lease,
-                    skip_targets=skip_targets, sweep=sweep, record=record)
+                    skip_targets=skip_targets, sweep=sweep, record=record, known=known)
         )  # fmt: skip
+        for update_id in list(known)[: max(0, len(known) - KNOWN_UPDATES)]:
+            del known[update_id]
+        return result
 
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
         return await self._lane_write(partial(ops.finish, owner=owner, outcomes=outcomes))

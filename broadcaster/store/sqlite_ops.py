@@ -47,6 +47,9 @@ from broadcaster.transitions import apply_update
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 
+UpdateView = tuple[Incident, tuple[Update, ...]]
+"""An update's incident as it stood right after it, and the incident's updates up to it."""
+
 _OPEN = "('pending', 'in_flight')"
 _UPDATE_SEQ = DELIVERY_FIELDS.index("update_seq")
 # The post or message a later update of the same incident threads under: the external id of the last
@@ -121,7 +124,11 @@ def claim(
     skip_targets: Collection[str],
     sweep: bool,
     record: Sequence[Outcome] = (),
+    known: dict[str, UpdateView] | None = None,
 ) -> ClaimResult:
+    """Record `record`, then lease up to `limit` due deliveries. `known` holds what claims already read of
+    each update (its incident and history, which never change once written), kept by the caller between
+    claims so a lane running one update's fan-out reads them once, not once per claim."""
     if record:
         finish(conn, owner, record)
     # Expiring is a sweep over the channel's whole queue, so it runs when the lane asks (every poll
@@ -158,8 +165,8 @@ def claim(
     ).fetchall()
     leased.sort()  # RETURNING comes in no particular order; seq is acceptance order
     parents = _thread_parents(conn, [row[0] for row in leased if row[2 + _UPDATE_SEQ] > 1])
-    shared: dict[str, tuple[Incident, tuple[Update, ...]]] = {}
-    return ClaimResult([_claimed(conn, row, parents, shared) for row in leased], expired, superseded)
+    known = {} if known is None else known
+    return ClaimResult([_claimed(conn, row, parents, known) for row in leased], expired, superseded)
 
 
 def finish(conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome]) -> int:
@@ -408,17 +415,18 @@ def _claimed(
     conn: sqlite3.Connection,
     row: Sequence[Any],
     parents: Mapping[int, str],
-    shared: dict[str, tuple[Incident, tuple[Update, ...]]],
+    known: dict[str, UpdateView],
 ) -> Claimed:
     """A claimed delivery from a (seq, progress, *DELIVERY_COLUMNS) row. Deliveries of one update share
-    its incident and history, read and decoded once per claim."""
+    its incident and history, read and decoded once."""
     seq, progress, *fields = row
     delivery = delivery_from_values(fields)
-    if delivery.update_id not in shared:
+    view = known.get(delivery.update_id)
+    if view is None:
         after = conn.execute("SELECT incident_after FROM updates WHERE id = ?", (delivery.update_id,)).fetchone()
         history = tuple(updates(conn, delivery.incident_id, up_to=delivery.update_seq))
-        shared[delivery.update_id] = (incident_from_column(after["incident_after"]), history)
-    incident_after, history = shared[delivery.update_id]
+        view = known[delivery.update_id] = (incident_from_column(after["incident_after"]), history)
+    incident_after, history = view
     return Claimed(
         delivery=delivery,
         incident=incident_after,
