@@ -35,10 +35,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 _LINE_BREAK_OR_TAB = re.compile(r"[\n\t]")
 
 
+_BYTE_TO_LETTER: Final = bytes.maketrans(bytes(range(256)), bytes(ord(ID_ALPHABET[b % 32]) for b in range(256)))
+
+
 def new_id() -> str:
     """A random 12-character id in the style of Statuspage ids, safe in URLs and file names (60 random
-    bits: 256 is a multiple of the alphabet's 32, so each byte picks a letter without bias)."""
-    return "".join(ID_ALPHABET[byte % 32] for byte in secrets.token_bytes(ID_LENGTH))
+    bits: 256 is a multiple of the alphabet's 32, so each byte picks a letter without bias). Translated
+    in one C call: an update to 1,000 targets makes 1,000 of these while the commander waits."""
+    return secrets.token_bytes(ID_LENGTH).translate(_BYTE_TO_LETTER).decode("ascii")
 
 
 def _no_controls(text: str, *, allow_newlines: bool) -> str:

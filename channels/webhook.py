@@ -21,6 +21,7 @@ from typing import Final, Self
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from broadcaster.errors import StoreError
 from broadcaster.statuspage import INCIDENT_LIMIT, Site, build_site
@@ -55,6 +56,7 @@ class _Target:
     """A configured target, with what every request to it needs prepared once."""
 
     settings: WebhookTarget
+    url: URL
     key: bytes | None
     headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
@@ -69,8 +71,9 @@ class _Target:
         scrub = tuple(s for s in (secret, *headers.values(), path if len(path) > 1 else None) if s)
         return cls(
             settings=target,
+            url=URL(target.url),  # parsed once, not on every request
             key=signing_key(secret) if secret else None,
-            headers={"Content-Type": "application/json", **headers},
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
             timeout=aiohttp.ClientTimeout(total=target.timeout),
             scrub=scrub,
         )
@@ -167,7 +170,6 @@ class WebhookChannel(Channel):
                 self._network,
                 limit=self._concurrency,
                 timeout=aiohttp.ClientTimeout(total=longest),
-                headers={"User-Agent": USER_AGENT},
             )
         return self._session
 
@@ -178,7 +180,7 @@ class WebhookChannel(Channel):
         started = time.monotonic()
         try:
             async with self._client().post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=target.timeout
+                target.url, data=body, headers=headers, allow_redirects=False, timeout=target.timeout
             ) as response:
                 answer = await read_capped(response)  # read even when unused: a drained body keeps the connection
                 status, reason, answer_headers = response.status, response.reason or "", response.headers
