@@ -8,7 +8,7 @@ connection, directly on the event loop, with no busy wait and no fsync (WAL with
 which survives a process crash and at worst, on power loss, repeats a delivery: delivery is at-least-once
 anyway). Such a transaction costs the loop a millisecond or two of SQLite; handing it to the thread
 instead cost more, in handoffs of the GIL between the thread and a busy loop, than the SQL itself
-(measured in tests/bench/bench_webhook: end to end time fell by about a third). Only the thread's
+(measured in tests/bench/bench_webhook: end to end time fell by about a quarter). Only the thread's
 connection checkpoints the WAL, since a checkpoint syncs the file."""
 
 from __future__ import annotations
@@ -93,16 +93,13 @@ class SqliteStore(Store):
         self._executor = None
 
     def _connect(self, _conn: sqlite3.Connection | None) -> None:
+        opened: list[sqlite3.Connection] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
+            conn = self._connection(timeout=self._busy_timeout, opened=opened)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                conn.close()
                 raise StoreError(f"journal {self.path} has schema version {version}; this build knows {SCHEMA_VERSION}")
             if version < SCHEMA_VERSION:
                 # One script, one transaction: executescript would commit a transaction opened outside it.
@@ -112,14 +109,23 @@ class SqliteStore(Store):
                 conn.executescript(f"BEGIN IMMEDIATE;\n{steps}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
             # The loop's connection: fails at once instead of waiting for a lock, and leaves checkpoints
             # (which sync the file) to this thread.
-            inline = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
-            inline.row_factory = sqlite3.Row
-            inline.execute("PRAGMA synchronous=NORMAL")
-            inline.execute("PRAGMA foreign_keys=ON")
+            inline = self._connection(timeout=0, opened=opened)
             inline.execute("PRAGMA wal_autocheckpoint=0")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the journal at {self.path}: {exc}") from None
+        except BaseException as exc:
+            for connection in opened:
+                connection.close()
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise StoreError(f"cannot open the journal at {self.path}: {exc}") from None
+            raise
         self._conn, self._inline = conn, inline
+
+    def _connection(self, *, timeout: float, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout, check_same_thread=False)
+        opened.append(conn)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
 
     def _disconnect(self, conn: sqlite3.Connection | None) -> None:
         if conn is not None:
