@@ -301,6 +301,14 @@ class TestSqliteStore(StoreContract):
         assert frames < 3 * CHECKPOINT_EVERY < renewals
         assert len(accepted.deliveries) == 20
 
+    async def test_a_journal_from_a_newer_build_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "new.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        journal = SqliteStore(path, url="sqlite:///new.db")
+        with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}; this build knows"):
+            await journal.open()
+
     async def test_a_journal_that_cannot_be_created_is_a_clear_error(self, tmp_path: Path) -> None:
         (tmp_path / "file").write_text("not a directory")
         journal = SqliteStore(tmp_path / "file" / "j.db", url="sqlite:///file/j.db")
