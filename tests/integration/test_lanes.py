@@ -388,4 +388,7 @@ async def test_a_busy_lane_journals_outcomes_in_batches(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert sum(store.batches) == len(targets)
-    assert len(store.batches) <= len(targets) / 5
+    # Journalling one by one took 123 transactions for these 200; batching takes 29-41 (about five outcomes
+    # each: a batch closes once 8 wait, or sooner when the lease-ahead buffer runs low). The bound asks for
+    # three a transaction, so a slow, shared CI machine does not fail it while the old behaviour still does.
+    assert len(store.batches) <= len(targets) / 3, store.batches
