@@ -67,6 +67,7 @@ class LaneStatus:
 @dataclass(slots=True)
 class _Running:
     task: asyncio.Task[None]
+    """The worker running the attempt."""
     claimed: Claimed
     deadline: float = float("inf")
     """Loop time after which the watchdog abandons the attempt."""
@@ -108,6 +109,7 @@ class Lane:
         self._rng = rng or random.Random()
         self._breakers = Breakers(policy.breaker_threshold, policy.breaker_cooldown)
         self._running: dict[str, _Running] = {}
+        self._workers: set[asyncio.Task[None]] = set()
         # Deliveries leased ahead of a free slot, so a finishing attempt starts the next one at once instead
         # of waiting for a journal round trip. Only for IN_ORDER lanes: a LATEST_ONLY delivery held here could
         # no longer be superseded by a newer update.
@@ -141,7 +143,7 @@ class Lane:
         interrupted = [running.claimed.delivery.id for running in self._running.values()]
         interrupted += [claimed.delivery.id for claimed in self._ready]
         self._ready.clear()
-        await asyncio.gather(*(_cancel(running.task) for running in list(self._running.values())))
+        await asyncio.gather(*(_cancel(worker) for worker in list(self._workers)))
         for task in others:
             await _cancel(task)
         await self._flush()
@@ -207,10 +209,27 @@ class Lane:
         self._start_ready()
 
     def _start_ready(self) -> None:
-        while self._ready and len(self._running) < self.policy.concurrency:
-            claimed = self._ready.popleft()
-            task = asyncio.create_task(self._attempt(claimed), name=f"{self.name}-{claimed.delivery.id}")
-            self._running[claimed.delivery.id] = _Running(task, claimed)
+        """Start enough workers for what is ready, within the concurrency limit."""
+        wanted = min(self.policy.concurrency, len(self._running) + len(self._ready))
+        while len(self._workers) < wanted:
+            worker = asyncio.create_task(self._work(), name=f"lane-{self.name}-worker")
+            self._workers.add(worker)
+
+    async def _work(self) -> None:
+        """Run ready attempts one after another, and end when none is ready. A busy fan-out reuses its
+        workers rather than paying for a task per attempt (measured: about a tenth of the lane's own
+        instructions), and an idle lane holds no worker at all."""
+        worker = asyncio.current_task()
+        assert worker is not None
+        try:
+            while self._ready and len(self._running) < self.policy.concurrency:
+                claimed = self._ready.popleft()
+                running = self._running[claimed.delivery.id] = _Running(worker, claimed)
+                await self._attempt(claimed, running)
+                if running.timed_out and worker.cancelling():
+                    worker.uncancel()  # the watchdog's cancel arrived after a channel ignored its own
+        finally:
+            self._workers.discard(worker)
 
     async def _release_held(self) -> None:
         """A pause also holds what was leased ahead: hand it back to the queue."""
@@ -238,7 +257,7 @@ class Lane:
 
     # --- attempting
 
-    async def _attempt(self, claimed: Claimed) -> None:
+    async def _attempt(self, claimed: Claimed, running: _Running) -> None:
         delivery = claimed.delivery
         attempt = delivery.attempts
         started = self._clock()
@@ -261,7 +280,6 @@ class Lane:
             progress=claimed.progress,
             checkpoint=lambda progress: self._store.checkpoint(self._owner, delivery.id, progress),
         )
-        running = self._running[delivery.id]
         running.deadline = asyncio.get_running_loop().time() + self.policy.timeout
         try:
             try:
@@ -342,7 +360,6 @@ class Lane:
         event = LaneEvent(kind, delivery, delivery.attempts, error or detail, not_before)
         self._unrecorded.append((outcome, event))
         self._running.pop(delivery.id, None)
-        self._start_ready()
         if self._journal_now():
             self._wake.set()
         elif self._record_by is None:

@@ -41,7 +41,8 @@ def after_transient_failure(
     """What follows a transient failure of attempt number `attempts`. A delay the far end asked for
     (Retry-After, a rate-limit reset) replaces the backoff."""
     if attempts >= policy.max_attempts:
-        return RetryDecision(DeliveryState.FAILED, None, f"gave up after {attempts} attempts: {error}")
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        return RetryDecision(DeliveryState.FAILED, None, f"gave up after {tries}: {error}")
     delay = retry_after if retry_after is not None else backoff(attempts, base=policy.base_delay,
                                                                cap=policy.max_delay, rng=rng)  # fmt: skip
     not_before = now + max(0.0, delay)

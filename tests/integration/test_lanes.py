@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -134,6 +135,33 @@ async def test_a_hanging_attempt_times_out_and_counts(store: SqliteStore) -> Non
     (delivery,) = await store.deliveries(update_id=accepted.update.id)
     assert delivery.state is DeliveryState.FAILED
     assert delivery.last_error == "gave up after 2 attempts: timed out after 0.1s"
+
+
+async def test_one_worker_times_out_attempt_after_attempt(store: SqliteStore) -> None:
+    """Attempts run back to back on one worker task. A channel that ignores the timeout's cancel must not
+    leave that worker unable to time out its next attempt: both outcomes are recorded."""
+    workers: list[asyncio.Task[Any] | None] = []
+
+    async def behave(job: Job) -> Receipt:
+        workers.append(asyncio.current_task())
+        if job.target == "stubborn":
+            with contextlib.suppress(asyncio.CancelledError):  # ignores the cancel and answers anyway
+                await asyncio.sleep(3600)
+            return await deliver(job)
+        await asyncio.sleep(3600)  # "stuck": hangs until the watchdog gives up on it
+        raise AssertionError("unreachable")
+
+    script = Script(behave, targets=["stubborn", "stuck"])
+    policy = LanePolicy(max_attempts=1, base_delay=0.01, max_delay=0.01, ttl=60, timeout=0.1, concurrency=1)
+    async with running(store, script, policy=policy):
+        accepted = await post(store, planned("stubborn", "stuck"))
+        await settled(store, accepted.update.id)
+    outcome = {d.target: (d.state, d.last_error) for d in await store.deliveries(update_id=accepted.update.id)}
+    assert outcome == {
+        "stubborn": (DeliveryState.DELIVERED, ""),
+        "stuck": (DeliveryState.FAILED, "gave up after 1 attempt: timed out after 0.1s"),
+    }
+    assert len(workers) == 2 and workers[0] is workers[1]
 
 
 async def test_a_bug_in_a_channel_parks_the_delivery_and_the_lane_lives_on(store: SqliteStore) -> None:
