@@ -40,7 +40,7 @@ from channels.http import client_session
 from channels.net import pinned_address, ssl_context
 from channels.webhook_http import describe_failure, raise_for_answer, read_capped, retry_after_seconds, snippet
 from channels.webhook_payloads import UpdateBodies, ping_body
-from channels.webhook_signing import message_id, signing_key, standard_headers
+from channels.webhook_signing import Signer, message_id, signing_key, standard_headers
 from config import Settings
 from config.sections import NetworkSettings
 from config.webhook import WebhookTarget
@@ -57,7 +57,7 @@ class _Target:
 
     settings: WebhookTarget
     url: URL
-    key: bytes | None
+    signer: Signer | None
     headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
     scrub: tuple[str, ...]
@@ -72,7 +72,7 @@ class _Target:
         return cls(
             settings=target,
             url=URL(target.url),  # parsed once, not on every request
-            key=signing_key(secret) if secret else None,
+            signer=Signer(signing_key(secret)) if secret else None,
             headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
             timeout=aiohttp.ClientTimeout(total=target.timeout),
             scrub=scrub,
@@ -175,7 +175,7 @@ class WebhookChannel(Channel):
 
     async def _post(self, target: _Target, body: bytes, msg_id: str) -> tuple[int, float]:
         """POST `body` signed as `msg_id`; returns (status, seconds taken) for a 2xx, else raises classified."""
-        headers = {**target.headers, **standard_headers(msg_id, int(time.time()), body, target.key)}
+        headers = {**target.headers, **standard_headers(msg_id, int(time.time()), body, target.signer)}
         url = target.settings.url
         started = time.monotonic()
         try:

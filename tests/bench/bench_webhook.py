@@ -51,7 +51,7 @@ from broadcaster.vocabulary import DeliveryState
 from channels.base import ChannelContext, Job
 from channels.webhook import USER_AGENT, WebhookChannel
 from channels.webhook_payloads import UpdateBodies
-from channels.webhook_signing import message_id, signing_key, standard_headers
+from channels.webhook_signing import Signer, message_id, signing_key, standard_headers
 from config import Settings, load_settings
 
 TITLE = "Elevated API error rates"
@@ -204,7 +204,7 @@ async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run:
         sample.headers = {
             "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
-            **standard_headers(msg_id, int(time.time()), sample.body, signing_key(secret(0))),
+            **standard_headers(msg_id, int(time.time()), sample.body, Signer(signing_key(secret(0)))),
         }
     finally:
         await runtime.close()

@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from broadcaster.vocabulary import DeliveryState
-from channels.webhook_signing import sign
+from channels.webhook_signing import Signer, sign
 from tests.webhook.conftest import Configure, broadcasting, post, settle, target
 from tests.webhook.receiver import Answer, Receiver
 
@@ -88,3 +88,13 @@ def test_sign_matches_the_reference_signer() -> None:
     body = '{"a":"ü"}'
     expected = Webhook(WHSEC).sign("msg_abc", datetime.fromtimestamp(now, UTC), body)
     assert sign(key, "msg_abc", now, body.encode()) == expected
+
+
+def test_one_signer_signs_message_after_message() -> None:
+    """A target's Signer is reused for every request: each signature must still be the reference one, so
+    nothing of one message may carry over into the next."""
+    signer = Signer(base64.b64decode(WHSEC.removeprefix("whsec_")))
+    now = int(time.time())
+    for msg_id, body in [("msg_one", '{"n":1}'), ("msg_two", '{"n":2}'), ("msg_one", '{"n":1}')]:
+        expected = Webhook(WHSEC).sign(msg_id, datetime.fromtimestamp(now, UTC), body)
+        assert signer.sign(msg_id, now, body.encode()) == expected
