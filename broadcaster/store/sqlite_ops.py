@@ -19,7 +19,7 @@ from broadcaster.models import (
     UpdateDraft,
     changes_to_json,
     incident_to_json,
-    new_id,
+    new_ids,
     to_epoch,
 )
 from broadcaster.store.base import (
@@ -93,11 +93,11 @@ def accept(
     # One statement for the whole plan (an update to a thousand webhook targets is one round of work), and
     # the records built from what was written rather than read back.
     planned_rows = tuple(
-        Delivery(id=new_id(), update_id=update.id, incident_id=after.id, update_seq=update.seq, channel=p.channel,
-                 target=p.target, state=DeliveryState.PENDING, attempts=0, max_attempts=p.max_attempts,
-                 created_at=stamp, not_before=stamp, expires_at=stamp + p.ttl, finished_at=None, last_error="",
-                 detail="", external_id=None)
-        for p in plan
+        Delivery(id=delivery_id, update_id=update.id, incident_id=after.id, update_seq=update.seq,
+                 channel=p.channel, target=p.target, state=DeliveryState.PENDING, attempts=0,
+                 max_attempts=p.max_attempts, created_at=stamp, not_before=stamp, expires_at=stamp + p.ttl,
+                 finished_at=None, last_error="", detail="", external_id=None)
+        for delivery_id, p in zip(new_ids(len(plan)), plan, strict=True)
     )  # fmt: skip
     conn.execute(
         "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, max_attempts, "

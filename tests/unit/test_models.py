@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from broadcaster.models import MAX_MESSAGE, MAX_TITLE, UpdateDraft, new_id
+from broadcaster.models import ID_PATTERN, MAX_MESSAGE, MAX_TITLE, UpdateDraft, new_id, new_ids
 
 
 def draft(**fields: Any) -> UpdateDraft:
@@ -113,3 +113,10 @@ def test_new_ids_are_distinct_and_url_safe() -> None:
     ids = {new_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all((len(i) == 12 and i.isalnum() and i.islower()) or i.isdigit() for i in ids)
+
+
+def test_ids_made_together_are_distinct_and_well_formed() -> None:
+    ids = new_ids(1000) + new_ids(1000)
+    assert len(set(ids)) == 2000
+    assert all(ID_PATTERN.match(i) for i in ids)
+    assert new_ids(0) == []
