@@ -52,6 +52,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m tests.bench.bench_send
 	$(BIN)/python -m tests.bench.bench_email
 	$(BIN)/python -m tests.bench.bench_webhook
+	$(BIN)/python -m tests.bench.bench_lane
 	$(BIN)/python -m tests.bench.bench_x
 
 clean:
