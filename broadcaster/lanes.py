@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from broadcaster.errors import StoreError
+from broadcaster.records import record
 from broadcaster.retry import Breakers, after_transient_failure
 from broadcaster.store.base import Claimed, Delivery, Outcome, Store
 from broadcaster.vocabulary import DeliveryState
@@ -41,7 +42,7 @@ class EventKind(StrEnum):
     SUPERSEDED = "superseded"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LaneEvent:
     """Something that happened to a delivery, reported once it is in the journal."""
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
+from broadcaster.records import record
+
 if TYPE_CHECKING:
     from broadcaster.models import Incident, IncidentHistory, Update
     from config import Settings
@@ -29,7 +31,7 @@ class Ordering(StrEnum):
     queued for the same target, and an incident's updates go out one at a time (email, X)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Receipt:
     """Proof of delivery: a short human detail, and the channel's id for what it created (a post id, a
     Message-ID), which later updates of the same incident receive as `Job.thread_parent`."""
@@ -71,7 +73,7 @@ class CheckResult:
 Checkpoint = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Job:
     """One delivery attempt: an update for one target of one channel."""
 

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from broadcaster.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.records import record
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlannedDelivery:
     """A delivery to create when an update is accepted."""
 
@@ -26,7 +27,7 @@ class PlannedDelivery:
     ttl: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivery:
     """One update for one target of one channel, and where it stands."""
 
@@ -60,7 +61,7 @@ class Accepted:
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Claimed:
     """A delivery leased to one worker, with everything its channel needs."""
 
@@ -82,7 +83,7 @@ class ClaimResult:
     superseded: list[Delivery]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """How one attempt ended. `state` is DELIVERED, FAILED, EXPIRED, or PENDING for a retry at `not_before`."""
 
