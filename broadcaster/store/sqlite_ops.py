@@ -90,8 +90,10 @@ def accept(
                 f"RETURNING {DELIVERY_COLUMNS}",
                 (stamp, f"superseded by update {update.id}", planned.channel, planned.target, after.id),
             )
-    # One statement for the whole plan (an update to a thousand webhook targets is one round of work), and
-    # the records built from what was written rather than read back.
+    # One statement per channel and policy, not per delivery (an update to a thousand webhook targets is one
+    # round of work), and the records built from what was written rather than read back. Only the id and the
+    # target differ within a group: the rest is bound once, so SQLite parses two values a row, and no float
+    # is formatted as JSON a thousand times.
     planned_rows = tuple(
         Delivery(id=delivery_id, update_id=update.id, incident_id=after.id, update_seq=update.seq,
                  channel=p.channel, target=p.target, state=DeliveryState.PENDING, attempts=0,
@@ -99,13 +101,16 @@ def accept(
                  finished_at=None, last_error="", detail="", external_id=None)
         for delivery_id, p in zip(new_ids(len(plan)), plan, strict=True)
     )  # fmt: skip
-    conn.execute(
-        "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, max_attempts, "
-        "created_at, not_before, expires_at) SELECT value ->> 0, ?, ?, ?, value ->> 1, value ->> 2, 'pending', "
-        "value ->> 3, ?, ?, value ->> 4 FROM json_each(?)",
-        (update.id, after.id, update.seq, stamp, stamp,
-         json.dumps([[d.id, d.channel, d.target, d.max_attempts, d.expires_at] for d in planned_rows])),
-    )  # fmt: skip
+    groups: dict[tuple[str, int, float], list[tuple[str, str]]] = {}
+    for d in planned_rows:
+        groups.setdefault((d.channel, d.max_attempts, d.expires_at), []).append((d.id, d.target))
+    for (channel, max_attempts, expires_at), rows in groups.items():
+        conn.execute(
+            "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, max_attempts, "
+            "created_at, not_before, expires_at) SELECT value ->> 0, ?, ?, ?, ?, value ->> 1, 'pending', ?, ?, ?, ? "
+            "FROM json_each(?)",
+            (update.id, after.id, update.seq, channel, max_attempts, stamp, stamp, expires_at, json.dumps(rows)),
+        )
     return Accepted(after, update, planned_rows, tuple(superseded))
 
 
