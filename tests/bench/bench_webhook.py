@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import resource
@@ -60,6 +61,10 @@ MESSAGE = (
     "configuration and are rolling it back. Next update within 30 minutes."
 )
 RUN_LIMIT = 300.0  # seconds any one run may take before the benchmark gives up
+SETTLE = 0.3
+"""Seconds of quiet before each timed run, after a full garbage collection: the receivers finish closing
+the previous sender's connections and its garbage is collected before the clock starts, not during the
+next sender's run (without it, whichever sender ran second in a round was measured 15-25% slower)."""
 
 
 @dataclass
@@ -273,7 +278,8 @@ def maxrss_kib() -> int:
 
 async def bench(args: argparse.Namespace, receivers: Receivers) -> dict[str, Any]:
     urls = [f"http://127.0.0.1:{receivers.ports[i % len(receivers.ports)]}/hook/{i}" for i in range(args.targets)]
-    times: dict[str, list[float]] = {"broadcaster": [], "channel": [], "raw": [], "apprise": []}
+    # The broadcaster and the raw loop run back to back, so each round's ratio compares neighbours in time.
+    times: dict[str, list[float]] = {"broadcaster": [], "raw": [], "channel": [], "apprise": []}
     sample = Sample()
     rss: dict[str, int] = {"before_kib": maxrss_kib()}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
@@ -281,6 +287,8 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> dict[str, Any
             for run in range(args.rounds):
                 for mode, samples in times.items():
                     await receivers.reset(control)
+                    gc.collect()
+                    await asyncio.sleep(SETTLE)
                     if mode == "broadcaster":
                         seconds = await run_broadcaster(urls, args.concurrency, Path(tmp), run, sample)
                     elif mode == "channel":
@@ -317,6 +325,11 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
             f"{label:26} {seconds:9.3f} {rates[mode]:13.0f} {rates[mode] / rates['raw']:7.2f}x "
             f"{rates[mode] / rates['apprise']:10.2f}x"
         )
+    per_round = [raw / ours for ours, raw in zip(result["times"]["broadcaster"], result["times"]["raw"], strict=True)]
+    print(
+        f"broadcaster vs raw, round by round: median {statistics.median(per_round):.2f}x, "
+        f"{min(per_round):.2f}-{max(per_round):.2f}x"
+    )
     rss = result["rss"]
     print(f"maxrss: {rss['before_kib']} KiB before, {rss['after_broadcaster_kib']} KiB after the first broadcaster run")
     figures = {
@@ -330,6 +343,7 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
         "apprise_per_s": round(rates["apprise"], 1),
         "broadcaster_vs_raw": round(rates["broadcaster"] / rates["raw"], 3),
         "broadcaster_vs_apprise": round(rates["broadcaster"] / rates["apprise"], 2),
+        "broadcaster_vs_raw_per_round": [round(ratio, 3) for ratio in per_round],
         "maxrss_before_kib": rss["before_kib"],
         "maxrss_after_broadcaster_kib": rss["after_broadcaster_kib"],
         "seconds": {mode: [round(s, 4) for s in samples] for mode, samples in result["times"].items()},
