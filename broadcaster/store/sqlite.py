@@ -306,10 +306,11 @@ def _transaction(conn: sqlite3.Connection, operation: Operation[T], *, wait: boo
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy the WAL back into the journal file. RESTART mode holds the write lock while it copies (lane
-    writes meanwhile find the lock taken and queue on the thread), so the copy completes and the next
-    write starts the WAL over instead of making it longer. A failure only delays it to the next turn."""
+    """Copy the WAL back into the journal file. PASSIVE mode copies what no reader still needs and returns
+    at once: once everything is copied, the next write starts the WAL over instead of making it longer.
+    A stronger mode would wait, up to the busy timeout, for another process's long read to end, and every
+    lane write would queue behind it meanwhile. A failure only delays the copy to the next turn."""
     try:
-        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error as exc:
         log.warning("journal checkpoint failed, will retry: %s", exc)

@@ -301,6 +301,30 @@ class TestSqliteStore(StoreContract):
         assert frames < 3 * CHECKPOINT_EVERY < renewals
         assert len(accepted.deliveries) == 20
 
+    async def test_a_long_reader_in_another_process_never_stalls_lane_bookkeeping(self, store: SqliteStore) -> None:
+        """A `broadcaster status` (or any reader) holding an old snapshot must not hold the lanes up: the
+        periodic checkpoint copies what it can and returns, instead of waiting out the busy timeout (10 s)
+        for the reader, with every lane write queued behind it."""
+        await post(store, planned(*(f"t{i}" for i in range(20))))
+        leased = await claim(store, limit=20)
+        reader = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT COUNT(*) FROM deliveries").fetchone()  # holds its snapshot until ROLLBACK
+            await store.renew("me", leased, until=time.time() + 60)  # the reader's snapshot is now old
+
+            async def renew_past_a_checkpoint() -> None:
+                for round_ in range(CHECKPOINT_EVERY + 5):
+                    await store.renew("me", leased, until=time.time() + round_)
+
+            # Well inside the busy timeout: a checkpoint that waits for the reader cannot finish in time.
+            await asyncio.wait_for(renew_past_a_checkpoint(), timeout=5)
+            assert reader.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 20  # still readable
+        finally:
+            reader.execute("ROLLBACK")
+            reader.close()
+        assert {d.id for d in await store.deliveries(open_only=True)} == set(leased)
+
     async def test_a_journal_from_a_newer_build_is_refused(self, tmp_path: Path) -> None:
         path = tmp_path / "new.db"
         with sqlite3.connect(path) as conn:
