@@ -145,43 +145,59 @@ async def no_checkpoint(_progress: Mapping[str, Any]) -> None:
     return None
 
 
-async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run: int, sample: Sample) -> float:
+def webhook_settings(urls: list[str], concurrency: int, workdir: Path, run: int) -> Settings:
+    """Settings for a journal of its own and one signed webhook target per URL, as a config file says it."""
     config = workdir / f"bench-{run}.toml"
     targets = "".join(f'[[webhook.targets]]\nurl = "{url}"\nsecret = "{secret(i)}"\n' for i, url in enumerate(urls))
     config.write_text(
         f'[store]\nurl = "sqlite:///{workdir / f"journal-{run}.db"}"\n[mirror]\nenabled = false\n'
         f"[retry.webhook]\nconcurrency = {concurrency}\n[webhook]\nenabled = true\n{targets}"
     )
-    settings = load_settings(config)
-    runtime = await open_runtime(settings)
-    finished = asyncio.Event()
-    outcomes: dict[EventKind, int] = {}
+    return load_settings(config)
 
-    def observe(event: LaneEvent) -> None:
+
+def update_draft(title: str = TITLE) -> UpdateDraft:
+    return UpdateDraft(
+        title=title, status="investigating", message=MESSAGE, impact="major", components={"API": "partial_outage"}
+    )
+
+
+class Outcomes:
+    """Counts the lane's final outcomes (an observer); `finished` is set when `expected` are in."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.counts: dict[EventKind, int] = {}
+        self.finished = asyncio.Event()
+
+    def reset(self) -> None:
+        self.counts.clear()
+        self.finished.clear()
+
+    def __call__(self, event: LaneEvent) -> None:
         if event.kind in (EventKind.DELIVERED, EventKind.FAILED, EventKind.EXPIRED):
-            outcomes[event.kind] = outcomes.get(event.kind, 0) + 1
-            if sum(outcomes.values()) == len(urls):
-                finished.set()
+            self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
+            if sum(self.counts.values()) == self.expected:
+                self.finished.set()
+
+
+async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run: int, sample: Sample) -> float:
+    settings = webhook_settings(urls, concurrency, workdir, run)
+    runtime = await open_runtime(settings)
+    outcomes = Outcomes(len(urls))
 
     try:
-        async with Dispatcher(runtime, channels=["webhook"], observe=observe) as dispatcher:
+        async with Dispatcher(runtime, channels=["webhook"], observe=outcomes) as dispatcher:
             started = time.perf_counter()
-            draft = UpdateDraft(
-                title=TITLE,
-                status="investigating",
-                message=MESSAGE,
-                impact="major",
-                components={"API": "partial_outage"},
-            )
-            accepted = await runtime.submit(draft)
+            accepted = await runtime.submit(update_draft())
             dispatcher.wake()
             async with asyncio.timeout(RUN_LIMIT):
-                await finished.wait()
+                await outcomes.finished.wait()
             elapsed = time.perf_counter() - started
             deliveries = await dispatcher.settle([accepted.update.id], wait=10)
         states = {d.state for d in deliveries}
         if states != {DeliveryState.DELIVERED} or len(deliveries) != len(urls):
-            raise SystemExit(f"broadcaster run {run}: not all delivered: {outcomes}")
+            raise SystemExit(f"broadcaster run {run}: not all delivered: {outcomes.counts}")
         # The raw loop sends this update's envelope, built by the channel's own code, with the same headers.
         sample.settings, sample.histories = settings, await runtime.store.site_history(recent=INCIDENT_LIMIT)
         sample.jobs = [
@@ -351,6 +367,12 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print(json.dumps(figures))
 
 
+def drop_environment_settings() -> None:
+    """The benchmark's own configuration only: no BROADCASTER_* variable from the calling shell."""
+    for name in [name for name in os.environ if name.startswith("BROADCASTER_")]:
+        del os.environ[name]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="One webhook update to many local endpoints, three senders.")
     parser.add_argument("--quick", action="store_true", help="50 endpoints, one round: a smoke run")
@@ -361,8 +383,7 @@ def main() -> None:
     args = parser.parse_args()
     args.targets = args.targets or (50 if args.quick else 1000)
     args.rounds = args.rounds or (1 if args.quick else 3)
-    for name in [name for name in os.environ if name.startswith("BROADCASTER_")]:
-        del os.environ[name]  # the benchmark's own configuration only
+    drop_environment_settings()
     receivers = Receivers()
     try:
         receivers.start(args.receivers, 2)
