@@ -52,6 +52,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m tests.bench.bench_send
 	$(BIN)/python -m tests.bench.bench_email
 	$(BIN)/python -m tests.bench.bench_webhook
+	$(BIN)/python -m tests.bench.bench_webhook_updates --sender broadcaster
+	$(BIN)/python -m tests.bench.bench_webhook_updates --sender channel
 	$(BIN)/python -m tests.bench.bench_lane
 	$(BIN)/python -m tests.bench.bench_x
 
