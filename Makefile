@@ -54,6 +54,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m tests.bench.bench_webhook
 	$(BIN)/python -m tests.bench.bench_webhook_updates --sender broadcaster
 	$(BIN)/python -m tests.bench.bench_webhook_updates --sender channel
+	$(BIN)/python -m tests.bench.bench_webhook_updates --sender raw
 	$(BIN)/python -m tests.bench.bench_lane
 	$(BIN)/python -m tests.bench.bench_x
 

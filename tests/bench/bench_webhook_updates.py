@@ -1,20 +1,22 @@
-"""Update after update to the same local endpoints, in one process: the broadcaster end to end, or the
-webhook channel alone. What one more update costs, without a process or a runtime starting each time.
+"""Update after update to the same local endpoints, in one process: the broadcaster end to end, the
+webhook channel alone, or bench_webhook's raw aiohttp loop. What one more update costs, without a process
+or a runtime starting each time.
 
     .venv/bin/python -m tests.bench.bench_webhook_updates --sender broadcaster   # 5 updates to 1,000
     .venv/bin/python -m tests.bench.bench_webhook_updates --quick                # 2 updates to 50
 
 tests.bench.bench_webhook times one update against raw aiohttp, but on a shared machine its wall times
 swing by a third between runs. Instructions do not: under valgrind, the difference between two update
-counts is one update's instructions, repeatable to within 1-2%, and the broadcaster's figure minus the
-channel's is what the journal, the lane and accepting the update cost in that run:
+counts is one update's instructions, repeatable to within 1-2%. The broadcaster's figure minus the
+channel's is what the journal, the lane and accepting the update cost; the channel's minus the raw
+loop's is what signing and the envelope cost:
 
-    for sender in broadcaster channel; do for n in 1 3; do valgrind --tool=cachegrind --cache-sim=no \\
+    for sender in broadcaster channel raw; do for n in 1 3; do valgrind --tool=cachegrind --cache-sim=no \\
         --cachegrind-out-file=/dev/null .venv/bin/python -m tests.bench.bench_webhook_updates \\
         --sender $sender --updates $n 2>&1 | grep 'I *refs'; done; done
     # (I(3) - I(1)) / 2 = instructions per 1,000-delivery update, for each sender
 
-Both senders start the same way (one broadcaster run makes the channel's jobs), so that cancels out in the
+All senders start the same way (one broadcaster run makes the channel's jobs), so that cancels out in the
 difference. Receivers are started and stopped by PID as in bench_webhook, and every update is checked
 against their request counts."""
 
@@ -90,6 +92,31 @@ async def channel_updates(args: argparse.Namespace, sample: Sample) -> list[floa
     return seconds
 
 
+async def raw_updates(urls: list[str], args: argparse.Namespace, sample: Sample) -> list[float]:
+    """bench_webhook's raw aiohttp loop (the same body and headers), on one session for every update."""
+    connector = aiohttp.TCPConnector(limit=args.concurrency, limit_per_host=args.concurrency)
+    seconds: list[float] = []
+    failed: list[int] = []
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for _ in range(args.updates):
+            pending = iter(urls)
+
+            async def worker() -> None:
+                for url in pending:  # noqa: B023 - each update's workers share that update's URLs
+                    async with session.post(url, data=sample.body, headers=sample.headers, allow_redirects=False) as r:
+                        await r.read()
+                        if not 200 <= r.status < 300:
+                            failed.append(r.status)
+
+            started = time.perf_counter()
+            async with asyncio.timeout(RUN_LIMIT):
+                await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            seconds.append(time.perf_counter() - started)
+    if failed:
+        raise SystemExit(f"raw loop: {len(failed)} requests failed, first with HTTP {failed[0]}")
+    return seconds
+
+
 async def bench(args: argparse.Namespace, receivers: Receivers) -> list[float]:
     urls = [f"http://127.0.0.1:{receivers.ports[i % len(receivers.ports)]}/hook/{i}" for i in range(args.targets)]
     sample = Sample()
@@ -99,8 +126,10 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> list[float]:
             await receivers.reset(control)
             if args.sender == "broadcaster":
                 seconds = await broadcaster_updates(urls, args, Path(tmp))
-            else:
+            elif args.sender == "channel":
                 seconds = await channel_updates(args, sample)
+            else:
+                seconds = await raw_updates(urls, args, sample)
             requests, paths = await receivers.counts(control)
     if (requests, paths) != (args.updates * len(urls), len(urls)):
         raise SystemExit(f"the receivers got {requests} requests on {paths} paths, not one per update and endpoint")
@@ -109,7 +138,7 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Update after update to the same webhook endpoints, one sender.")
-    parser.add_argument("--sender", choices=["broadcaster", "channel"], default="broadcaster")
+    parser.add_argument("--sender", choices=["broadcaster", "channel", "raw"], default="broadcaster")
     parser.add_argument("--quick", action="store_true", help="2 updates to 50 endpoints: a smoke run")
     parser.add_argument("--updates", type=int, help="updates, one after another (default 5, or 2 with --quick)")
     parser.add_argument("--targets", type=int, help="endpoints (default 1000, or 50 with --quick)")
