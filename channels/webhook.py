@@ -91,10 +91,10 @@ class _UpdateCache:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def get(self, job: Job) -> UpdateBodies:
-        if (bodies := self._fresh(job.update.id)) is not None:
+        if (bodies := self.fresh(job.update.id)) is not None:
             return bodies
         async with self._lock:
-            if (bodies := self._fresh(job.update.id)) is not None:
+            if (bodies := self.fresh(job.update.id)) is not None:
                 return bodies
             bodies = UpdateBodies(await self.load(), job)
             self._entries[job.update.id] = (self.clock(), bodies)
@@ -102,7 +102,8 @@ class _UpdateCache:
                 self._entries.popitem(last=False)
             return bodies
 
-    def _fresh(self, update_id: str) -> UpdateBodies | None:
+    def fresh(self, update_id: str) -> UpdateBodies | None:
+        """The update's bodies if cached and fresh: a send checks this before awaiting get()."""
         entry = self._entries.get(update_id)
         if entry is None or self.clock() - entry[0] > SITE_TTL:
             return None
@@ -131,10 +132,11 @@ class WebhookChannel(Channel):
         target = self._targets.get(job.target)
         if target is None:
             raise PermanentError(f"{job.target} is no longer a configured webhook target")
-        bodies = await self._bodies(job)
-        body = bodies.body(target.settings.format, sent_at=datetime.now(UTC))
+        bodies = self._updates.fresh(job.update.id) or await self._bodies(job)
+        now = time.time()
+        body = bodies.body(target.settings.format, sent_at=now)
         msg_id = message_id(job.delivery_id)
-        status, elapsed = await self._post(target, body, msg_id)
+        status, elapsed = await self._post(target, body, msg_id, timestamp=int(now))
         return Receipt(detail=f"HTTP {status} in {elapsed * 1000:.0f} ms", external_id=msg_id)
 
     async def check(self) -> list[CheckResult]:
@@ -173,9 +175,10 @@ class WebhookChannel(Channel):
             )
         return self._session
 
-    async def _post(self, target: _Target, body: bytes, msg_id: str) -> tuple[int, float]:
-        """POST `body` signed as `msg_id`; returns (status, seconds taken) for a 2xx, else raises classified."""
-        headers = {**target.headers, **standard_headers(msg_id, int(time.time()), body, target.signer)}
+    async def _post(self, target: _Target, body: bytes, msg_id: str, *, timestamp: int) -> tuple[int, float]:
+        """POST `body` signed as `msg_id` at `timestamp` (epoch seconds); returns (status, seconds taken) for
+        a 2xx, else raises classified."""
+        headers = {**target.headers, **standard_headers(msg_id, timestamp, body, target.signer)}
         url = target.settings.url
         started = time.monotonic()
         try:
@@ -202,7 +205,9 @@ class WebhookChannel(Channel):
         except StoreError as exc:
             raise TransientError(f"journal unavailable for the page status: {exc}") from None
         body = ping_body(target.settings.format, site, sent_at=datetime.now(UTC))
-        status, elapsed = await self._post(target, body, message_id(f"ping_{secrets.token_hex(8)}"))
+        status, elapsed = await self._post(
+            target, body, message_id(f"ping_{secrets.token_hex(8)}"), timestamp=int(time.time())
+        )
         return f"ping answered HTTP {status} in {elapsed * 1000:.0f} ms"
 
     async def _reach(self, target: _Target) -> str:

@@ -45,6 +45,8 @@ def retry_after_seconds(value: str | None, *, now: float) -> float | None:
 
 async def read_capped(response: aiohttp.ClientResponse, cap: int = BODY_CAP) -> bytes:
     """Up to `cap` bytes of the body; a body read to its end lets the connection be reused."""
+    if response.content_length is not None and response.content_length <= cap:
+        return await response.read()  # the usual short answer, declared and framed by its length: one read
     chunks: list[bytes] = []
     size = 0
     while size < cap:

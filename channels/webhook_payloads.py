@@ -14,6 +14,7 @@ this attempt. "slack", "discord" and "teams" send those services' own JSON (chan
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -36,6 +37,29 @@ def page_status(site: Site) -> dict[str, str]:
     return {"id": site.page_id, "status_indicator": site.indicator.value, "status_description": site.description}
 
 
+class SentAt:
+    """meta.sent_at for an epoch time: ISO 8601 in UTC with milliseconds, as `statuspage.iso` writes it.
+    Every request stamps one, so the date and time to the second are formatted once a second and only the
+    milliseconds per request (datetime.now plus isoformat took 3.4 µs a request)."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = b""
+
+    def __call__(self, epoch: float) -> bytes:
+        # Microseconds rounded as datetime.fromtimestamp rounds them, then truncated to milliseconds as
+        # isoformat(timespec="milliseconds") does, so both write the same time for the same float.
+        second = int(epoch)
+        micro = round((epoch - second) * 1_000_000)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        return b"%s.%03dZ" % (self._prefix, micro // 1000)
+
+
 class UpdateBodies:
     """One update's bodies, built once and shared by all its targets (the incident as of the update is the
     same for each). Chat bodies are kept whole; the json envelope is kept without its meta, which carries
@@ -43,26 +67,25 @@ class UpdateBodies:
 
     def __init__(self, site: Site, job: Job) -> None:
         self.site = site
-        self._update_id = job.update.id
         self._history = IncidentHistory(job.incident, job.history)
         self._update = job.update
         self._rendered: dict[Format, bytes] = {}
+        # Formatted, not encoded: the event is fixed and the update id base32, so neither needs escaping.
+        self._meta_head = b'{"meta":{"event":"%s","update_id":"%s","sent_at":"' % (
+            UPDATE_EVENT.encode(),
+            job.update.id.encode(),
+        )
+        self._stamp = SentAt()
 
-    def body(self, form: Format, *, sent_at: datetime) -> bytes:
-        """The body announcing the update in `form`."""
+    def body(self, form: Format, *, sent_at: float) -> bytes:
+        """The body announcing the update in `form`, sent at `sent_at` (epoch seconds)."""
         rendered = self._rendered.get(form)
         if rendered is None:
             rendered = self._rendered[form] = self._render(form)
         if form != "json":
             return rendered
-        # Formatted, not encoded: the event is fixed, the update id is base32 and the time ISO 8601, so none
-        # needs escaping, and this runs once per request.
-        meta = b'{"meta":{"event":"%s","update_id":"%s","sent_at":"%s"},' % (
-            UPDATE_EVENT.encode(),
-            self._update_id.encode(),
-            (iso(sent_at) or "").encode(),
-        )
-        return meta + rendered  # {"page":...,"incident":...} without its opening brace
+        # rendered is {"page":...,"incident":...} without its opening brace; one join copies the body once.
+        return b"".join((self._meta_head, self._stamp(sent_at), b'"},', rendered))
 
     def _render(self, form: Format) -> bytes:
         if form == "json":

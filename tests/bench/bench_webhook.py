@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +219,7 @@ async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run:
         site = build_site(
             sample.histories, page_name=settings.mirror.page_title, public_url="", configured_components=[]
         )
-        sample.body = UpdateBodies(site, sample.jobs[0]).body("json", sent_at=datetime.now(UTC))
+        sample.body = UpdateBodies(site, sample.jobs[0]).body("json", sent_at=time.time())
         msg_id = message_id(deliveries[0].id)
         sample.headers = {
             "User-Agent": USER_AGENT,

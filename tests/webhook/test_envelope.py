@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime
 
 from broadcaster.models import IncidentHistory
-from broadcaster.statuspage import INCIDENT_LIMIT, build_site, incident_json
+from broadcaster.statuspage import INCIDENT_LIMIT, build_site, incident_json, iso
 from broadcaster.vocabulary import DeliveryState
+from channels.webhook_payloads import SentAt
 from tests.webhook.conftest import Configure, broadcasting, post, settle, target
 from tests.webhook.receiver import Receiver
 
@@ -94,3 +95,13 @@ async def test_maintenance_goes_out_as_an_incident_update(configure: Configure, 
     assert (body["incident"]["impact"], body["incident"]["status"]) == ("maintenance", "scheduled")
     assert body["incident"]["scheduled_for"] == "2030-01-01T10:00:00.000Z"
     assert body["page"]["status_indicator"] == "none"  # scheduled, not yet under way
+
+
+def test_sent_at_is_written_as_statuspage_writes_times() -> None:
+    """The per-request stamp (formatted once a second, milliseconds per call) matches statuspage.iso, across
+    second, minute and day boundaries and whichever second it last formatted."""
+    stamp = SentAt()
+    base = datetime(2026, 11, 23, 23, 59, 58, tzinfo=UTC).timestamp()
+    for offset in (0.0, 0.0004, 0.5, 0.999, 1.0, 1.25, 2.001, 1.9999996, 61.75, 0.75, 86_400.123):
+        epoch = base + offset
+        assert stamp(epoch).decode() == iso(datetime.fromtimestamp(epoch, UTC)), offset
