@@ -52,6 +52,9 @@ UpdateView = tuple[Incident, tuple[Update, ...]]
 
 _OPEN = "('pending', 'in_flight')"
 _UPDATE_SEQ = DELIVERY_FIELDS.index("update_seq")
+LEASES = f"SELECT id, lease_owner, lease_until, attempts FROM deliveries WHERE state IN {_OPEN} AND state = 'in_flight'"
+"""Every lease. The IN term lets SQLite read them from the deliveries_open index (open deliveries only)
+rather than scan the whole history: leases have no index of their own (see the schema)."""
 # The post or message a later update of the same incident threads under: the external id of the last
 # update delivered before this one, on the same channel and target.
 _THREAD_PARENT = (
@@ -232,9 +235,7 @@ def recover(conn: sqlite3.Connection, now: float, owner_is_dead: Callable[[str],
     """Back to the queue: leases that ran out, and leases of owners known dead. The interrupted attempt
     counts, so a delivery that crashes its worker every time still runs out of attempts."""
     recovered: list[Delivery] = []
-    for lease in conn.execute(
-        "SELECT id, lease_owner, lease_until, attempts FROM deliveries WHERE state = 'in_flight'"
-    ).fetchall():
+    for lease in conn.execute(LEASES).fetchall():
         lapsed = lease["lease_until"] is None or lease["lease_until"] < now
         if not (lapsed or owner_is_dead(lease["lease_owner"] or "")):
             continue

@@ -18,7 +18,7 @@ from broadcaster.models import (
 from broadcaster.store.base import Attempt, Delivery, LaneControl
 from broadcaster.vocabulary import DeliveryState, Impact, Status
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -69,10 +69,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     progress     TEXT NOT NULL DEFAULT '{}'
 );
 -- Partial indexes hold only open deliveries: they stay small however long the history grows, and a
--- delivery enters and leaves each once instead of moving on every change of state.
+-- delivery enters and leaves each once instead of moving on every change of state. Leases have no index
+-- of their own: only the periodic recovery looks for them, through deliveries_open, and an index would
+-- cost every claim and every outcome a write.
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');
-CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
 CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, update_seq);
 
@@ -105,6 +106,7 @@ MIGRATIONS: Final = {
     "CREATE INDEX deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');\n"
     "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';\n"
     "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, update_seq);",
+    3: "DROP INDEX IF EXISTS deliveries_leased;",
 }
 
 DELIVERY_COLUMNS: Final = (

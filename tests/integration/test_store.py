@@ -13,6 +13,7 @@ import pytest
 from broadcaster.errors import InputError, NotFoundError, StoreError
 from broadcaster.store import Outcome, Store
 from broadcaster.store.sqlite import CHECKPOINT_EVERY, SqliteStore
+from broadcaster.store.sqlite_ops import LEASES
 from broadcaster.store.sqlite_schema import SCHEMA_VERSION
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
@@ -238,7 +239,7 @@ class TestSqliteStore(StoreContract):
         await journal.close()
         with sqlite3.connect(path) as conn:  # make it look like a version 1 journal
             conn.executescript(
-                "DROP INDEX deliveries_due; DROP INDEX deliveries_open; DROP INDEX deliveries_leased;"
+                "DROP INDEX deliveries_due; DROP INDEX deliveries_open;"
                 "DROP INDEX deliveries_thread;"
                 "CREATE INDEX deliveries_queue ON deliveries (channel, state, not_before);"
                 "CREATE INDEX deliveries_order ON deliveries (channel, target, state, seq);"
@@ -255,9 +256,36 @@ class TestSqliteStore(StoreContract):
         with sqlite3.connect(path) as conn:
             indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        assert {"deliveries_due", "deliveries_open", "deliveries_leased", "deliveries_thread"} <= indexes
-        assert not {"deliveries_queue", "deliveries_order"} & indexes
+        assert {"deliveries_due", "deliveries_open", "deliveries_thread"} <= indexes
+        assert not {"deliveries_queue", "deliveries_order", "deliveries_leased"} & indexes
         assert version == SCHEMA_VERSION
+
+    async def test_a_version_2_journal_loses_the_lease_index_and_keeps_its_leases(self, tmp_path: Path) -> None:
+        """Version 3 drops the index on leases; a lease taken before the upgrade is still recovered, and
+        recovery reads open deliveries through an index rather than scanning the whole history."""
+        path = tmp_path / "v2.db"
+        journal = SqliteStore(path, url="sqlite:///v2.db")
+        await journal.open()
+        accepted = await post(journal, planned())
+        assert await claim(journal, owner="gone:1") == [accepted.deliveries[0].id]
+        await journal.close()
+        with sqlite3.connect(path) as conn:  # as version 2 left it
+            conn.executescript(
+                "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';"
+                "PRAGMA user_version = 2;"
+            )
+        reopened = SqliteStore(path, url="sqlite:///v2.db")
+        await reopened.open()
+        try:
+            recovered = await reopened.recover(now=time.time(), owner_is_dead=lambda owner: owner == "gone:1")
+            assert [d.id for d in recovered] == [accepted.deliveries[0].id]
+        finally:
+            await reopened.close()
+        with sqlite3.connect(path) as conn:
+            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            plan = conn.execute(f"EXPLAIN QUERY PLAN {LEASES}").fetchall()
+        assert "deliveries_leased" not in indexes
+        assert "USING INDEX deliveries_open" in plan[0][-1]
 
     async def test_lane_bookkeeping_waits_for_a_lock_off_the_event_loop(self, store: SqliteStore) -> None:
         """When another process holds the write lock, a claim waits on the journal thread: the event loop
