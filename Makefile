@@ -56,6 +56,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m tests.bench.bench_webhook_updates --sender channel
 	$(BIN)/python -m tests.bench.bench_webhook_updates --sender raw
 	$(BIN)/python -m tests.bench.bench_lane
+	$(BIN)/python -m tests.bench.bench_journal
 	$(BIN)/python -m tests.bench.bench_x
 
 clean:

@@ -1,0 +1,112 @@
+"""The SQLite journal alone: what accepting, leasing and recording 1,000 deliveries cost, with no lane,
+no channel and no event-loop traffic, so the journal's share of bench_lane and bench_webhook is known.
+
+    .venv/bin/python -m tests.bench.bench_journal            # 7 updates to 1,000 targets each
+    .venv/bin/python -m tests.bench.bench_journal --quick    # 2 updates to 50 targets: a smoke run
+
+Each update is accepted (one durable transaction, as `send` does), then, with `--phase all`, its
+deliveries are claimed BATCH at a time, each claim recording the previous batch as delivered in the same
+transaction: the calls a busy lane makes, through the same SqliteStore API. `--phase accept` stops after
+accepting, so the difference between the phases is what leasing and recording cost.
+
+Wall time on a shared machine swings; instructions under valgrind do not. Per 1,000-delivery update:
+
+    for phase in accept all; do for n in 2 7; do valgrind --tool=cachegrind --cache-sim=no \\
+        --cachegrind-out-file=/dev/null .venv/bin/python -m tests.bench.bench_journal --phase $phase \\
+        --updates $n 2>&1 | grep 'I *refs'; done; done
+    # (I(7) - I(2)) / 5 per phase: accept alone, and accept + claims + outcomes"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from broadcaster.models import UpdateDraft
+from broadcaster.store.base import Claimed, Outcome, PlannedDelivery
+from broadcaster.store.sqlite import SqliteStore
+from broadcaster.vocabulary import DeliveryState
+from channels.base import Ordering
+
+CHANNEL = "webhook"
+OWNER = "bench:1:journal"
+BATCH = 32
+"""Deliveries per claim: what a lane at concurrency 64 claims and records per transaction (about 30 a
+transaction in bench_webhook_updates)."""
+
+
+def delivered(claimed: list[Claimed], now: float) -> list[Outcome]:
+    """First-attempt successes with a receipt like the webhook channel's, as the lane records them."""
+    return [
+        Outcome(c.delivery.id, DeliveryState.DELIVERED, c.delivery.attempts, now, now,
+                detail="HTTP 200 in 12 ms", external_id="msg_" + c.delivery.id)
+        for c in claimed
+    ]  # fmt: skip
+
+
+async def lease_and_record(store: SqliteStore, expected: int) -> int:
+    """Claim everything due, BATCH at a time, recording each batch with the next claim; returns how many
+    were recorded."""
+    recorded = 0
+    pending: list[Outcome] = []
+    while True:
+        now = time.time()
+        result = await store.claim(CHANNEL, ordering=Ordering.IN_ORDER, owner=OWNER, limit=BATCH, now=now,
+                                   lease=60.0, sweep=False, record=pending)  # fmt: skip
+        recorded += len(pending)
+        if not result.claimed:
+            break
+        pending = delivered(result.claimed, now)
+    if recorded != expected:
+        raise SystemExit(f"recorded {recorded} deliveries, expected {expected}")
+    return recorded
+
+
+async def bench(updates: int, targets: int, phase: str) -> dict[str, list[float]]:
+    plan = [PlannedDelivery(CHANNEL, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600) for i in range(targets)]
+    seconds: dict[str, list[float]] = {"accept": [], "lease_and_record": []}
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
+        store = SqliteStore(Path(tmp) / "journal.db", url="sqlite:///journal.db")
+        await store.open()
+        try:
+            for number in range(updates):
+                draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
+                                    impact="minor")  # fmt: skip
+                started = time.perf_counter()
+                await store.accept(draft, plan, now=datetime.now(UTC))
+                seconds["accept"].append(time.perf_counter() - started)
+                if phase == "all":
+                    started = time.perf_counter()
+                    await lease_and_record(store, targets)
+                    seconds["lease_and_record"].append(time.perf_counter() - started)
+        finally:
+            await store.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The journal alone: accept, then lease and record, per update.")
+    parser.add_argument("--quick", action="store_true", help="2 updates to 50 targets: a smoke run")
+    parser.add_argument("--updates", type=int, help="updates, one after another (default 7, or 2 with --quick)")
+    parser.add_argument("--targets", type=int, help="targets per update (default 1000, or 50 with --quick)")
+    parser.add_argument("--phase", choices=["accept", "all"], default="all",
+                        help="accept only, or accept then lease and record every delivery (default)")  # fmt: skip
+    args = parser.parse_args()
+    updates = args.updates or (2 if args.quick else 7)
+    targets = args.targets or (50 if args.quick else 1000)
+    seconds = asyncio.run(bench(updates, targets, args.phase))
+    medians = {name: round(statistics.median(times), 4) for name, times in seconds.items() if times}
+    print(f"{updates} updates to {targets} targets, phase {args.phase}, claims of {BATCH}")
+    for name, median in medians.items():
+        print(f"  {name}: median {median * 1000:.1f} ms per update ({median / targets * 1e6:.1f} µs a delivery)")
+    print(json.dumps({"bench": "journal", "updates": updates, "targets": targets, "phase": args.phase,
+                      "batch": BATCH, "median_s": medians}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
