@@ -49,9 +49,9 @@ def delivered(claimed: list[Claimed], now: float) -> list[Outcome]:
     ]  # fmt: skip
 
 
-async def lease_and_record(store: SqliteStore, expected: int) -> int:
-    """Claim everything due, BATCH at a time, recording each batch with the next claim; returns how many
-    were recorded."""
+async def lease_and_record(store: SqliteStore, expected: int) -> None:
+    """Claim everything due, BATCH at a time, recording each batch with the next claim; exits unless
+    `expected` deliveries were recorded."""
     recorded = 0
     pending: list[Outcome] = []
     while True:
@@ -64,7 +64,6 @@ async def lease_and_record(store: SqliteStore, expected: int) -> int:
         pending = delivered(result.claimed, now)
     if recorded != expected:
         raise SystemExit(f"recorded {recorded} deliveries, expected {expected}")
-    return recorded
 
 
 async def bench(updates: int, targets: int, phase: str) -> dict[str, list[float]]:
