@@ -11,8 +11,9 @@ from types import TracebackType
 from typing import Self
 
 from broadcaster.lanes import EventKind, Lane, LaneEvent, LaneStatus, Observer
+from broadcaster.models import UpdateDraft
 from broadcaster.runtime import Runtime, redactor
-from broadcaster.store.base import Delivery
+from broadcaster.store.base import Accepted, Claimed, Delivery, Handoff
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Channel, ChannelContext
 
@@ -94,6 +95,25 @@ class Dispatcher:
             except Exception:
                 log.exception("closing the %s channel failed", channel.name)
         self._channels.clear()
+
+    async def submit(self, draft: UpdateDraft, *, idempotency_key: str | None = None) -> Accepted:
+        """Journal an update (durable when this returns) and hand its deliveries to these lanes in the same
+        transaction, as far as they have room (see store.Handoff); the lanes claim the rest."""
+        runtime = self._runtime
+        handoff = Handoff(
+            owner=runtime.owner,
+            lease_until=runtime.clock() + min((lane.lease for lane in self._lanes.values()), default=0.0),
+            room={name: lane.handoff_room() for name, lane in self._lanes.items()},
+            skip_targets={name: lane.handoff_skips() for name, lane in self._lanes.items()},
+        )
+        accepted = await runtime.submit(draft, idempotency_key=idempotency_key, handoff=handoff)
+        by_channel: dict[str, list[Claimed]] = {}
+        for claimed in accepted.handed_off:
+            by_channel.setdefault(claimed.delivery.channel, []).append(claimed)
+        for name, claimed_list in by_channel.items():
+            self._lanes[name].take(claimed_list)
+        self.wake()
+        return accepted
 
     def wake(self) -> None:
         """New work was journaled in this process: look for it now rather than at the next poll."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,6 +29,9 @@ log = logging.getLogger("broadcaster.lane")
 
 RECORD_LINGER = 0.02
 """Seconds an outcome may wait, while the lane is busy, to be journaled in one transaction with others."""
+HANDOFF_LIMIT = 2048
+"""Deliveries a lane holds at most (running and waiting for a slot) when it takes an update's deliveries as
+they are accepted. A bigger fan-out hands off this many; the lane claims the rest as it goes."""
 WATCHDOG_TICK = 0.25
 """Seconds between the watchdog's rounds at most; at least a twentieth of the lane's timeout."""
 
@@ -115,7 +118,7 @@ class Lane:
         self._redact = redact
         self._clock = clock
         self._poll_interval = poll_interval
-        self._lease = lease
+        self.lease = lease
         self._rng = rng or random.Random()
         self._breakers = Breakers(policy.breaker_threshold, policy.breaker_cooldown)
         self._running: dict[str, _Running] = {}
@@ -162,6 +165,24 @@ class Lane:
                 await self._store.release(self._owner, interrupted)
         self._tasks = []
 
+    # --- taking deliveries as they are accepted (see store.Handoff)
+
+    def handoff_room(self) -> int:
+        """How many deliveries this lane takes from an update accepted in this process now. None while
+        paused, and none for a LATEST_ONLY lane: a delivery waiting in the lane could not be superseded."""
+        if self._paused or self.ordering is not Ordering.IN_ORDER:
+            return 0
+        return max(0, HANDOFF_LIMIT - len(self._running) - len(self._ready))
+
+    def handoff_skips(self) -> frozenset[str]:
+        """Targets it must not be handed: paused, or behind an open breaker."""
+        return frozenset(self._breakers.blocked(self._clock())) | self._paused_targets
+
+    def take(self, claimed: Sequence[Claimed]) -> None:
+        """Run these deliveries, leased to this lane's owner when their update was accepted."""
+        self._ready.extend(claimed)
+        self._start_ready()
+
     def status(self) -> LaneStatus:
         return LaneStatus(
             channel=self.name,
@@ -201,7 +222,7 @@ class Lane:
                 owner=self._owner,
                 limit=0 if self._paused else max(room, 0),
                 now=now,
-                lease=self._lease,
+                lease=self.lease,
                 skip_targets=self._breakers.blocked(now) | self._paused_targets,
                 sweep=housekeeping,
                 record=[outcome for outcome, _ in batch],
@@ -243,6 +264,8 @@ class Lane:
 
     async def _release_held(self) -> None:
         """A pause also holds what was leased ahead: hand it back to the queue."""
+        if not (self._paused or self._paused_targets):
+            return  # nothing to look for (the buffer may hold a whole fan-out handed off to this lane)
         held = [c for c in self._ready if self._paused or c.delivery.target in self._paused_targets]
         if held:
             self._ready = collections.deque(c for c in self._ready if c not in held)
@@ -407,11 +430,11 @@ class Lane:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._lease / 3)
+            await asyncio.sleep(self.lease / 3)
             leased = [*self._running, *(claimed.delivery.id for claimed in self._ready)]
             if leased:
                 try:
-                    await self._store.renew(self._owner, leased, until=self._clock() + self._lease)
+                    await self._store.renew(self._owner, leased, until=self._clock() + self.lease)
                 except StoreError as exc:
                     log.error("%s lane: cannot renew leases: %s", self.name, exc)
 

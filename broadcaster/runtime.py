@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from broadcaster.errors import InputError
 from broadcaster.models import UpdateDraft
-from broadcaster.store import Accepted, PlannedDelivery, Store, open_store
+from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store, open_store
 from channels.registry import ChannelRegistry, default_registry
 from config import CHANNEL_NAMES, ConfigError, Settings
 
@@ -95,11 +95,18 @@ class Runtime:
             raise InputError("no channel is enabled: nothing would be sent", {"channels": "none enabled"})
         return plan
 
-    async def submit(self, draft: UpdateDraft, *, idempotency_key: str | None = None) -> Accepted:
-        """Journal an update and plan its deliveries; durable when this returns."""
+    async def submit(
+        self, draft: UpdateDraft, *, idempotency_key: str | None = None, handoff: Handoff | None = None
+    ) -> Accepted:
+        """Journal an update and plan its deliveries; durable when this returns. Dispatcher.submit is the
+        same with its lanes taking the deliveries at once."""
         plan = self.plan(draft.channels)
         return await self.store.accept(
-            draft, plan, now=datetime.fromtimestamp(self.clock(), UTC), idempotency_key=idempotency_key
+            draft,
+            plan,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+            idempotency_key=idempotency_key,
+            handoff=handoff,
         )
 
     async def close(self) -> None:

@@ -27,16 +27,15 @@ async def send(args: argparse.Namespace, runtime: Runtime) -> int:
     # Channels are built before anything is journaled, so a channel that cannot start is a
     # configuration error (exit 2) rather than an accepted update that cannot go out.
     async with Dispatcher(runtime, channels=channels, observe=progress) as dispatcher:
-        accepted = await runtime.submit(draft, idempotency_key=args.idempotency_key)
+        accepted = await dispatcher.submit(draft, idempotency_key=args.idempotency_key)
         incident, update = accepted.incident, accepted.update
         if accepted.duplicate:
             print(f"Already journaled as update {update.id} (same --idempotency-key); not sent again.",
                   file=sys.stderr)  # fmt: skip
         print(f"Journaled update {update.id} of incident {incident.id} ({incident.name}): {update.status.value}",
               file=sys.stderr)  # fmt: skip
-        progress.follow(accepted.deliveries)
+        progress.follow(accepted.deliveries)  # before any await: the lanes have not started on them yet
         async with progress:
-            dispatcher.wake()
             await dispatcher.settle([update.id], wait=args.wait)
     deliveries = await runtime.store.deliveries(update_id=update.id)
     if args.json:

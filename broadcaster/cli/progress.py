@@ -16,6 +16,7 @@ from typing import TextIO
 
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.store import Delivery
+from broadcaster.vocabulary import DeliveryState
 
 
 @dataclass(slots=True)
@@ -53,7 +54,10 @@ class Progress:
     def follow(self, deliveries: Iterable[Delivery]) -> None:
         """Show these deliveries too."""
         for d in deliveries:
-            self._seen[d.id] = _Seen(d.channel, d.target, d.state.value, d.attempts, d.max_attempts, d.last_error,
+            # In flight but not started (leased to a lane as it was accepted, or to another process) is, as far
+            # as anyone watching can tell, still waiting: "sending" starts with the lane's STARTED event.
+            kind = "pending" if d.state is DeliveryState.IN_FLIGHT else d.state.value
+            self._seen[d.id] = _Seen(d.channel, d.target, kind, d.attempts, d.max_attempts, d.last_error,
                                      d.not_before)  # fmt: skip
 
     async def __aenter__(self) -> Progress:

@@ -31,6 +31,7 @@ from broadcaster.store.base import (
     Attempt,
     ClaimResult,
     Delivery,
+    Handoff,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -194,9 +195,15 @@ class SqliteStore(Store):
         *,
         now: datetime,
         idempotency_key: str | None = None,
+        handoff: Handoff | None = None,
     ) -> Accepted:
-        return await self._write(partial(ops.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key),
-                                 durable=True)  # fmt: skip
+        accepted = await self._write(
+            partial(ops.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key, handoff=handoff),
+            durable=True,
+        )
+        if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
+            self._known_updates[accepted.update.id] = (accepted.incident, accepted.handed_off[0].history)
+        return accepted
 
     # --- the delivery queue
 

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from broadcaster.errors import NotFoundError
 from broadcaster.models import (
@@ -23,11 +23,13 @@ from broadcaster.models import (
     to_epoch,
 )
 from broadcaster.store.base import (
+    NO_PROGRESS,
     Accepted,
     Attempt,
     Claimed,
     ClaimResult,
     Delivery,
+    Handoff,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -73,6 +75,8 @@ def accept(
     plan: Sequence[PlannedDelivery],
     now: datetime,
     idempotency_key: str | None,
+    *,
+    handoff: Handoff | None = None,
 ) -> Accepted:
     if idempotency_key is not None:
         row = conn.execute("SELECT id FROM updates WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
@@ -93,28 +97,84 @@ def accept(
                 f"RETURNING {DELIVERY_COLUMNS}",
                 (stamp, f"superseded by update {update.id}", planned.channel, planned.target, after.id),
             )
-    # One statement per channel and policy, not per delivery (an update to a thousand webhook targets is one
-    # round of work), and the records built from what was written rather than read back. Only the id and the
-    # target differ within a group: the rest is bound once, so SQLite parses two values a row, and no float
-    # is formatted as JSON a thousand times.
-    planned_rows = tuple(
-        Delivery(id=delivery_id, update_id=update.id, incident_id=after.id, update_seq=update.seq,
-                 channel=p.channel, target=p.target, state=DeliveryState.PENDING, attempts=0,
-                 max_attempts=p.max_attempts, created_at=stamp, not_before=stamp, expires_at=stamp + p.ttl,
-                 finished_at=None, last_error="", detail="", external_id=None)
-        for delivery_id, p in zip(new_ids(len(plan)), plan, strict=True)
-    )  # fmt: skip
-    groups: dict[tuple[str, int, float], list[tuple[str, str]]] = {}
-    for d in planned_rows:
-        groups.setdefault((d.channel, d.max_attempts, d.expires_at), []).append((d.id, d.target))
-    for (channel, max_attempts, expires_at), rows in groups.items():
+    leased = _to_hand_off(conn, plan, handoff)
+    # One statement per channel, policy and lease, not per delivery (an update to a thousand webhook targets
+    # is one round of work), and the records built from what was written rather than read back. Only the id
+    # and the target differ within a group: the rest is bound once, so SQLite parses two values a row, and
+    # no float is formatted as JSON a thousand times. Records are built positionally (in Delivery's field
+    # order): by keyword, building them took more time than the rest of this loop.
+    planned_rows: list[Delivery] = []
+    handed: list[Delivery] = []
+    groups: dict[tuple[str, int, float, bool], list[tuple[str, str]]] = {}
+    in_flight, pending = DeliveryState.IN_FLIGHT, DeliveryState.PENDING
+    for delivery_id, p, lease in zip(new_ids(len(plan)), plan, leased, strict=True):
+        expires_at = stamp + p.ttl
+        delivery = Delivery(delivery_id, update.id, after.id, update.seq, p.channel, p.target,
+                            in_flight if lease else pending, 1 if lease else 0, p.max_attempts, stamp, stamp,
+                            expires_at, None, "", "", None)  # fmt: skip
+        planned_rows.append(delivery)
+        if lease:
+            handed.append(delivery)
+        groups.setdefault((p.channel, p.max_attempts, expires_at, lease), []).append((delivery_id, p.target))
+    for (channel, max_attempts, expires_at, lease), rows in groups.items():
+        owner, until = (handoff.owner, handoff.lease_until) if lease and handoff is not None else (None, None)
         conn.execute(
-            "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, max_attempts, "
-            "created_at, not_before, expires_at) SELECT value ->> 0, ?, ?, ?, ?, value ->> 1, 'pending', ?, ?, ?, ? "
-            "FROM json_each(?)",
-            (update.id, after.id, update.seq, channel, max_attempts, stamp, stamp, expires_at, json.dumps(rows)),
-        )
-    return Accepted(after, update, planned_rows, tuple(superseded))
+            "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, attempts, "
+            "max_attempts, created_at, not_before, expires_at, lease_owner, lease_until) "
+            "SELECT value ->> 0, ?, ?, ?, ?, value ->> 1, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)",
+            (update.id, after.id, update.seq, channel, "in_flight" if lease else "pending", int(lease), max_attempts,
+             stamp, stamp, expires_at, owner, until, json.dumps(rows)),
+        )  # fmt: skip
+    handed_off = _handed_off(conn, handed, after)
+    return Accepted(after, update, tuple(planned_rows), tuple(superseded), handed_off=handed_off)
+
+
+def _to_hand_off(conn: sqlite3.Connection, plan: Sequence[PlannedDelivery], handoff: Handoff | None) -> list[bool]:
+    """Which planned deliveries the handoff leases: in plan order, as many as each lane has room for, except
+    those to a skipped or paused target or a paused channel (the journal's pauses, read in this transaction:
+    a lane learns of a pause only at its next poll), and those to a target with a delivery still open
+    (theirs is not the turn yet)."""
+    if handoff is None or not any(handoff.room.values()):
+        return [False] * len(plan)
+    room = dict(handoff.room)
+    paused = conn.execute("SELECT channel, target FROM controls WHERE paused = 1").fetchall()
+    room.update({channel: 0 for channel, target in paused if target == ""})
+    waiting: dict[str, set[str]] = {}
+    for channel in [channel for channel, free in room.items() if free > 0]:
+        waiting[channel] = set(handoff.skip_targets.get(channel, ())) | {t for c, t in paused if c == channel}
+        # Usually the channel's queue is empty and one probe says so; otherwise one probe per target.
+        any_open = conn.execute(f"SELECT 1 FROM deliveries WHERE channel = ? AND state IN {_OPEN} LIMIT 1", (channel,))
+        if any_open.fetchone():
+            waiting[channel] |= {
+                row[0]
+                for row in conn.execute(
+                    "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = ? "
+                    f"AND e.target = value AND e.state IN {_OPEN})",
+                    (json.dumps([p.target for p in plan if p.channel == channel]), channel),
+                )
+            }
+    leased: list[bool] = []
+    for p in plan:
+        free = room.get(p.channel, 0)
+        if free <= 0:  # no room (left) in its lane: nothing more of that channel is handed off
+            leased.append(False)
+            continue
+        blocked = waiting[p.channel]
+        lease = p.target not in blocked
+        if lease:
+            room[p.channel] = free - 1
+        blocked.add(p.target)  # a second delivery to it in this plan waits for the first
+        leased.append(lease)
+    return leased
+
+
+def _handed_off(conn: sqlite3.Connection, leased: Sequence[Delivery], after: Incident) -> tuple[Claimed, ...]:
+    if not leased:
+        return ()
+    update_seq = leased[0].update_seq
+    history = tuple(updates(conn, after.id, up_to=update_seq))
+    parents = _thread_parents(conn, "id", [d.id for d in leased]) if update_seq > 1 else {}
+    return tuple(Claimed(d, after, history, parents.get(d.id), NO_PROGRESS) for d in leased)
 
 
 # --- the delivery queue
@@ -172,7 +232,7 @@ def claim(
         (owner, now + lease, channel, now, now, json.dumps(list(skip_targets)), limit),
     ).fetchall()
     leased.sort()  # RETURNING comes in no particular order; seq is acceptance order
-    parents = _thread_parents(conn, [row[0] for row in leased if row[2 + _UPDATE_SEQ] > 1])
+    parents = _thread_parents(conn, "seq", [row[0] for row in leased if row[2 + _UPDATE_SEQ] > 1])
     known = {} if known is None else known
     return ClaimResult([_claimed(conn, row, parents, known) for row in leased], expired, superseded)
 
@@ -404,17 +464,21 @@ def _accepted_before(conn: sqlite3.Connection, update_id: str) -> Accepted:
     )
 
 
-def _thread_parents(conn: sqlite3.Connection, seqs: list[int]) -> dict[int, str]:
-    """The thread parent of each of these deliveries that has one, in one indexed query. Only deliveries
-    of a later update of an incident can have one, so a new incident's fan-out skips this."""
-    if not seqs:
+def _thread_parents(
+    conn: sqlite3.Connection, key: Literal["seq", "id"], deliveries: Sequence[int | str]
+) -> dict[Any, str]:
+    """The thread parent of each of these deliveries (given by seq or by id) that has one, by the same key,
+    in one indexed query. Only deliveries of a later update of an incident can have one, so a new incident's
+    fan-out skips this."""
+    if not deliveries:
         return {}
     (found,) = conn.execute(
-        f"SELECT json_group_object(d.seq, ({_THREAD_PARENT})) FROM deliveries d "
-        "WHERE d.seq IN (SELECT value FROM json_each(?))",
-        (json.dumps(seqs),),
+        f"SELECT json_group_object(d.{key}, ({_THREAD_PARENT})) FROM deliveries d "
+        f"WHERE d.{key} IN (SELECT value FROM json_each(?))",
+        (json.dumps(deliveries),),
     ).fetchone()
-    return {int(seq): parent for seq, parent in json.loads(found).items() if parent is not None}
+    convert = int if key == "seq" else str
+    return {convert(k): parent for k, parent in json.loads(found).items() if parent is not None}
 
 
 def _claimed(
@@ -438,7 +502,7 @@ def _claimed(
         incident=incident_after,
         history=history,
         thread_parent=parents.get(seq),
-        progress={} if progress == "{}" else json.loads(progress),
+        progress=NO_PROGRESS if progress == "{}" else json.loads(progress),
     )
 
 

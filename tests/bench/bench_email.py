@@ -4,7 +4,7 @@
     .venv/bin/python -m tests.bench.bench_email --quick    # 200 subscribers: a smoke run of a few seconds
 
 Side by side, in this one run, against the same sink (which accepts and discards):
-  broadcaster (lane)   the real thing end to end: runtime.submit() to Dispatcher.settle(), SQLite journal,
+  broadcaster (lane)   the real thing end to end: Dispatcher.submit() to Dispatcher.settle(), SQLite journal,
                        lane, EmailChannel built from real settings, durable checkpoints;
   broadcaster (send)   EmailChannel.send(job) called directly, as the lane calls it;
   raw aiosmtplib       the same number of reused connections sending one pre-rendered message in a loop;
@@ -119,8 +119,7 @@ async def broadcaster_lane(config: Path, titles: Callable[[], str]) -> tuple[flo
             draft = UpdateDraft(title=titles(), status="identified", message="Elevated API errors; fix deploying.",
                                 components={"API": "major_outage"}, channels=["email"])  # fmt: skip
             started = time.perf_counter()
-            accepted = await runtime.submit(draft)
-            dispatcher.wake()
+            accepted = await dispatcher.submit(draft)
             (delivery,) = await dispatcher.settle([accepted.update.id], wait=600)
             elapsed = time.perf_counter() - started
     finally:

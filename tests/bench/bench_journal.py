@@ -4,10 +4,13 @@ no channel and no event-loop traffic, so the journal's share of bench_lane and b
     .venv/bin/python -m tests.bench.bench_journal            # 7 updates to 1,000 targets each
     .venv/bin/python -m tests.bench.bench_journal --quick    # 2 updates to 50 targets: a smoke run
 
-Each update is accepted (one durable transaction, as `send` does), then, with `--phase all`, its
-deliveries are claimed BATCH at a time, each claim recording the previous batch as delivered in the same
-transaction: the calls a busy lane makes, through the same SqliteStore API. `--phase accept` stops after
-accepting, so the difference between the phases is what leasing and recording cost.
+Each update is accepted (one durable transaction, as `send` does), its deliveries handed off to the lane
+in that transaction (store.Handoff, as Dispatcher.submit does for an idle lane); then, with `--phase all`,
+they are recorded as delivered BATCH at a time, each batch with one claim that has no room to lease more:
+the calls a busy lane makes, through the same SqliteStore API. With `--claims`, nothing is handed off and
+each claim leases the next BATCH while it records the previous one, as a lane does for deliveries accepted
+by another process or beyond its handoff room. `--phase accept` stops after accepting, so the difference
+between the phases is what leasing and recording cost.
 
 Wall time on a shared machine swings; instructions under valgrind do not. Per 1,000-delivery update:
 
@@ -24,23 +27,28 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from broadcaster.models import UpdateDraft
-from broadcaster.store.base import Claimed, Outcome, PlannedDelivery
+from broadcaster.store.base import Claimed, Handoff, Outcome, PlannedDelivery
 from broadcaster.store.sqlite import SqliteStore
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 
 CHANNEL = "webhook"
+"""Each update goes to a channel of its own (webhook-0, webhook-1, ...), so every update finds its
+channel's queue empty, as a busy lane's next update does once the previous one is out, in either phase:
+with `--phase accept`, the deliveries of earlier updates stay in flight."""
 OWNER = "bench:1:journal"
 BATCH = 32
 """Deliveries per claim: what a lane at concurrency 64 claims and records per transaction (about 30 a
 transaction in bench_webhook_updates)."""
+LEASE = 60.0
 
 
-def delivered(claimed: list[Claimed], now: float) -> list[Outcome]:
+def delivered(claimed: Sequence[Claimed], now: float) -> list[Outcome]:
     """First-attempt successes with a receipt like the webhook channel's, as the lane records them."""
     return [
         Outcome(c.delivery.id, DeliveryState.DELIVERED, c.delivery.attempts, now, now,
@@ -49,15 +57,21 @@ def delivered(claimed: list[Claimed], now: float) -> list[Outcome]:
     ]  # fmt: skip
 
 
-async def lease_and_record(store: SqliteStore, expected: int) -> None:
-    """Claim everything due, BATCH at a time, recording each batch with the next claim; exits unless
-    `expected` deliveries were recorded."""
+async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequence[Claimed], expected: int) -> None:
+    """Record what was handed off, BATCH at a time; then claim everything still due, BATCH at a time,
+    recording each batch with the next claim. Exits unless `expected` deliveries were recorded."""
     recorded = 0
-    pending: list[Outcome] = []
+    for start in range(0, len(handed_off), BATCH):
+        now = time.time()
+        pending = delivered(handed_off[start : start + BATCH], now)
+        await store.claim(channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=0, now=now, lease=LEASE,
+                          sweep=False, record=pending)  # fmt: skip
+        recorded += len(pending)
+    pending = []
     while True:
         now = time.time()
-        result = await store.claim(CHANNEL, ordering=Ordering.IN_ORDER, owner=OWNER, limit=BATCH, now=now,
-                                   lease=60.0, sweep=False, record=pending)  # fmt: skip
+        result = await store.claim(channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=BATCH, now=now,
+                                   lease=LEASE, sweep=False, record=pending)  # fmt: skip
         recorded += len(pending)
         if not result.claimed:
             break
@@ -66,8 +80,7 @@ async def lease_and_record(store: SqliteStore, expected: int) -> None:
         raise SystemExit(f"recorded {recorded} deliveries, expected {expected}")
 
 
-async def bench(updates: int, targets: int, phase: str) -> dict[str, list[float]]:
-    plan = [PlannedDelivery(CHANNEL, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600) for i in range(targets)]
+async def bench(updates: int, targets: int, phase: str, *, hand_off: bool) -> dict[str, list[float]]:
     seconds: dict[str, list[float]] = {"accept": [], "lease_and_record": []}
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         store = SqliteStore(Path(tmp) / "journal.db", url="sqlite:///journal.db")
@@ -76,12 +89,17 @@ async def bench(updates: int, targets: int, phase: str) -> dict[str, list[float]
             for number in range(updates):
                 draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
                                     impact="minor")  # fmt: skip
+                channel = f"{CHANNEL}-{number}"
+                plan = [PlannedDelivery(channel, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600)
+                        for i in range(targets)]  # fmt: skip
+                now = datetime.now(UTC)
+                handoff = Handoff(OWNER, now.timestamp() + LEASE, {channel: targets}) if hand_off else None
                 started = time.perf_counter()
-                await store.accept(draft, plan, now=datetime.now(UTC))
+                accepted = await store.accept(draft, plan, now=now, handoff=handoff)
                 seconds["accept"].append(time.perf_counter() - started)
                 if phase == "all":
                     started = time.perf_counter()
-                    await lease_and_record(store, targets)
+                    await lease_and_record(store, channel, accepted.handed_off, targets)
                     seconds["lease_and_record"].append(time.perf_counter() - started)
         finally:
             await store.close()
@@ -95,16 +113,18 @@ def main() -> None:
     parser.add_argument("--targets", type=int, help="targets per update (default 1000, or 50 with --quick)")
     parser.add_argument("--phase", choices=["accept", "all"], default="all",
                         help="accept only, or accept then lease and record every delivery (default)")  # fmt: skip
+    parser.add_argument("--claims", action="store_true", help="hand nothing off: claims lease every delivery")
     args = parser.parse_args()
     updates = args.updates or (2 if args.quick else 7)
     targets = args.targets or (50 if args.quick else 1000)
-    seconds = asyncio.run(bench(updates, targets, args.phase))
+    seconds = asyncio.run(bench(updates, targets, args.phase, hand_off=not args.claims))
     medians = {name: round(statistics.median(times), 4) for name, times in seconds.items() if times}
-    print(f"{updates} updates to {targets} targets, phase {args.phase}, claims of {BATCH}")
+    leases = "claims lease them" if args.claims else "handed off as accepted"
+    print(f"{updates} updates to {targets} targets, phase {args.phase}, {leases}, batches of {BATCH}")
     for name, median in medians.items():
         print(f"  {name}: median {median * 1000:.1f} ms per update ({median / targets * 1e6:.1f} µs a delivery)")
     print(json.dumps({"bench": "journal", "updates": updates, "targets": targets, "phase": args.phase,
-                      "batch": BATCH, "median_s": medians}))  # fmt: skip
+                      "handed_off": not args.claims, "batch": BATCH, "median_s": medians}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -188,8 +188,7 @@ async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run:
     try:
         async with Dispatcher(runtime, channels=["webhook"], observe=outcomes) as dispatcher:
             started = time.perf_counter()
-            accepted = await runtime.submit(update_draft())
-            dispatcher.wake()
+            accepted = await dispatcher.submit(update_draft())
             async with asyncio.timeout(RUN_LIMIT):
                 await outcomes.finished.wait()
             elapsed = time.perf_counter() - started

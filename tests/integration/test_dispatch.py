@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from broadcaster import lanes
 from broadcaster.dispatch import Dispatcher
 from broadcaster.models import UpdateDraft
 from broadcaster.runtime import Runtime, open_runtime
+from broadcaster.store import ClaimResult
 from broadcaster.vocabulary import DeliveryState
+from channels.base import Job, Receipt
 from channels.registry import REGISTRY
 from config import load_settings
 from tests.conftest import WriteConfig
-from tests.support.channels import SCRIPTS, Script, fail_permanently, hang, scripted_spec
+from tests.support.channels import SCRIPTS, Script, deliver, fail_permanently, hang, scripted_spec
 from tests.support.helpers import eventually
 
 
@@ -71,3 +76,70 @@ async def test_settle_returns_early_when_a_lane_is_paused(runtime: Runtime) -> N
         # Were it to wait for the paused lane, this would outlast the test's own timeout and fail it.
         (delivery,) = await dispatcher.settle([accepted.update.id], wait=600)
     assert delivery.state is DeliveryState.PENDING
+
+
+async def test_the_dispatcher_hands_an_update_to_its_lanes_as_it_is_accepted(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dispatcher.submit leases the deliveries to this process's lanes in the accepting transaction: they
+    are in flight, ours, before any lane has claimed anything, and no claim ever leases them."""
+    gate = asyncio.Event()
+
+    async def behave(job: Job) -> Receipt:
+        await gate.wait()
+        return await deliver(job)
+
+    SCRIPTS["scripted"] = Script(behave, targets=["a", "b", "c"])
+    leased_by_claims: list[str] = []
+    claim = runtime.store.claim
+
+    async def counting_claim(channel: str, **kwargs: Any) -> ClaimResult:
+        result = await claim(channel, **kwargs)
+        leased_by_claims.extend(c.delivery.id for c in result.claimed)
+        return result
+
+    monkeypatch.setattr(runtime.store, "claim", counting_claim)
+    async with Dispatcher(runtime, channels=["scripted"]) as dispatcher:
+        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
+                                                       channels=["scripted"]))  # fmt: skip
+        assert [c.delivery.target for c in accepted.handed_off] == ["a", "b", "c"]
+        journaled = await runtime.store.deliveries(update_id=accepted.update.id)
+        assert {d.state for d in journaled} == {DeliveryState.IN_FLIGHT}
+        gate.set()
+        settled = await dispatcher.settle([accepted.update.id], wait=20)
+    assert {d.state for d in settled} == {DeliveryState.DELIVERED}
+    assert sorted(call.target for call in SCRIPTS["scripted"].calls) == ["a", "b", "c"]
+    assert leased_by_claims == []
+
+
+async def test_a_fan_out_bigger_than_the_handoff_room_is_claimed_for_the_rest(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lanes, "HANDOFF_LIMIT", 2)
+    SCRIPTS["scripted"] = Script(deliver, targets=[f"t{i}" for i in range(7)])
+    async with Dispatcher(runtime, channels=["scripted"]) as dispatcher:
+        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
+                                                       channels=["scripted"]))  # fmt: skip
+        assert len(accepted.handed_off) == 2
+        settled = await dispatcher.settle([accepted.update.id], wait=20)
+    assert [d.state for d in settled] == [DeliveryState.DELIVERED] * 7
+    assert sorted(call.target for call in SCRIPTS["scripted"].calls) == [f"t{i}" for i in range(7)]
+
+
+async def test_stopping_hands_back_deliveries_handed_off_but_not_started(runtime: Runtime) -> None:
+    """Handed-off deliveries still waiting for a slot go back to the queue on stop, their attempt not
+    counted, like the ones running and like those a lane claimed ahead."""
+    slots = runtime.settings.lane_policy("hang").concurrency
+    SCRIPTS["hang"] = Script(hang, targets=[f"t{i}" for i in range(slots + 2)])
+    async with Dispatcher(runtime, channels=["hang"]) as dispatcher:
+        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
+                                                       channels=["hang"]))  # fmt: skip
+        assert len(accepted.handed_off) == slots + 2
+        await eventually(lambda: _true_if(len(SCRIPTS["hang"].calls) == slots))
+    after = await runtime.store.deliveries(update_id=accepted.update.id)
+    assert [(d.state, d.attempts) for d in after] == [(DeliveryState.PENDING, 0)] * (slots + 2)
+    assert len(SCRIPTS["hang"].calls) == slots
+
+
+async def _true_if(value: object) -> bool:
+    return bool(value)

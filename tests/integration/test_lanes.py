@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from broadcaster.lanes import EventKind, Lane, LaneEvent
-from broadcaster.store import Store
+from broadcaster.lanes import HANDOFF_LIMIT, EventKind, Lane, LaneEvent
+from broadcaster.store import Handoff, Store
 from broadcaster.store.sqlite import SqliteStore
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Job, Ordering, Receipt, TransientError
@@ -420,3 +420,21 @@ async def test_a_busy_lane_journals_outcomes_in_batches(tmp_path: Path) -> None:
     # each: a batch closes once 8 wait, or sooner when the lease-ahead buffer runs low). The bound asks for
     # three a transaction, so a slow, shared CI machine does not fail it while the old behaviour still does.
     assert len(store.batches) <= len(targets) / 3, store.batches
+
+
+async def test_only_a_running_in_order_lane_takes_deliveries_as_they_are_accepted(store: SqliteStore) -> None:
+    """A LATEST_ONLY lane is handed nothing (a delivery waiting in the lane could no longer be superseded),
+    nor is a paused lane; an in-order lane takes up to HANDOFF_LIMIT, less what it already holds."""
+    async with running(store, Script(deliver), name="latest") as (latest, _):
+        assert latest.handoff_room() == 0
+    async with running(store, Script(deliver), paused=True) as (paused, _):
+        await eventually(lambda: _true_if(paused.status().paused))
+        assert paused.handoff_room() == 0
+    await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
+    async with running(store, Script(hang, targets=["a", "b"])) as (lane, _):
+        assert lane.handoff_room() == HANDOFF_LIMIT
+        accepted = await post(store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 60,
+                                                                        {"scripted": lane.handoff_room()}))  # fmt: skip
+        assert len(accepted.handed_off) == 2
+        lane.take(accepted.handed_off)
+        assert lane.handoff_room() == HANDOFF_LIMIT - 2

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from broadcaster.errors import InputError, NotFoundError, StoreError
-from broadcaster.store import Outcome, Store
+from broadcaster.store import Handoff, Outcome, Store
 from broadcaster.store.sqlite import CHECKPOINT_EVERY, SqliteStore
 from broadcaster.store.sqlite_ops import LEASES
 from broadcaster.store.sqlite_schema import SCHEMA_VERSION
@@ -179,6 +179,67 @@ class StoreContract:
         result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=1, now=time.time(),
                                      lease=60)  # fmt: skip
         (claimed,) = result.claimed
+        assert claimed.thread_parent == "post-1"
+        assert [u.seq for u in claimed.history] == [1, 2] and claimed.incident.update_count == 2
+
+    async def test_a_handoff_leases_deliveries_to_its_owner_as_they_are_accepted(self, journal: Store) -> None:
+        """The accepting process's lane takes them in the accepting transaction, in plan order, as many
+        as it has room for; the rest stay queued for any claim."""
+        until = time.time() + 60
+        accepted = await post(journal, planned("a", "b", "c"), handoff=Handoff("me", until, {"scripted": 2}))
+        assert [(c.delivery.target, c.delivery.state, c.delivery.attempts) for c in accepted.handed_off] == [
+            ("a", DeliveryState.IN_FLIGHT, 1), ("b", DeliveryState.IN_FLIGHT, 1)]  # fmt: skip
+        first = accepted.handed_off[0]
+        assert (first.incident, first.history, first.thread_parent, first.progress) == (
+            accepted.incident, (accepted.update,), None, {})  # fmt: skip
+        journaled = {d.target: (d.state, d.attempts) for d in await journal.deliveries(update_id=accepted.update.id)}
+        assert journaled == {"a": (DeliveryState.IN_FLIGHT, 1), "b": (DeliveryState.IN_FLIGHT, 1),
+                             "c": (DeliveryState.PENDING, 0)}  # fmt: skip
+        assert [(d.target, d.state) for d in accepted.deliveries] == [
+            ("a", DeliveryState.IN_FLIGHT), ("b", DeliveryState.IN_FLIGHT), ("c", DeliveryState.PENDING)]  # fmt: skip
+        assert await claim(journal, "other") == [accepted.deliveries[2].id]  # the handed-off two are leased
+        assert await finish(journal, first.delivery.id, DeliveryState.DELIVERED, owner="other") == 0
+        assert await finish(journal, first.delivery.id, DeliveryState.DELIVERED) == 1
+
+    async def test_a_handoff_leaves_targets_that_must_wait_in_the_queue(self, journal: Store) -> None:
+        """Skipped targets, paused ones, and targets with an earlier delivery still open (in flight or
+        queued) are not handed off; nor is a second delivery to the same target in one plan."""
+        earlier = await post(journal, planned("busy", "queued"))
+        assert await claim(journal, "other", limit=1) == [earlier.deliveries[0].id]
+        await journal.set_paused("scripted", "paused", paused=True, reason="test", now=time.time())
+        handoff = Handoff("me", time.time() + 60, {"scripted": 10}, {"scripted": {"skipped"}})
+        accepted = await post(journal, planned("busy", "queued", "skipped", "paused", "free", "free"), handoff=handoff)
+        assert [c.delivery.target for c in accepted.handed_off] == ["free"]
+        assert [d.state for d in accepted.deliveries].count(DeliveryState.IN_FLIGHT) == 1
+
+    async def test_nothing_is_handed_off_on_a_paused_channel(self, journal: Store) -> None:
+        await journal.set_paused("scripted", "", paused=True, reason="test", now=time.time())
+        accepted = await post(journal, planned("a"), handoff=Handoff("me", time.time() + 60, {"scripted": 10}))
+        assert accepted.handed_off == ()
+        assert [d.state for d in await journal.deliveries(update_id=accepted.update.id)] == [DeliveryState.PENDING]
+
+    async def test_a_repeated_idempotency_key_hands_nothing_off(self, journal: Store) -> None:
+        first = await post(journal, planned("a"), key="k-1")
+        again = await post(journal, planned("a"), key="k-1", handoff=Handoff("me", time.time() + 60, {"scripted": 5}))
+        assert (again.duplicate, again.handed_off, again.update.id) == (True, (), first.update.id)
+        assert await claim(journal) == [first.deliveries[0].id]
+
+    async def test_deliveries_handed_off_to_a_dead_process_are_recovered(self, journal: Store) -> None:
+        """A crash right after accepting loses nothing: the leases come back to the queue, the
+        interrupted attempt counted, as for any claim."""
+        accepted = await post(journal, planned("a", "b"), handoff=Handoff("dead", time.time() + 60, {"scripted": 5}))
+        recovered = await journal.recover(now=time.time(), owner_is_dead=lambda owner: owner == "dead")
+        assert {d.id for d in recovered} == {d.id for d in accepted.deliveries}
+        assert set(await claim(journal, "new")) == {d.id for d in accepted.deliveries}
+        assert [a.outcome for a in await journal.attempts(accepted.deliveries[0].id)] == ["interrupted"]
+
+    async def test_a_handed_off_delivery_of_a_later_update_gets_its_thread_parent(self, journal: Store) -> None:
+        first = await post(journal, planned(), handoff=Handoff("me", time.time() + 60, {"scripted": 1}))
+        (delivery,) = first.handed_off
+        await finish(journal, delivery.delivery.id, DeliveryState.DELIVERED, external_id="post-1")
+        later = await post(journal, planned(), incident_id=first.incident.id, status="identified",
+                           handoff=Handoff("me", time.time() + 60, {"scripted": 1}))  # fmt: skip
+        (claimed,) = later.handed_off
         assert claimed.thread_parent == "post-1"
         assert [u.seq for u in claimed.history] == [1, 2] and claimed.incident.update_count == 2
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broadcaster.models import UpdateDraft
-from broadcaster.store import Accepted, PlannedDelivery, Store
+from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store
 from channels.base import Ordering
 
 
@@ -21,10 +21,18 @@ def planned(
     return [PlannedDelivery(channel, target, ordering, attempts, ttl) for target in targets or ("t1",)]
 
 
-async def post(journal: Store, plan: list[PlannedDelivery], *, key: str | None = None, **fields: Any) -> Accepted:
+async def post(
+    journal: Store,
+    plan: list[PlannedDelivery],
+    *,
+    key: str | None = None,
+    handoff: Handoff | None = None,
+    **fields: Any,
+) -> Accepted:
     """Accept an update: a new incident unless `incident_id` is given."""
     fields.setdefault("status", "investigating")
     fields.setdefault("message", "An update.")
     if "incident_id" not in fields:
         fields.setdefault("title", "API errors")
-    return await journal.accept(UpdateDraft.model_validate(fields), plan, now=datetime.now(UTC), idempotency_key=key)
+    draft = UpdateDraft.model_validate(fields)
+    return await journal.accept(draft, plan, now=datetime.now(UTC), idempotency_key=key, handoff=handoff)
