@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -102,18 +102,31 @@ class Dispatcher:
         runtime = self._runtime
         handoff = Handoff(
             owner=runtime.owner,
-            lease_until=runtime.clock() + min((lane.lease for lane in self._lanes.values()), default=0.0),
+            # The longest lane lease: no lane's heartbeat comes later than a third of its own lease.
+            lease_until=runtime.clock() + max((lane.lease for lane in self._lanes.values()), default=0.0),
             room={name: lane.handoff_room() for name, lane in self._lanes.items()},
             skip_targets={name: lane.handoff_skips() for name, lane in self._lanes.items()},
         )
-        accepted = await runtime.submit(draft, idempotency_key=idempotency_key, handoff=handoff)
+        accepting = asyncio.ensure_future(runtime.submit(draft, idempotency_key=idempotency_key, handoff=handoff))
+        try:
+            accepted = await asyncio.shield(accepting)
+        except asyncio.CancelledError:
+            # The journal thread commits whether or not anyone waits. What it handed off must reach the lanes,
+            # so that stopping hands it back rather than leaving it leased until a recovery counts an attempt
+            # that never ran. The accept takes milliseconds; then the cancellation goes on.
+            with contextlib.suppress(Exception):
+                self._take((await accepting).handed_off)
+            raise
+        self._take(accepted.handed_off)
+        self.wake()
+        return accepted
+
+    def _take(self, handed_off: Sequence[Claimed]) -> None:
         by_channel: dict[str, list[Claimed]] = {}
-        for claimed in accepted.handed_off:
+        for claimed in handed_off:
             by_channel.setdefault(claimed.delivery.channel, []).append(claimed)
         for name, claimed_list in by_channel.items():
             self._lanes[name].take(claimed_list)
-        self.wake()
-        return accepted
 
     def wake(self) -> None:
         """New work was journaled in this process: look for it now rather than at the next poll."""

@@ -168,8 +168,8 @@ class Lane:
     # --- taking deliveries as they are accepted (see store.Handoff)
 
     def handoff_room(self) -> int:
-        """How many deliveries this lane takes from an update accepted in this process now. None while
-        paused, and none for a LATEST_ONLY lane: a delivery waiting in the lane could not be superseded."""
+        """How many deliveries this lane takes from an update accepted in this process now: none while
+        paused, and none for a LATEST_ONLY lane (a delivery waiting in the lane could not be superseded)."""
         if self._paused or self.ordering is not Ordering.IN_ORDER:
             return 0
         return max(0, HANDOFF_LIMIT - len(self._running) - len(self._ready))

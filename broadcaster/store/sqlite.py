@@ -202,7 +202,8 @@ class SqliteStore(Store):
             durable=True,
         )
         if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
-            self._known_updates[accepted.update.id] = (accepted.incident, accepted.handed_off[0].history)
+            first = accepted.handed_off[0]
+            self._known_updates[accepted.update.id] = (first.incident, first.history)
         return accepted
 
     # --- the delivery queue

@@ -119,7 +119,9 @@ def accept(
         if lease:
             handed.append(delivery)
         groups.setdefault((p.channel, p.max_attempts, expires_at, lease), []).append((delivery_id, p.target))
-    for (channel, max_attempts, expires_at, lease), rows in groups.items():
+    # Handed-off groups first: a target's second delivery in this plan, left queued, must come after its
+    # first in acceptance order (seq), which is what holds it back until the first is done.
+    for (channel, max_attempts, expires_at, lease), rows in sorted(groups.items(), key=lambda group: not group[0][3]):
         owner, until = (handoff.owner, handoff.lease_until) if lease and handoff is not None else (None, None)
         conn.execute(
             "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, attempts, "
@@ -158,8 +160,8 @@ def _to_hand_off(conn: sqlite3.Connection, plan: Sequence[PlannedDelivery], hand
             }
     leased: list[bool] = []
     for p in plan:
-        free = room.get(p.channel, 0)
-        if free <= 0:  # no room (left) in its lane: nothing more of that channel is handed off
+        free = room.get(p.channel, 0) if p.ordering is Ordering.IN_ORDER else 0
+        if free <= 0:  # no room (left) in its lane, or it must stay open to supersession: not handed off
             leased.append(False)
             continue
         blocked = waiting[p.channel]
@@ -175,6 +177,8 @@ def _handed_off(conn: sqlite3.Connection, leased: Sequence[Delivery], after: Inc
     if not leased:
         return ()
     update_seq = leased[0].update_seq
+    # The incident as a claim would read it back from the journal (times in UTC), not the draft's own.
+    after = incident_from_column(json.dumps(incident_to_json(after)))
     history = tuple(updates(conn, after.id, up_to=update_seq))
     parents = _thread_parents(conn, "id", [d.id for d in leased]) if update_seq > 1 else {}
     return tuple(Claimed(d, after, history, parents.get(d.id), NO_PROGRESS) for d in leased)

@@ -143,3 +143,20 @@ async def test_stopping_hands_back_deliveries_handed_off_but_not_started(runtime
 
 async def _true_if(value: object) -> bool:
     return bool(value)
+
+
+async def test_a_submit_cancelled_while_the_journal_commits_leaves_nothing_leased(runtime: Runtime) -> None:
+    """The journal thread commits whether or not the caller still waits: what it handed off still reaches
+    the lanes, so stopping hands it back (attempts not counted) instead of leaving it leased."""
+    SCRIPTS["hang"] = Script(hang, targets=["a", "b"])
+    async with Dispatcher(runtime, channels=["hang"]) as dispatcher:
+        submitting = asyncio.create_task(
+            dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x", channels=["hang"]))
+        )
+        await asyncio.sleep(0)  # the accept is on the journal thread now
+        submitting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await submitting
+        (incident,) = await runtime.store.incidents()
+    after = await runtime.store.deliveries(incident_id=incident.id)
+    assert [(d.state, d.attempts) for d in after] == [(DeliveryState.PENDING, 0)] * 2

@@ -422,19 +422,44 @@ async def test_a_busy_lane_journals_outcomes_in_batches(tmp_path: Path) -> None:
     assert len(store.batches) <= len(targets) / 3, store.batches
 
 
-async def test_only_a_running_in_order_lane_takes_deliveries_as_they_are_accepted(store: SqliteStore) -> None:
+async def test_only_an_in_order_lane_not_paused_takes_deliveries_as_they_are_accepted(store: SqliteStore) -> None:
     """A LATEST_ONLY lane is handed nothing (a delivery waiting in the lane could no longer be superseded),
-    nor is a paused lane; an in-order lane takes up to HANDOFF_LIMIT, less what it already holds."""
+    nor is a paused lane; an in-order lane takes up to HANDOFF_LIMIT, less what it already holds, and names
+    its paused targets as ones to skip."""
     async with running(store, Script(deliver), name="latest") as (latest, _):
         assert latest.handoff_room() == 0
     async with running(store, Script(deliver), paused=True) as (paused, _):
         await eventually(lambda: _true_if(paused.status().paused))
         assert paused.handoff_room() == 0
     await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
+    await store.set_paused("scripted", "held", paused=True, reason="test", now=time.time())
     async with running(store, Script(hang, targets=["a", "b"])) as (lane, _):
+        await eventually(lambda: _true_if(lane.status().paused_targets))
+        assert lane.handoff_skips() == {"held"}
         assert lane.handoff_room() == HANDOFF_LIMIT
         accepted = await post(store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 60,
                                                                         {"scripted": lane.handoff_room()}))  # fmt: skip
         assert len(accepted.handed_off) == 2
         lane.take(accepted.handed_off)
         assert lane.handoff_room() == HANDOFF_LIMIT - 2
+
+
+async def test_the_heartbeat_renews_the_leases_of_handed_off_deliveries(store: SqliteStore) -> None:
+    """A handed-off delivery waiting for a slot, or running, keeps its lease for as long as the lane holds
+    it, as a claimed one does: its lease is renewed, so no sweep takes it back while it runs."""
+    SCRIPTS["scripted"] = script = Script(hang, targets=["a", "b"])
+    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=30, concurrency=1)
+    lane = Lane(name="scripted", channel=ScriptedChannel(script), ordering=Ordering.IN_ORDER, policy=policy,
+                store=store, owner="test:1:lane", poll_interval=0.05, lease=0.3)  # fmt: skip
+    lane.start()
+    try:
+        accepted = await post(store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 0.3,
+                                                                        {"scripted": 2}))  # fmt: skip
+        lane.take(accepted.handed_off)
+        await asyncio.sleep(0.8)  # past the first lease, with renewals every 0.1 s
+        recovered = await store.recover(now=time.time(), owner_is_dead=lambda _owner: False)
+        assert recovered == []
+        assert {d.state for d in await store.deliveries(update_id=accepted.update.id)} == {DeliveryState.IN_FLIGHT}
+        assert len(script.calls) == 1  # one slot: the other waits, still leased
+    finally:
+        await lane.stop()

@@ -211,6 +211,10 @@ class StoreContract:
         accepted = await post(journal, planned("busy", "queued", "skipped", "paused", "free", "free"), handoff=handoff)
         assert [c.delivery.target for c in accepted.handed_off] == ["free"]
         assert [d.state for d in accepted.deliveries].count(DeliveryState.IN_FLIGHT) == 1
+        second_free = accepted.deliveries[5]
+        claimable = await claim(journal, "other")
+        assert earlier.deliveries[1].id in claimable  # the queued one of the earlier update goes first
+        assert second_free.id not in claimable  # its target's first delivery in this plan is still in flight
 
     async def test_nothing_is_handed_off_on_a_paused_channel(self, journal: Store) -> None:
         await journal.set_paused("scripted", "", paused=True, reason="test", now=time.time())
@@ -230,7 +234,9 @@ class StoreContract:
         accepted = await post(journal, planned("a", "b"), handoff=Handoff("dead", time.time() + 60, {"scripted": 5}))
         recovered = await journal.recover(now=time.time(), owner_is_dead=lambda owner: owner == "dead")
         assert {d.id for d in recovered} == {d.id for d in accepted.deliveries}
+        assert {d.attempts for d in await journal.deliveries(update_id=accepted.update.id)} == {1}
         assert set(await claim(journal, "new")) == {d.id for d in accepted.deliveries}
+        assert {d.attempts for d in await journal.deliveries(update_id=accepted.update.id)} == {2}
         assert [a.outcome for a in await journal.attempts(accepted.deliveries[0].id)] == ["interrupted"]
 
     async def test_a_handed_off_delivery_of_a_later_update_gets_its_thread_parent(self, journal: Store) -> None:
