@@ -294,7 +294,7 @@ def release(conn: sqlite3.Connection, owner: str, delivery_ids: Collection[str] 
     params: tuple[Any, ...] = (owner,) if delivery_ids is None else (owner, json.dumps(list(delivery_ids)))
     return conn.execute(
         "UPDATE deliveries SET state = 'pending', attempts = MAX(attempts - 1, 0), lease_owner = NULL, "
-        f"lease_until = NULL WHERE state = 'in_flight' AND lease_owner = ? {only}",
+        f"lease_until = NULL WHERE state IN {_OPEN} AND state = 'in_flight' AND lease_owner = ? {only}",  # see LEASES
         params,
     ).rowcount
 
@@ -334,20 +334,20 @@ def recover(conn: sqlite3.Connection, now: float, owner_is_dead: Callable[[str],
 
 
 def expire(conn: sqlite3.Connection, now: float, channel: str | None) -> list[Delivery]:
+    only, given = _equal(channel=channel)
     return _deliveries(
         conn,
         "UPDATE deliveries SET state = 'expired', finished_at = ?, "
         "last_error = CASE WHEN last_error = '' THEN 'not delivered within its time-to-live' "
         "ELSE 'not delivered within its time-to-live; last error: ' || last_error END "
-        "WHERE state = 'pending' AND expires_at <= ? AND (? IS NULL OR channel = ?) "
-        f"RETURNING {DELIVERY_COLUMNS}",
-        (now, now, channel, channel),
+        f"WHERE state = 'pending' AND expires_at <= ?{only} RETURNING {DELIVERY_COLUMNS}",
+        (now, now, *given),
     )
 
 
 def requeue_failed(conn: sqlite3.Connection, now: float, update_id: str | None, channel: str | None) -> tuple[int, int]:
-    where = "state = 'failed' AND (? IS NULL OR update_id = ?) AND (? IS NULL OR channel = ?)"
-    params = (update_id, update_id, channel, channel)
+    only, params = _equal(update_id=update_id, channel=channel)
+    where = f"state = 'failed'{only}"
     too_old = conn.execute(f"SELECT COUNT(*) FROM deliveries WHERE {where} AND expires_at <= ?", (*params, now))
     too_old_count = int(too_old.fetchone()[0])
     requeued = conn.execute(
@@ -424,12 +424,12 @@ def updates(conn: sqlite3.Connection, incident_id: str, *, up_to: int | None = N
 def deliveries(
     conn: sqlite3.Connection, update_id: str | None, incident_id: str | None, open_only: bool
 ) -> list[Delivery]:
-    return _deliveries(
-        conn,
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE (? IS NULL OR update_id = ?) "
-        f"AND (? IS NULL OR incident_id = ?) AND (? = 0 OR state IN {_OPEN}) ORDER BY seq",
-        (update_id, update_id, incident_id, incident_id, int(open_only)),
-    )
+    only, params = _equal(update_id=update_id, incident_id=incident_id)
+    # Every open delivery, whatever its update: named, the open index is read (SQLite, knowing nothing of the
+    # table's sizes, would rather read every row in seq order than sort the few open ones).
+    source = "deliveries INDEXED BY deliveries_open" if open_only and not params else "deliveries"
+    still_open = f" AND state IN {_OPEN}" if open_only else ""
+    return _deliveries(conn, f"SELECT {DELIVERY_COLUMNS} FROM {source} WHERE 1{only}{still_open} ORDER BY seq", params)
 
 
 def attempts(conn: sqlite3.Connection, delivery_id: str) -> list[Attempt]:
@@ -451,6 +451,14 @@ def controls(conn: sqlite3.Connection) -> list[LaneControl]:
 
 
 # --- helpers
+
+
+def _equal(**columns: str | None) -> tuple[str, list[str]]:
+    """The `AND column = ?` terms and their values for the filters given (not None). Written out, never as
+    `(? IS NULL OR column = ?)`: SQLite plans a statement before it sees its values, so that form can use
+    no index and reads every delivery ever journaled. Column names come from code, never from input."""
+    given = {column: value for column, value in columns.items() if value is not None}
+    return "".join(f" AND {column} = ?" for column in given), list(given.values())
 
 
 def _deliveries(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Delivery]:

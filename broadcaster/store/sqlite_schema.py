@@ -18,7 +18,7 @@ from broadcaster.models import (
 from broadcaster.store.base import Attempt, Delivery, LaneControl
 from broadcaster.vocabulary import DeliveryState, Impact, Status
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 -- cost every claim and every outcome a write.
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');
+-- Failed deliveries wait for an operator's `requeue`, which finds them here rather than in the whole history.
+CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
 CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, update_seq);
 
@@ -107,6 +109,7 @@ MIGRATIONS: Final = {
     "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';\n"
     "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, update_seq);",
     3: "DROP INDEX IF EXISTS deliveries_leased;",
+    4: "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';",
 }
 
 DELIVERY_COLUMNS: Final = (

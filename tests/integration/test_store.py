@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -323,7 +324,7 @@ class TestSqliteStore(StoreContract):
         with sqlite3.connect(path) as conn:
             indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-        assert {"deliveries_due", "deliveries_open", "deliveries_thread"} <= indexes
+        assert {"deliveries_due", "deliveries_open", "deliveries_thread", "deliveries_failed"} <= indexes
         assert not {"deliveries_queue", "deliveries_order", "deliveries_leased"} & indexes
         assert version == SCHEMA_VERSION
 
@@ -353,6 +354,35 @@ class TestSqliteStore(StoreContract):
             plan = conn.execute(f"EXPLAIN QUERY PLAN {LEASES}").fetchall()
         assert "deliveries_leased" not in indexes
         assert "USING INDEX deliveries_open" in plan[0][-1]
+
+    async def test_no_statement_reads_the_whole_delivery_history(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Every statement the journal runs, in a workload that calls every operation, is planned by SQLite
+        to find its rows through an index. A scan is allowed only over what is bounded by outstanding work
+        (the open, due and failed indexes) or over the small tables (incidents, controls): the history of
+        deliveries grows with every update, and a status poll or a lane sweep reading all of it slows as
+        the journal ages. Plans are taken with the statement's own parameters, as SQLite plans before it
+        sees their values."""
+        statements = record_statements(monkeypatch)
+        journal = SqliteStore(tmp_path / "plans.db", url="sqlite:///plans.db")
+        await journal.open()
+        try:
+            await every_operation(journal)
+        finally:
+            await journal.close()
+        assert len(statements) > 25  # the workload ran through the recording connections
+        reader = sqlite3.connect(tmp_path / "plans.db")
+        try:
+            scans = {
+                sql: steps
+                for sql, params in statements.items()
+                if (steps := [step for *_, step in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+                              if step.startswith("SCAN") and not BOUNDED_SCAN.search(step)])
+            }  # fmt: skip
+        finally:
+            reader.close()
+        assert scans == {}
 
     async def test_lane_bookkeeping_waits_for_a_lock_off_the_event_loop(self, store: SqliteStore) -> None:
         """When another process holds the write lock, a claim waits on the journal thread: the event loop
@@ -433,3 +463,103 @@ class TestSqliteStore(StoreContract):
         journal = SqliteStore(tmp_path / "file" / "j.db", url="sqlite:///file/j.db")
         with pytest.raises(StoreError, match="cannot open the journal at"):
             await journal.open()
+
+
+BOUNDED_SCAN = re.compile(
+    r"SCAN (controls|incidents)\b|VIRTUAL TABLE|CONSTANT ROW|USING (COVERING )?INDEX deliveries_(open|due|failed)\b"
+)
+"""Scans that do not grow with the history: the small tables, json_each's values, and the partial indexes
+of open, due and failed deliveries."""
+
+
+def record_statements(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Make every SQLite connection opened from now on record its statements (each with the parameters it
+    was first run with): a connection class whose cursors note what they execute."""
+    statements: dict[str, Any] = {}
+
+    def note(sql: str, params: Any) -> None:
+        if sql.lstrip().split(None, 1)[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}:
+            statements.setdefault(sql, params)
+
+    class RecordingCursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> Self:
+            note(sql, parameters)
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> Self:
+            rows = list(seq_of_parameters)
+            if rows:
+                note(sql, rows[0])
+            return super().executemany(sql, rows)
+
+    class RecordingConnection(sqlite3.Connection):
+        def cursor(self, factory: Any = RecordingCursor) -> RecordingCursor:  # type: ignore[override] # records all
+            cursor: RecordingCursor = super().cursor(factory)
+            return cursor
+
+        def execute(self, sql: str, parameters: Any = (), /) -> RecordingCursor:
+            return self.cursor().execute(sql, parameters)
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> RecordingCursor:
+            return self.cursor().executemany(sql, seq_of_parameters)
+
+    connect = sqlite3.connect
+
+    def recording(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return connect(*args, factory=RecordingConnection, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recording)
+    return statements
+
+
+async def every_operation(journal: SqliteStore) -> None:
+    """Each journal operation at least once, each filter with and without its optional arguments: accepts
+    (a new incident, a later update handed off in part, a repeated idempotency key), claims of both
+    orderings with sweeps, supersession and thread parents, outcomes of every kind, leases renewed,
+    released and recovered, expiry, requeues, every read, and pauses."""
+    now = time.time()
+    first = await post(journal, planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY), key="k")
+    await post(journal, planned("t1"), key="k")
+    later = await post(
+        journal,
+        planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY),
+        incident_id=first.incident.id,
+        handoff=Handoff(owner="me", lease_until=now + 60, room={"scripted": 1}, skip_targets={}),
+    )
+    in_order = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60,
+                                   skip_targets=["t9"])  # fmt: skip
+    latest = await journal.claim("latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=now, lease=60)
+    outcomes = [Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now, detail="ok", external_id="e")
+                for c in in_order.claimed]  # fmt: skip
+    outcomes += [Outcome(c.delivery.id, DeliveryState.FAILED, 1, now, now, error="refused") for c in latest.claimed]
+    outcomes += [Outcome(c.delivery.id, DeliveryState.PENDING, 1, now, now, error="busy", not_before=now + 1)
+                 for c in later.handed_off]  # fmt: skip
+    await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60,
+                        record=outcomes)  # fmt: skip
+    await journal.claim("latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=now + 2, lease=60)
+    leased = await claim(journal, owner="me", at=now + 2)
+    assert leased  # the retry, due again
+    await journal.renew("me", leased, until=now + 90)
+    await journal.checkpoint("me", leased[0], {"sent": 1})
+    await journal.release("me", leased)
+    await journal.release("me", None)
+    await claim(journal, owner="gone:1", at=now + 2)
+    await journal.recover(now=now + 3, owner_is_dead=lambda owner: owner == "gone:1")
+    await journal.expire_due(now=now + 10**6)
+    await journal.requeue_failed(now=now, update_id=first.update.id)
+    await journal.requeue_failed(now=now, channel="latest")
+    await journal.requeue_failed(now=now)
+    await journal.deliveries(update_id=first.update.id)
+    await journal.deliveries(update_id=first.update.id, open_only=True)
+    await journal.deliveries(incident_id=first.incident.id)
+    await journal.deliveries(open_only=True)
+    await journal.attempts(first.deliveries[0].id)
+    await journal.history(first.incident.id)
+    await journal.site_history(recent=5)
+    await journal.site_history(recent=None)
+    await journal.incidents(limit=5)
+    await journal.incidents(limit=5, open_only=True)
+    await journal.update(first.update.id)
+    await journal.incident(first.incident.id)
+    await journal.set_paused("scripted", "t1", paused=True, reason="maintenance", now=now)
+    await journal.controls()
