@@ -41,15 +41,34 @@ _BYTE_TO_LETTER: Final = bytes.maketrans(bytes(range(256)), bytes(ord(ID_ALPHABE
 def new_id() -> str:
     """A random 12-character id in the style of Statuspage ids, safe in URLs and file names (60 random
     bits: 256 is a multiple of the alphabet's 32, so each byte picks a letter without bias)."""
-    return new_ids(1)[0]
+    return secrets.token_bytes(ID_LENGTH).translate(_BYTE_TO_LETTER).decode("ascii")
 
 
-def new_ids(count: int) -> list[str]:
-    """`count` ids like new_id(), from one read of the system's random source translated in one C call:
-    an update to 1,000 targets needs 1,000 of them while the commander waits (1.3 ms one by one, a
-    tenth of that together)."""
-    letters = secrets.token_bytes(ID_LENGTH * count).translate(_BYTE_TO_LETTER).decode("ascii")
-    return [letters[start : start + ID_LENGTH] for start in range(0, len(letters), ID_LENGTH)]
+_PAIRS: Final = tuple(ID_ALPHABET[i >> 5] + ID_ALPHABET[i & 31] for i in range(1024))
+"""Every two-letter string of the alphabet, by the 10-bit number it writes."""
+RUN_PREFIX: Final = 8
+RUN_SPAN: Final = 1 << 20
+"""Ids one prefix numbers at most: the 4 letters after it write 20 bits."""
+
+
+def delivery_ids(count: int) -> list[str]:
+    """`count` distinct ids like new_id() for the deliveries of one update, side by side in the journal's
+    id index: they share a random 8-letter prefix and count on from a random start in their last 4
+    letters (a new prefix every RUN_SPAN ids).
+
+    Independent random ids scattered each update's deliveries over the whole index: with a million
+    deliveries journaled, accepting 1,000 more touched and rewrote about as many index pages, and took
+    104 ms against 24 ms for ids side by side (tests/bench/bench_journal --history). Two updates' ids can
+    only clash if they draw the same 40-bit prefix and overlapping counters, a chance of about 2e-15 for
+    two 1,000-target updates: less than two sets of 1,000 independent 60-bit ids (about 9e-13)."""
+    ids: list[str] = []
+    while len(ids) < count:
+        prefix = new_id()[:RUN_PREFIX]
+        start = secrets.randbelow(RUN_SPAN)
+        run = range(start, start + min(count - len(ids), RUN_SPAN))
+        # The masks take each number modulo RUN_SPAN: counting past the last id wraps to the first.
+        ids += [prefix + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023] for number in run]
+    return ids
 
 
 def _no_controls(text: str, *, allow_newlines: bool) -> str:

@@ -18,8 +18,8 @@ from broadcaster.models import (
     Update,
     UpdateDraft,
     changes_to_json,
+    delivery_ids,
     incident_to_json,
-    new_ids,
     to_epoch,
 )
 from broadcaster.store.base import (
@@ -110,7 +110,7 @@ def accept(
     handed: list[Delivery] = []
     groups: dict[tuple[str, int, float, bool], list[tuple[str, str]]] = {}
     in_flight, pending = DeliveryState.IN_FLIGHT, DeliveryState.PENDING
-    for delivery_id, p, lease in zip(new_ids(len(plan)), plan, leased, strict=True):
+    for delivery_id, p, lease in zip(delivery_ids(len(plan)), plan, leased, strict=True):
         expires_at = stamp + p.ttl
         delivery = Delivery(delivery_id, update.id, after.id, update.seq, p.channel, p.target,
                             in_flight if lease else pending, 1 if lease else 0, p.max_attempts, stamp, stamp,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from broadcaster.models import ID_PATTERN, MAX_MESSAGE, MAX_TITLE, UpdateDraft, new_id, new_ids
+from broadcaster import models
+from broadcaster.models import ID_PATTERN, MAX_MESSAGE, MAX_TITLE, UpdateDraft, delivery_ids, new_id
 
 
 def draft(**fields: Any) -> UpdateDraft:
@@ -115,8 +118,28 @@ def test_new_ids_are_distinct_and_url_safe() -> None:
     assert all((len(i) == 12 and i.isalnum() and i.islower()) or i.isdigit() for i in ids)
 
 
-def test_ids_made_together_are_distinct_and_well_formed() -> None:
-    ids = new_ids(1000) + new_ids(1000)
-    assert len(set(ids)) == 2000
-    assert all(ID_PATTERN.match(i) for i in ids)
-    assert new_ids(0) == []
+def test_one_updates_delivery_ids_are_distinct_well_formed_and_side_by_side() -> None:
+    """Side by side: one prefix, consecutive numbers (so they sit together in the journal's id index); and
+    another update's ids start elsewhere."""
+    first, second = delivery_ids(1000), delivery_ids(1000)
+    assert len(set(first + second)) == 2000
+    assert all(ID_PATTERN.match(i) for i in first + second)
+    assert len({i[: models.RUN_PREFIX] for i in first}) == 1
+    assert first[0][: models.RUN_PREFIX] != second[0][: models.RUN_PREFIX]
+    numbers = [int("".join(f"{models.ID_ALPHABET.index(c):05b}" for c in i[models.RUN_PREFIX :]), 2) for i in first]
+    assert all((b - a) % models.RUN_SPAN == 1 for a, b in itertools.pairwise(numbers))
+    assert delivery_ids(0) == []
+
+
+def test_delivery_ids_take_a_new_prefix_when_the_counter_is_used_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past RUN_SPAN ids, a new prefix: the counter never comes round to an id it already gave."""
+    monkeypatch.setattr(models, "RUN_SPAN", 16)
+    ids = delivery_ids(40)
+    assert len(set(ids)) == 40
+    assert [len({i[: models.RUN_PREFIX] for i in ids[start : start + 16]}) for start in (0, 16, 32)] == [1, 1, 1]
+    assert len({i[: models.RUN_PREFIX] for i in ids}) == 3
+
+
+def test_delivery_ids_counting_past_the_last_number_wrap_to_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "randbelow", lambda _limit: models.RUN_SPAN - 2)
+    assert [i[models.RUN_PREFIX :] for i in delivery_ids(4)] == ["zzzy", "zzzz", "0000", "0001"]
