@@ -10,7 +10,9 @@ they are recorded as delivered BATCH at a time, each batch with one claim that h
 the calls a busy lane makes, through the same SqliteStore API. With `--claims`, nothing is handed off and
 each claim leases the next BATCH while it records the previous one, as a lane does for deliveries accepted
 by another process or beyond its handoff room. `--phase accept` stops after accepting, so the difference
-between the phases is what leasing and recording cost.
+between the phases is what leasing and recording cost. `--history N` journals N finished deliveries
+first, as months of incidents leave a journal: accepting and recording should cost what they cost in a
+new journal (a million random delivery ids once made them 5x and 1.7x slower).
 
 Wall time on a shared machine swings; instructions under valgrind do not. Per 1,000-delivery update:
 
@@ -81,10 +83,10 @@ async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequenc
         raise SystemExit(f"recorded {recorded} deliveries, expected {expected}")
 
 
-def fill_history(path: Path, deliveries: int, per_update: int) -> None:
+def fill_history(path: Path, deliveries: int, per_update: int) -> int:
     """Journal `deliveries` finished deliveries first, `per_update` to an update, each update an incident of
     its own, as months of earlier incidents leave them: delivered, with ids made as the journal makes
-    them. Written straight into the tables, a million rows in seconds."""
+    them. Written straight into the tables, a million rows in seconds. Returns how many the journal holds."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")
@@ -107,18 +109,24 @@ def fill_history(path: Path, deliveries: int, per_update: int) -> None:
                 (update_id, incident_id, CHANNEL, stamp, stamp, stamp + 3600, stamp, json.dumps(ids)),
             )
         conn.execute("COMMIT")
+        journaled: int = conn.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
     finally:
         conn.close()
+    return journaled
 
 
-async def bench(updates: int, targets: int, phase: str, *, hand_off: bool, history: int) -> dict[str, list[float]]:
+async def bench(
+    updates: int, targets: int, phase: str, *, hand_off: bool, history: int
+) -> tuple[dict[str, list[float]], int]:
+    """Seconds per update of each phase, and how many deliveries the journal held before the first."""
     seconds: dict[str, list[float]] = {"accept": [], "lease_and_record": []}
+    journaled = 0
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
         store = SqliteStore(Path(tmp) / "journal.db", url="sqlite:///journal.db")
         await store.open()
-        if history:
-            fill_history(store.path, history, targets)
         try:
+            if history:
+                journaled = fill_history(store.path, history, targets)
             for number in range(updates):
                 draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
                                     impact="minor")  # fmt: skip
@@ -136,7 +144,7 @@ async def bench(updates: int, targets: int, phase: str, *, hand_off: bool, histo
                     seconds["lease_and_record"].append(time.perf_counter() - started)
         finally:
             await store.close()
-    return seconds
+    return seconds, journaled
 
 
 def main() -> None:
@@ -152,15 +160,17 @@ def main() -> None:
     args = parser.parse_args()
     updates = args.updates or (2 if args.quick else 7)
     targets = args.targets or (50 if args.quick else 1000)
-    seconds = asyncio.run(bench(updates, targets, args.phase, hand_off=not args.claims, history=args.history))
+    seconds, journaled = asyncio.run(
+        bench(updates, targets, args.phase, hand_off=not args.claims, history=args.history)
+    )
     medians = {name: round(statistics.median(times), 4) for name, times in seconds.items() if times}
     leases = "claims lease them" if args.claims else "handed off as accepted"
     print(f"{updates} updates to {targets} targets, phase {args.phase}, {leases}, batches of {BATCH}, "
-          f"after {args.history} finished deliveries")  # fmt: skip
+          f"after {journaled} finished deliveries")  # fmt: skip
     for name, median in medians.items():
         print(f"  {name}: median {median * 1000:.1f} ms per update ({median / targets * 1e6:.1f} µs a delivery)")
     print(json.dumps({"bench": "journal", "updates": updates, "targets": targets, "phase": args.phase,
-                      "handed_off": not args.claims, "batch": BATCH, "history": args.history,
+                      "handed_off": not args.claims, "batch": BATCH, "history": journaled,
                       "median_s": medians}))  # fmt: skip
 
 

@@ -17,7 +17,13 @@ loop's is what signing and the envelope cost:
     # (I(3) - I(1)) / 2 = instructions per 1,000-delivery update, for each sender
 
 All senders start the same way (one broadcaster run makes the channel's jobs), so that cancels out in the
-difference. Receivers are started and stopped by PID as in bench_webhook, and every update is checked
+difference.
+
+Instructions overweigh signing. valgrind's virtual CPU has no SHA extensions, so under it OpenSSL hashes in
+plain code: about 51,000 instructions per 1.6 KB body, 56 M for an update's 1,000 signatures (the channel
+with signing switched off counts the same as the raw loop). On this machine's CPU (SHA-NI), signing those
+1,000 bodies takes about 4 ms, a hundredth of the run; bench_webhook's wall times show the channel within
+noise of the raw loop. Receivers are started and stopped by PID as in bench_webhook, and every update is checked
 against their request counts."""
 
 from __future__ import annotations

@@ -36,3 +36,12 @@ def test_the_benchmark_runs_at_its_quick_size(name: str) -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert isinstance(figures, dict)
     assert figures
+
+
+def test_the_journal_benchmark_runs_after_a_history() -> None:
+    """`bench_journal --history N` journals N finished deliveries before it measures, counted in the journal."""
+    command = [sys.executable, "-m", "tests.bench.bench_journal", "--quick", "--history", "120"]
+    result = subprocess.run(command, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=110, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["history"] == 120
