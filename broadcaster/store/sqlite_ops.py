@@ -45,6 +45,7 @@ from broadcaster.store.sqlite_schema import (
     incident_from_column,
     update_from_row,
 )
+from broadcaster.store.sqlite_schema import OPEN_STATES as _OPEN
 from broadcaster.transitions import apply_update
 from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
@@ -52,7 +53,6 @@ from channels.base import Ordering
 UpdateView = tuple[Incident, tuple[Update, ...]]
 """An update's incident as it stood right after it, and the incident's updates up to it."""
 
-_OPEN = "('pending', 'in_flight')"
 _UPDATE_SEQ = DELIVERY_FIELDS.index("update_seq")
 # Looked up once per outcome: the enum's own `.value` and `is_final` are properties, five times slower.
 _STATE_TEXT = {state: state.value for state in DeliveryState}

@@ -20,7 +20,11 @@ from broadcaster.vocabulary import DeliveryState, Impact, Status
 
 SCHEMA_VERSION: Final = 4
 
-SCHEMA: Final = """
+OPEN_STATES: Final = "('pending', 'in_flight')"
+"""The states of an open delivery, as SQL. The deliveries_open index is partial on exactly this term, and
+queries name it to read that index (one that says `INDEXED BY deliveries_open` fails without it)."""
+
+SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS incidents (
     id          TEXT PRIMARY KEY,
     state       TEXT NOT NULL,             -- JSON of the Incident as it stands now
@@ -66,14 +70,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error   TEXT NOT NULL DEFAULT '',
     detail       TEXT NOT NULL DEFAULT '',
     external_id  TEXT,
-    progress     TEXT NOT NULL DEFAULT '{}'
+    progress     TEXT NOT NULL DEFAULT '{{}}'
 );
 -- Partial indexes hold only open deliveries: they stay small however long the history grows, and a
 -- delivery enters and leaves each once instead of moving on every change of state. Leases have no index
 -- of their own: only the periodic recovery looks for them, through deliveries_open, and an index would
 -- cost every claim and every outcome a write.
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) WHERE state IN {OPEN_STATES};
 -- Failed deliveries wait for an operator's `requeue`, which finds them here rather than in the whole history.
 CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
@@ -105,7 +109,7 @@ MIGRATIONS: Final = {
     "DROP INDEX IF EXISTS deliveries_order;\n"
     "DROP INDEX IF EXISTS deliveries_thread;\n"
     "CREATE INDEX deliveries_due ON deliveries (channel, seq) WHERE state = 'pending';\n"
-    "CREATE INDEX deliveries_open ON deliveries (channel, target, seq) WHERE state IN ('pending', 'in_flight');\n"
+    f"CREATE INDEX deliveries_open ON deliveries (channel, target, seq) WHERE state IN {OPEN_STATES};\n"
     "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';\n"
     "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, update_seq);",
     3: "DROP INDEX IF EXISTS deliveries_leased;",

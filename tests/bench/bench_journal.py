@@ -11,8 +11,9 @@ the calls a busy lane makes, through the same SqliteStore API. With `--claims`, 
 each claim leases the next BATCH while it records the previous one, as a lane does for deliveries accepted
 by another process or beyond its handoff room. `--phase accept` stops after accepting, so the difference
 between the phases is what leasing and recording cost. `--history N` journals N finished deliveries
-first, as months of incidents leave a journal: accepting and recording should cost what they cost in a
-new journal (a million random delivery ids once made them 5x and 1.7x slower).
+first, as months of incidents leave a journal (`--random-history-ids`: as versions before
+models.delivery_ids left it): accepting and recording should cost what they cost in a new journal (a
+million random delivery ids once made them 5x and 1.7x slower).
 
 Wall time on a shared machine swings; instructions under valgrind do not. Per 1,000-delivery update:
 
@@ -83,10 +84,11 @@ async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequenc
         raise SystemExit(f"recorded {recorded} deliveries, expected {expected}")
 
 
-def fill_history(path: Path, deliveries: int, per_update: int) -> int:
+def fill_history(path: Path, deliveries: int, per_update: int, *, random_ids: bool = False) -> int:
     """Journal `deliveries` finished deliveries first, `per_update` to an update, each update an incident of
     its own, as months of earlier incidents leave them: delivered, with ids made as the journal makes
-    them. Written straight into the tables, a million rows in seconds. Returns how many the journal holds."""
+    them, or each drawn at random as versions before models.delivery_ids did. Written straight into the
+    tables, a million rows in seconds. Returns how many the journal holds."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN")
@@ -100,7 +102,8 @@ def fill_history(path: Path, deliveries: int, per_update: int) -> int:
                 "author, incident_after) VALUES (?, ?, 1, 'resolved', 'none', 'Fixed.', '[]', ?, 'bench', '{}')",
                 (update_id, incident_id, stamp),
             )
-            ids = delivery_ids(min(per_update, deliveries - number))
+            size = min(per_update, deliveries - number)
+            ids = [new_id() for _ in range(size)] if random_ids else delivery_ids(size)
             conn.execute(
                 "INSERT INTO deliveries (id, update_id, incident_id, update_seq, channel, target, state, attempts, "
                 "max_attempts, created_at, not_before, expires_at, finished_at, detail, external_id) "
@@ -116,7 +119,7 @@ def fill_history(path: Path, deliveries: int, per_update: int) -> int:
 
 
 async def bench(
-    updates: int, targets: int, phase: str, *, hand_off: bool, history: int
+    updates: int, targets: int, phase: str, *, hand_off: bool, history: int, random_history_ids: bool = False
 ) -> tuple[dict[str, list[float]], int]:
     """Seconds per update of each phase, and how many deliveries the journal held before the first."""
     seconds: dict[str, list[float]] = {"accept": [], "lease_and_record": []}
@@ -126,7 +129,7 @@ async def bench(
         await store.open()
         try:
             if history:
-                journaled = fill_history(store.path, history, targets)
+                journaled = fill_history(store.path, history, targets, random_ids=random_history_ids)
             for number in range(updates):
                 draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
                                     impact="minor")  # fmt: skip
@@ -155,13 +158,23 @@ def main() -> None:
     parser.add_argument("--phase", choices=["accept", "all"], default="all",
                         help="accept only, or accept then lease and record every delivery (default)")  # fmt: skip
     parser.add_argument("--claims", action="store_true", help="hand nothing off: claims lease every delivery")
-    parser.add_argument("--history", type=int, default=0,
-                        help="finished deliveries journaled before the first update (default 0: none)")  # fmt: skip
+    parser.add_argument(
+        "--history", type=int, default=0, help="finished deliveries journaled before the first update (default 0: none)"
+    )
+    parser.add_argument("--random-history-ids", action="store_true",
+                        help="give them independent random ids, as journals before 2026-11-23 have")  # fmt: skip
     args = parser.parse_args()
     updates = args.updates or (2 if args.quick else 7)
     targets = args.targets or (50 if args.quick else 1000)
     seconds, journaled = asyncio.run(
-        bench(updates, targets, args.phase, hand_off=not args.claims, history=args.history)
+        bench(
+            updates,
+            targets,
+            args.phase,
+            hand_off=not args.claims,
+            history=args.history,
+            random_history_ids=args.random_history_ids,
+        )
     )
     medians = {name: round(statistics.median(times), 4) for name, times in seconds.items() if times}
     leases = "claims lease them" if args.claims else "handed off as accepted"
