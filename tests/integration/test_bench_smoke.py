@@ -28,20 +28,21 @@ def test_every_benchmark_is_listed() -> None:
     ]
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
-def test_the_benchmark_runs_at_its_quick_size(name: str) -> None:
-    result = subprocess.run([sys.executable, "-m", f"tests.bench.{name}", "--quick"], cwd=REPO, env=cli_env(),
-                            capture_output=True, text=True, timeout=110, check=False)  # fmt: skip
+def quick_figures(name: str, *options: str) -> dict[str, object]:
+    """Run a benchmark at its --quick size; its last line of output, the JSON figures."""
+    command = [sys.executable, "-m", f"tests.bench.{name}", "--quick", *options]
+    result = subprocess.run(command, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=110, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert isinstance(figures, dict)
-    assert figures
+    return figures
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_the_benchmark_runs_at_its_quick_size(name: str) -> None:
+    assert quick_figures(name)
 
 
 def test_the_journal_benchmark_runs_after_a_history() -> None:
     """`bench_journal --history N` journals N finished deliveries before it measures, counted in the journal."""
-    command = [sys.executable, "-m", "tests.bench.bench_journal", "--quick", "--history", "120"]
-    result = subprocess.run(command, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=110, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["history"] == 120
+    assert quick_figures("bench_journal", "--history", "120")["history"] == 120
