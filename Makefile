@@ -19,6 +19,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
+$(VENV)/.bench: pyproject.toml $(VENV)/.dev
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
 ## demo: set up, then post a sample incident update on the embedded defaults (journal ./var, mirror ./public)
 demo: $(VENV)/.runtime
 	$(BIN)/broadcaster send --title "Elevated API error rates" --status investigating \
@@ -30,15 +34,18 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 system-deps:
 	bash .ci/system-deps
 
+## lint: ruff, and the architecture's import contracts (import-linter, in pyproject.toml)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(VENV)/.dev
 	$(BIN)/mypy
@@ -48,7 +55,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 
 ## bench: the benchmarks in tests/bench at full size (figures go in the README)
-bench: $(VENV)/.dev
+bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_send
 	$(BIN)/python -m tests.bench.bench_email
 	$(BIN)/python -m tests.bench.bench_webhook

@@ -10,11 +10,11 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
+from broadcaster.domain.models import UpdateDraft
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.lanes import EventKind, Lane, LaneEvent, LaneStatus, Observer
-from broadcaster.models import UpdateDraft
 from broadcaster.runtime import Runtime, redactor
 from broadcaster.store.base import Accepted, Claimed, Delivery, Handoff
-from broadcaster.vocabulary import DeliveryState
 from channels.base import Channel, ChannelContext
 
 log = logging.getLogger("broadcaster.dispatch")

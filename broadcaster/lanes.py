@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from broadcaster.errors import StoreError
-from broadcaster.records import record
+from broadcaster.domain.errors import StoreError
+from broadcaster.domain.records import record
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.retry import Breakers, after_transient_failure
 from broadcaster.store.base import Claimed, Delivery, Outcome, Store
-from broadcaster.vocabulary import DeliveryState
 from channels.base import Channel, Job, Ordering, PermanentError, TargetGone, TransientError
 from config.settings import LanePolicy
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from broadcaster.vocabulary import DeliveryState
+from broadcaster.domain.vocabulary import DeliveryState
 from config.settings import LanePolicy
 
 

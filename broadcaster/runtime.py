@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from broadcaster.errors import InputError
-from broadcaster.models import UpdateDraft
+from broadcaster.domain.errors import InputError
+from broadcaster.domain.models import UpdateDraft
 from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store, open_store
 from channels.registry import ChannelRegistry, default_registry
 from config import CHANNEL_NAMES, ConfigError, Settings

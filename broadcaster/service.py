@@ -1,9 +1,7 @@
-"""`broadcaster serve`: every lane running continuously, plus the health endpoints.
+"""`broadcaster serve`: every lane running continuously, and the HTTP application (broadcaster.web).
 
 It delivers what any entry point journals (the CLI on this host, another instance), recovers deliveries
-whose lease ran out (a crashed process elsewhere), and records expiries even on paused lanes. The HTTP
-side is deliberately small here: /healthz (the process answers) and /readyz (the journal answers, and
-each lane's state)."""
+whose lease ran out (a crashed process elsewhere), and records expiries even on paused lanes."""
 
 from __future__ import annotations
 
@@ -11,14 +9,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
 
 from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
-from broadcaster.errors import StoreError
-from broadcaster.lanes import LaneStatus
+from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime, owner_is_dead
+from broadcaster.web import create_app
 
 log = logging.getLogger("broadcaster.service")
 
@@ -32,11 +29,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with Dispatcher(runtime, poll_interval=1.0) as dispatcher:
-        app = web.Application()
-        app["runtime"], app["dispatcher"] = runtime, dispatcher
-        app.router.add_get("/healthz", _healthz)
-        app.router.add_get("/readyz", _readyz)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(create_app(runtime, dispatcher), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -75,27 +68,3 @@ async def _sweep(runtime: Runtime, dispatcher: Dispatcher) -> None:
             dispatcher.wake()
         if expired:
             log.warning("%d deliveries expired before they could be sent", len(expired))
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    runtime: Runtime = request.app["runtime"]
-    dispatcher: Dispatcher = request.app["dispatcher"]
-    lanes = {status.channel: _lane_json(status) for status in dispatcher.statuses()}
-    try:
-        waiting = len(await runtime.store.deliveries(open_only=True))
-    except StoreError as exc:
-        return web.json_response({"status": "unavailable", "journal": str(exc), "lanes": lanes}, status=503)
-    return web.json_response({"status": "ready", "journal": runtime.store.url, "waiting": waiting, "lanes": lanes})
-
-
-def _lane_json(status: LaneStatus) -> dict[str, Any]:
-    return {
-        "state": "paused" if status.paused else "running",
-        "in_flight": status.in_flight,
-        "paused_targets": sorted(status.paused_targets),
-        "open_breakers": sorted(status.open_breakers),
-    }

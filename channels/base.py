@@ -11,24 +11,30 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
-from broadcaster.records import record
+from broadcaster.domain.records import record
+from broadcaster.domain.vocabulary import Ordering
+
+__all__ = [
+    "Channel",
+    "ChannelContext",
+    "CheckResult",
+    "Checkpoint",
+    "DeliveryError",
+    "Job",
+    "JournalReader",
+    "Ordering",
+    "PermanentError",
+    "Rebuilds",
+    "Receipt",
+    "TargetGone",
+    "TransientError",
+]
 
 if TYPE_CHECKING:
-    from broadcaster.models import Incident, IncidentHistory, Update
+    from broadcaster.domain.models import Incident, IncidentHistory, Update
     from config import Settings
-
-
-class Ordering(StrEnum):
-    """How a lane orders and collapses the deliveries of one target."""
-
-    IN_ORDER = "in_order"
-    """Every update is delivered, one at a time per target, in the order accepted (webhook, mirror)."""
-    LATEST_ONLY = "latest_only"
-    """Only the newest update of an incident matters: a newer update supersedes an older one still
-    queued for the same target, and an incident's updates go out one at a time (email, X)."""
 
 
 @record
@@ -136,3 +142,11 @@ class Channel(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - most channels hold something to close; some do not
         """Release connections and threads."""
+
+
+@runtime_checkable
+class Rebuilds(Protocol):
+    """A channel that can rebuild everything it publishes from the journal alone (the mirror), for
+    `broadcaster render`. The core asks for the capability, never for a channel class."""
+
+    async def render_all(self) -> list[CheckResult]: ...

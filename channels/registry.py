@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from broadcaster.errors import NotFoundError
+from broadcaster.domain.errors import NotFoundError
 from channels.base import Channel, Ordering
 from config import Settings
 

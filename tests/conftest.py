@@ -13,6 +13,8 @@ import pytest
 from broadcaster.store.sqlite import SqliteStore
 from tests.support.channels import SCRIPTS, Script
 
+pytest_plugins = ["tests.support.browser"]
+
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

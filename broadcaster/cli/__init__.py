@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from broadcaster.errors import InputError, StoreError
+from broadcaster.domain.errors import InputError, StoreError
 from config import ConfigError, Settings, load_settings, resolve_config_path
 
 if TYPE_CHECKING:

@@ -9,11 +9,11 @@ from collections import Counter
 from typing import Any
 
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json, table, when
-from broadcaster.errors import InputError, NotFoundError
-from broadcaster.models import ID_PATTERN
+from broadcaster.domain.errors import InputError, NotFoundError
+from broadcaster.domain.models import ID_PATTERN
+from broadcaster.domain.statuspage import iso
 from broadcaster.runtime import Runtime
-from broadcaster.statuspage import iso
-from channels.base import ChannelContext, CheckResult
+from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import Settings
 
 CHECK_TIMEOUT = 30.0
@@ -88,12 +88,12 @@ async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
-    from channels.mirror import MirrorChannel
-
     if not runtime.settings.mirror.enabled:
         raise InputError("the mirror is not enabled ([mirror] enabled = false)")
-    mirror = MirrorChannel.create(ChannelContext(runtime.settings, runtime.store))
+    mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
     try:
+        if not isinstance(mirror, Rebuilds):
+            raise InputError("this build's mirror cannot rebuild the site")
         results = await mirror.render_all()
     finally:
         await mirror.aclose()

@@ -12,9 +12,9 @@ from broadcaster.cli.drafts import draft_from_args
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json
 from broadcaster.cli.progress import Progress
 from broadcaster.dispatch import Dispatcher
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.runtime import Runtime
 from broadcaster.store import Delivery
-from broadcaster.vocabulary import DeliveryState
 
 EXIT_DELIVERED = 0
 EXIT_NOT_DELIVERED = 3

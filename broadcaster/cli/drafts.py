@@ -10,8 +10,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from broadcaster.errors import InputError
-from broadcaster.models import UpdateDraft
+from broadcaster.domain.errors import InputError
+from broadcaster.domain.models import UpdateDraft
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -6,7 +6,7 @@ import argparse
 from typing import Final
 
 from broadcaster import __version__
-from broadcaster.vocabulary import ComponentState, Impact, Status
+from broadcaster.domain.vocabulary import ComponentState, Impact, Status
 
 DEFAULT_WAIT: Final = 60.0
 

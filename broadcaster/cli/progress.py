@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.store import Delivery
-from broadcaster.vocabulary import DeliveryState
 
 
 @dataclass(slots=True)

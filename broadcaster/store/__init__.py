@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broadcaster.errors import StoreError
+from broadcaster.domain.errors import StoreError
 from broadcaster.store.base import (
     Accepted,
     Attempt,

@@ -11,10 +11,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from broadcaster.models import Incident, IncidentHistory, Update, UpdateDraft
-from broadcaster.records import record
-from broadcaster.vocabulary import DeliveryState
-from channels.base import Ordering
+from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.domain.records import record
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
 
 
 @record

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Final
 from xml.etree import ElementTree as ET
 
-from broadcaster.statuspage import Site, iso, shortlink
+from broadcaster.domain.statuspage import Site, iso, shortlink
 
 ATOM: Final = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES: Final = 50

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from broadcaster.statuspage import Site, api_files
+from broadcaster.domain.statuspage import Site, api_files
 from channels.mirror.feed import atom_feed
 
 

@@ -35,10 +35,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from broadcaster.models import UpdateDraft, delivery_ids, new_id
+from broadcaster.domain.models import UpdateDraft, delivery_ids, new_id
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store.base import Claimed, Handoff, Outcome, PlannedDelivery
 from broadcaster.store.sqlite import SqliteStore
-from broadcaster.vocabulary import DeliveryState
 from channels.base import Ordering
 
 CHANNEL = "webhook"

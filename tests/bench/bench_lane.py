@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
+from broadcaster.domain.models import UpdateDraft
 from broadcaster.lanes import EventKind, Lane, LaneEvent
-from broadcaster.models import UpdateDraft
 from broadcaster.store.base import Handoff, PlannedDelivery
 from broadcaster.store.sqlite import SqliteStore
 from channels.base import Channel, ChannelContext, CheckResult, Job, Ordering, Receipt

@@ -4,7 +4,7 @@ tweepy's real client on the lane's one shared session versus a new session (new 
     .venv/bin/python -m tests.bench.bench_x            # full size
     .venv/bin/python -m tests.bench.bench_x --quick    # a few seconds (CI smoke run)
 
-The fake X API (tests/x/fake_x.py, which verifies every OAuth signature) runs in a separate process that
+The fake X API (tests/channels/x/fake_x.py, which verifies every OAuth signature) runs in a separate process that
 this script starts and stops. Memory is this process's peak RSS (ru_maxrss, KiB). Prints a table, then one
 JSON line with every figure."""
 
@@ -24,10 +24,10 @@ from pathlib import Path
 
 from channels.base import ChannelContext
 from channels.x import XChannel
-from channels.x_text import compose_post
+from channels.x.text import compose_post
 from config import Settings, load_settings
-from tests.x.fake_x import CREDENTIALS
-from tests.x.jobs import PUBLIC_URL, NoJournal, make_job
+from tests.channels.x.fake_x import CREDENTIALS
+from tests.channels.x.jobs import PUBLIC_URL, NoJournal, make_job
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
@@ -45,7 +45,7 @@ class FakeXProcess:
     def __init__(self, ca_file: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.x.fake_x", "--ca-file", str(ca_file)],
+            [sys.executable, "-m", "tests.channels.x.fake_x", "--ca-file", str(ca_file)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.port = self._read_port()

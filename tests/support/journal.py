@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from broadcaster.models import UpdateDraft
+from broadcaster.domain.models import UpdateDraft
 from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store
 from channels.base import Ordering
 

@@ -1,0 +1,11 @@
+"""Typed keys for what the application holds (aiohttp's AppKey: no string keys, no casts in handlers)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broadcaster.dispatch import Dispatcher
+from broadcaster.runtime import Runtime
+
+RUNTIME = web.AppKey("runtime", Runtime)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

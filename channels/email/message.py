@@ -1,0 +1,104 @@
+"""One update's email as bytes, built once and personalised per recipient by splicing in two headers.
+
+Building a full EmailMessage per recipient costs several times the SMTP exchange itself, so the MIME
+message is rendered once (headers, multipart/alternative text + HTML, quoted-printable) and split where the
+per-recipient headers go: `To` and, when unsubscribe_url is set, `List-Unsubscribe`. Every other byte is
+shared, and deterministic (Message-ID, Date and MIME boundary derive from the update), so a retry after a
+lost reply sends the very same message and mail clients can drop the duplicate."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Final
+from urllib.parse import quote
+
+from channels.email.body import EmailContent, render_html, render_text
+
+_POLICY: Final = policy.SMTP
+_MARKER_NAME: Final = "X-Broadcaster-Recipient-Headers"
+_MARKER: Final = f"{_MARKER_NAME}: here\r\n".encode()
+
+
+def message_id(update_id: str, domain: str) -> str:
+    """The Message-ID of an update's email, the same on every attempt: "<update.ID@domain>"."""
+    return f"<update.{update_id}@{domain}>"
+
+
+class Unsubscribe:
+    """Per-recipient one-click unsubscribe links (RFC 8058): URL?email=ADDRESS, plus &token=TOKEN when a
+    secret is configured, TOKEN being base64url(HMAC-SHA256(secret, lower-cased address)) without padding."""
+
+    def __init__(self, url: str, secret: bytes | None) -> None:
+        self.url = url
+        self._joiner = "&" if "?" in url else "?"
+        self._secret = secret
+
+    def token(self, address: str) -> str:
+        if self._secret is None:
+            return ""
+        digest = hmac.new(self._secret, address.lower().encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def link(self, address: str) -> str:
+        link = f"{self.url}{self._joiner}email={quote(address, safe='')}"
+        return f"{link}&token={self.token(address)}" if self._secret is not None else link
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    """The shared bytes of one update's email, split where the per-recipient headers go."""
+
+    message_id: str
+    subject: str
+    head: bytes
+    tail: bytes
+    unsubscribe: Unsubscribe | None
+
+    def for_recipient(self, address: str) -> bytes:
+        """The complete message for `address` (a validated ASCII address: nothing to encode or escape)."""
+        personal = f"To: {address}\r\n"
+        if self.unsubscribe is not None:
+            personal += f"List-Unsubscribe: <{self.unsubscribe.link(address)}>\r\n"
+        return b"".join((self.head, personal.encode("ascii"), self.tail))
+
+
+def render_message(
+    content: EmailContent,
+    *,
+    from_addr: str,
+    first_update_id: str,
+    unsubscribe: Unsubscribe | None,
+) -> RenderedMessage:
+    """Build the shared part of the email for `content.update`. Replies thread under the incident's first
+    update (`first_update_id`): In-Reply-To and References name its Message-ID."""
+    domain = content.sender_domain
+    update = content.update
+    own_id = message_id(update.id, domain)
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = from_addr
+    msg[_MARKER_NAME] = "here"
+    msg["Subject"] = content.subject
+    msg["Date"] = format_datetime(update.created_at)
+    msg["Message-ID"] = own_id
+    if first_update_id != update.id:
+        msg["In-Reply-To"] = message_id(first_update_id, domain)
+        msg["References"] = message_id(first_update_id, domain)
+    msg["List-Id"] = f"Status updates <status.{domain}>"
+    if unsubscribe is not None:
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # RFC 3834: tells auto-responders (out-of-office replies) not to answer a broadcast.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(render_text(content), subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(render_html(content), subtype="html", charset="utf-8", cte="quoted-printable")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # belongs on the message only
+    # "=_" cannot occur in quoted-printable text, so this boundary never collides with the content.
+    msg.set_boundary(f"=_update.{update.id}")
+    head, _, tail = msg.as_bytes(policy=_POLICY).partition(_MARKER)
+    return RenderedMessage(own_id, content.subject, head, tail, unsubscribe)
