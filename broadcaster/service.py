@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime, owner_is_dead
 from broadcaster.web import create_app
+from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
 
@@ -23,35 +25,59 @@ SWEEP_INTERVAL = 15.0  # seconds between sweeps for lapsed leases and expired de
 
 
 async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event | None = None) -> int:
-    """Run until SIGTERM or SIGINT; then stop claiming, hand unfinished deliveries back and exit 0."""
+    """Run until SIGTERM or SIGINT; then stop claiming, hand unfinished deliveries back and exit 0. An
+    address that cannot be listened on (in use, not this host's) is a ConfigError, before any lane runs."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with Dispatcher(runtime, poll_interval=1.0) as dispatcher:
-        runner = web.AppRunner(create_app(runtime, dispatcher), access_log=None)
+    dispatcher = Dispatcher(runtime, poll_interval=1.0)
+    runner = web.AppRunner(create_app(runtime, dispatcher), access_log=None)
+    try:
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0]
-        log.warning(
-            "listening on http://%s:%s with lanes: %s", bound[0], bound[1], ", ".join(runtime.active_channels())
-        )
-        print(f"broadcaster: serving on http://{bound[0]}:{bound[1]}", flush=True)
-        sweeper = asyncio.create_task(_sweep(runtime, dispatcher))
-        if ready is not None:
-            ready.set()
-        try:
-            await stop.wait()
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+        # Listening comes first, so a port in use stops the service before a lane has claimed or sent
+        # anything. An update posted in the moment before the lanes start is journaled all the same, and
+        # they claim it once they run.
+        bound = await _listen(runner, host, port)
+        async with dispatcher:
+            log.warning("listening on http://%s with lanes: %s", bound, ", ".join(runtime.active_channels()))
+            print(f"broadcaster: serving on http://{bound}", flush=True)
+            sweeper = asyncio.create_task(_sweep(runtime, dispatcher))
+            if ready is not None:
+                ready.set()
+            try:
+                await stop.wait()
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+                await runner.cleanup()  # stop answering while the lanes still run, then stop them
+    finally:
+        if runner.server is not None:  # set up, but the service never got as far as the cleanup above
             await runner.cleanup()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
     print("broadcaster: stopped; unfinished deliveries are back in the journal", flush=True)
     return 0
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> str:
+    """Listen on host:port; the address actually bound (port 0 picks one), as host:port."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        # asyncio's own text repeats the address as a tuple; the system's text for the errno says it all.
+        # (A host name that does not resolve has a negative errno and its resolver's text.)
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot listen on {_address(host, port)}: {reason} (choose another --port or [service] port, or --host)"
+        ) from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    return _address(str(bound_host), int(bound_port))
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def _sweep(runtime: Runtime, dispatcher: Dispatcher) -> None:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated, Final
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from config.sections import Section
+
+# What a status page cannot show: C0 and C1 controls and DEL (ESC and CSI start terminal escape sequences,
+# and the page's JSON and HTML are read with cat too), and what XML 1.0 cannot carry at all (lone
+# surrogates, U+FFFE, U+FFFF: the page title is history.atom's title). Update text is held to the same
+# rule in broadcaster/domain/models.py, which the settings, a leaf, cannot import.
+_UNSHOWABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _showable(text: str) -> str:
+    if match := _UNSHOWABLE.search(text):
+        raise ValueError(f"contains a character a status page cannot show (U+{ord(match.group()):04X})")
+    return text
+
+
+ShowableText = Annotated[str, AfterValidator(_showable)]
 
 
 class MirrorSettings(Section):
@@ -16,8 +33,8 @@ class MirrorSettings(Section):
         description="Every directory gets the whole site; each is its own delivery target, so one broken "
         "mount never holds back another.",
     )
-    page_title: str = "Service status"
-    components: list[str] = Field(
+    page_title: ShowableText = "Service status"
+    components: list[ShowableText] = Field(
         default=[],
         description="Components always listed, in this order, even while operational. Components named "
         "in updates are added after them.",

@@ -11,10 +11,17 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from broadcaster.domain.errors import InputError
-from broadcaster.domain.models import UpdateDraft
+from broadcaster.domain.models import MAX_DAYS_AHEAD, TOO_FAR_AHEAD, UpdateDraft
+from broadcaster.domain.text import printable
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_MOST_AHEAD: Final = {
+    "seconds": MAX_DAYS_AHEAD * 86400,
+    "minutes": MAX_DAYS_AHEAD * 1440,
+    "hours": MAX_DAYS_AHEAD * 24,
+    "days": MAX_DAYS_AHEAD,
+}
 _FLAGS: Final = {
     "title": "--title",
     "incident_id": "--incident",
@@ -57,7 +64,8 @@ def validate_draft(fields: dict[str, Any], names: dict[str, str]) -> UpdateDraft
         for error in exc.errors(include_url=False):
             loc = error["loc"]
             field = str(loc[0]) if loc else ""
-            label = names.get(field, field) + (f" {loc[1]}" if len(loc) > 1 else "")
+            # loc[1] is a component's name as submitted: it may hold the very escape sequence refused.
+            label = names.get(field, field) + (f" {printable(str(loc[1]))}" if len(loc) > 1 else "")
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] in ("enum", "literal_error") and isinstance(error.get("input"), str):
                 message += f" (got {error['input']!r})"
@@ -78,12 +86,24 @@ def _when(text: str | None, now: datetime, flag: str) -> datetime | str | None:
     if text is None:
         return None
     if match := _RELATIVE.match(text.strip()):
-        return now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        amount, unit = int(match.group(1)), _UNITS[match.group(2)]
+        # Measured before a timedelta is built: 99999999999d does not even fit one.
+        if amount > _MOST_AHEAD[unit]:
+            raise InputError(f"{flag} {text!r}: {TOO_FAR_AHEAD}", {flag: TOO_FAR_AHEAD})
+        return now + timedelta(**{unit: amount})
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{flag} {text!r}: expected 30m, 2h, 1d or an ISO 8601 time such as "
-                         "2026-11-23T10:30:00Z", {flag: "not a time"}) from None  # fmt: skip
+        example = "2026-11-23T10:30:00Z"
+        raise InputError(
+            f"{flag} {text!r}: expected 30m, 2h, 1d or an ISO 8601 time such as {example}", {flag: "not a time"}
+        ) from None
     if parsed.tzinfo is None:
         raise InputError(f"{flag} {text!r}: add a time zone, e.g. {text}Z for UTC", {flag: "no time zone"})
-    return parsed.astimezone(UTC)
+    # Compared before converting: close to the year 9999 (or 1) a time has no UTC equivalent.
+    if parsed - now > timedelta(days=MAX_DAYS_AHEAD):
+        raise InputError(f"{flag} {text!r}: {TOO_FAR_AHEAD}", {flag: TOO_FAR_AHEAD})
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"{flag} {text!r}: out of range", {flag: "out of range"}) from None

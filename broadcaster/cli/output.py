@@ -1,4 +1,7 @@
-"""Plain-text tables and the JSON shapes the CLI prints."""
+"""Plain-text tables and the JSON shapes the CLI prints.
+
+Both pass through printable(): cells and JSON strings carry text from outside (target names from the
+configuration, SMTP replies, error texts of webhook receivers and X), which must not drive the terminal."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from broadcaster.domain.text import printable
 from broadcaster.store import Delivery
 
 
@@ -17,11 +21,17 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def table(rows: Sequence[Sequence[str]], header: Sequence[str], stream: TextIO = sys.stdout) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip(), file=stream)
+def say(text: str = "") -> None:
+    """Print one line (or several) on standard output, with any terminal escape in it made visible."""
+    print(printable(text))
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str], stream: TextIO | None = None) -> None:
+    shown = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in shown) for i in range(len(header))]
+    for row in shown:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip(), file=stream or sys.stdout)
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
@@ -41,7 +51,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def deliveries_table(deliveries: Sequence[Delivery], stream: TextIO = sys.stdout) -> None:
+def deliveries_table(deliveries: Sequence[Delivery], stream: TextIO | None = None) -> None:
     rows = [
         (d.channel, d.target, d.state.value, f"{d.attempts}/{d.max_attempts}", d.last_error or d.detail)
         for d in deliveries
@@ -50,4 +60,6 @@ def deliveries_table(deliveries: Sequence[Delivery], stream: TextIO = sys.stdout
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    # json.dumps escapes C0 controls itself but, with ensure_ascii=False, leaves C1 controls (U+009B is
+    # CSI) raw; printable() writes them as JSON escapes, so the data reads back the same.
+    print(printable(json.dumps(data, indent=2, ensure_ascii=False)))

@@ -9,6 +9,9 @@ from broadcaster import __version__
 from broadcaster.domain.vocabulary import ComponentState, Impact, Status
 
 DEFAULT_WAIT: Final = 60.0
+MAX_WAIT: Final = 86400.0
+"""A day, the longest default time-to-live (the mirror's): a longer wait is a typo, and whatever is still
+pending when the wait ends stays in the journal for `broadcaster retry` anyway."""
 
 _STATUSES = ", ".join(s.value for s in Status)
 _IMPACTS = ", ".join(i.value for i in Impact)
@@ -35,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="post an update and deliver it now, in this process",
         description="Journal one update and fan it out in-process. Exit 0: every channel delivered; "
         "2: bad input or configuration (nothing journaled); 3: something is pending or failed "
-        "(it stays in the journal for `broadcaster retry` or the service).",
+        "(it stays in the journal for `broadcaster retry` or the service); 4: the journal could not be "
+        "written (disk full, I/O error): nothing was acknowledged.",
     )
     which = send.add_mutually_exclusive_group(required=True)
     which.add_argument("--title", help="open a new incident with this title")
@@ -99,9 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _wait_and_json(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--wait",
-        type=float,
+        type=wait_seconds,
         default=DEFAULT_WAIT,
         metavar="SECONDS",
-        help=f"how long to keep delivering before handing over to the journal (default {DEFAULT_WAIT:g})",
+        help=f"how long to keep delivering before handing over to the journal: 0 to {MAX_WAIT:g} "
+        f"(default {DEFAULT_WAIT:g})",
     )
     command.add_argument("--json", action="store_true", help="print the result as JSON on standard output")
+
+
+def wait_seconds(text: str) -> float:
+    """--wait: seconds from 0 (journal, try once, hand over) to MAX_WAIT; refused otherwise (exit 2)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    # `not 0 <= seconds` also refuses nan, which compares false with everything.
+    if not 0 <= seconds <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 to {MAX_WAIT:g} seconds")
+    return seconds

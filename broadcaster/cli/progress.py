@@ -1,7 +1,9 @@
 """Per-channel progress while the CLI delivers.
 
 On a terminal, one line per channel is redrawn in place (with a countdown to the next retry); anywhere
-else (a pipe, a log file, CI), each change is printed as one line, so nothing is lost in a transcript."""
+else (a pipe, a log file, CI), each change is printed as one line, so nothing is lost in a transcript.
+Target names and error details come from outside (configuration, SMTP replies, receivers' answers): each
+line goes through printable(), so none of them can move the cursor or recolour the terminal."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
+from broadcaster.domain.text import printable
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.store import Delivery
@@ -57,8 +60,7 @@ class Progress:
             # In flight but not started (leased to a lane as it was accepted, or to another process) is, as far
             # as anyone watching can tell, still waiting: "sending" starts with the lane's STARTED event.
             kind = "pending" if d.state is DeliveryState.IN_FLIGHT else d.state.value
-            self._seen[d.id] = _Seen(d.channel, d.target, kind, d.attempts, d.max_attempts, d.last_error,
-                                     d.not_before)  # fmt: skip
+            self._seen[d.id] = _Seen(d.channel, d.target, kind, d.attempts, d.max_attempts, d.last_error, d.not_before)
 
     async def __aenter__(self) -> Progress:
         if self._live:
@@ -94,15 +96,15 @@ class Progress:
             delay = max(0.0, seen.not_before - self._clock())
             what = f"retrying in {delay:.1f}s (attempt {seen.attempt}/{seen.max_attempts})"
         detail = f": {seen.detail}" if seen.detail else ""
-        print(f"[{stamp}] {seen.channel} {seen.target}: {what}{detail}", file=self._stream, flush=True)
+        print(printable(f"[{stamp}] {seen.channel} {seen.target}: {what}{detail}"), file=self._stream, flush=True)
 
     def _draw(self) -> None:
         lines = self._channel_lines()
         out = self._stream
         if self._drawn:
             out.write(f"\x1b[{self._drawn}F")
-        for line in lines:
-            out.write(f"\x1b[2K{line}\n")
+        for line in lines:  # the escapes here are ours: erase the line, then its text made printable
+            out.write(f"\x1b[2K{printable(line)}\n")
         out.flush()
         self._drawn = len(lines)
 

@@ -23,3 +23,9 @@ class NotFoundError(InputError):
 
 class StoreError(BroadcasterError):
     """The journal cannot be opened or written."""
+
+
+class JournalWriteError(StoreError):
+    """The journal is there but cannot take a write: the disk is full, a write failed (an I/O error, a
+    file-size limit). Not a mistake in the input or the configuration: CLI exit 4, and nothing that was
+    being written was acknowledged."""

@@ -6,13 +6,14 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -29,9 +30,17 @@ ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no 
 ID_LENGTH: Final = 12
 ID_PATTERN: Final = re.compile(rf"^[{ID_ALPHABET}]{{{ID_LENGTH}}}$")
 
-# C0 and C1 controls and DEL, plus the bidirectional overrides that can make a status message display
-# differently from what was typed. Newlines and tabs are allowed in messages only.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_DAYS_AHEAD: Final = 3653
+"""How far ahead (ten years) a next-update or maintenance time may lie: further is a typo, and close to the
+year 9999 a time can no longer be converted to UTC at all."""
+TOO_FAR_AHEAD: Final = f"too far in the future (at most {MAX_DAYS_AHEAD} days, about ten years, ahead)"
+
+# Refused in every text field: C0 and C1 controls and DEL, the bidirectional overrides that can make a
+# status message display differently from what was typed, and what XML 1.0 cannot carry at all (lone
+# surrogates, U+FFFE, U+FFFF): one of those in a title makes history.atom unreadable for every strict feed
+# reader. Newlines and tabs are allowed in messages only.
+_REFUSED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _LINE_BREAK_OR_TAB = re.compile(r"[\n\t]")
 
 
@@ -56,9 +65,9 @@ def delivery_ids(count: int) -> list[str]:
     id index: they share a random 8-letter prefix and count on from a random start in their last 4
     letters (a new prefix every RUN_SPAN ids, never one already drawn in the same call).
 
-    Independent random ids scattered each update's deliveries over the whole index: with a million
-    deliveries journaled, accepting 1,000 more touched and rewrote about as many index pages, and took
-    110 ms against 23 ms for ids side by side (tests/bench/bench_journal --history). Two updates' ids can
+    Independent random ids would scatter each update's deliveries over the whole index, so that accepting
+    a large fan-out into a long history touches and rewrites about as many index pages as it has
+    deliveries (tests/bench/bench_journal --history measures it). Two updates' ids can
     only clash if they draw the same 40-bit prefix and overlapping counters, a chance of about 2e-15 for
     two 1,000-target updates: less than two sets of 1,000 independent 60-bit ids (about 9e-13). One
     update's ids can be told from one another (a receiver's webhook-id says where it sits in the
@@ -79,9 +88,27 @@ def delivery_ids(count: int) -> list[str]:
 def _no_controls(text: str, *, allow_newlines: bool) -> str:
     if not allow_newlines and _LINE_BREAK_OR_TAB.search(text):
         raise ValueError("must be a single line (no line breaks or tabs)")
-    if match := _CONTROL.search(text):
-        raise ValueError(f"contains a control character (U+{ord(match.group()):04X}) at position {match.start()}")
+    _refuse(_REFUSED.search(text))
     return text
+
+
+def _no_surrogates(value: object) -> object:
+    """pydantic refuses a string holding a lone surrogate (what an undecodable byte on a command line
+    becomes) before any AfterValidator runs, naming neither the character nor where it is: this runs
+    before pydantic's check, and does."""
+    if isinstance(value, str):
+        _refuse(_SURROGATE.search(value))
+    return value
+
+
+def _refuse(match: re.Match[str] | None) -> None:
+    if match is None:
+        return
+    code = ord(match.group())
+    control = code < 0xD800  # every refused character below the surrogates is a control character
+    what = "a control character" if control else "a lone surrogate" if code <= 0xDFFF else "a noncharacter"
+    why = "" if control else ", which XML (the Atom feed) cannot carry"
+    raise ValueError(f"contains {what} (U+{code:04X}) at position {match.start()}{why}")
 
 
 def _single_line(text: str) -> str:
@@ -98,9 +125,19 @@ def _incident_id(value: str) -> str:
     return value
 
 
-Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE), AfterValidator(_single_line)]
-Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE), AfterValidator(_multi_line)]
-ComponentName = Annotated[str, Field(min_length=1, max_length=MAX_COMPONENT_NAME), AfterValidator(_single_line)]
+# BeforeValidator after Field: the length limits stay on the string itself and keep their own messages.
+Title = Annotated[
+    str, Field(min_length=1, max_length=MAX_TITLE), BeforeValidator(_no_surrogates), AfterValidator(_single_line)
+]
+Message = Annotated[
+    str, Field(min_length=1, max_length=MAX_MESSAGE), BeforeValidator(_no_surrogates), AfterValidator(_multi_line)
+]
+ComponentName = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_COMPONENT_NAME),
+    BeforeValidator(_no_surrogates),
+    AfterValidator(_single_line),
+]
 IncidentId = Annotated[str, AfterValidator(_incident_id)]
 
 
@@ -125,7 +162,7 @@ class UpdateDraft(BaseModel):
     scheduled_for: AwareDatetime | None = None
     scheduled_until: AwareDatetime | None = None
     reopen: bool = Field(default=False, description="Allow an update to a resolved incident, reopening it.")
-    author: Annotated[str, Field(max_length=100), AfterValidator(_single_line)] = ""
+    author: Annotated[str, Field(max_length=100), BeforeValidator(_no_surrogates), AfterValidator(_single_line)] = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> UpdateDraft:
@@ -139,6 +176,20 @@ class UpdateDraft(BaseModel):
         if self.scheduled_for and self.scheduled_until and self.scheduled_until <= self.scheduled_for:
             raise ValueError("scheduled_until must be after scheduled_for")
         return self
+
+    @field_validator("next_update_at", "scheduled_for", "scheduled_until")
+    @classmethod
+    def _within_reach(cls, value: datetime | None) -> datetime | None:
+        """Refuse what the journal could not store and read back: its epoch seconds become UTC times."""
+        if value is None:
+            return None
+        if value - datetime.now(UTC) > timedelta(days=MAX_DAYS_AHEAD):
+            raise ValueError(TOO_FAR_AHEAD)
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range: it has no UTC equivalent") from None
+        return value
 
     @field_validator("channels")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Final
 
 import aiosmtplib
 
+from broadcaster.domain.text import printable
 from channels.transport.net import pinned_address, ssl_context
 from config.email import RelaySettings
 from config.sections import NetworkSettings
@@ -37,16 +38,18 @@ class RelayError(Exception):
 
 
 def reply_text(code: int, message: str) -> str:
-    """An SMTP reply for logs and the ledger: the code and at most 120 characters of the server's text."""
+    """An SMTP reply for logs, the ledger and the suppression file: the code and at most 120 characters of
+    the server's text, with any terminal escape sequence in it made visible (printable)."""
     text = " ".join(message.split())
-    return f"{code} {text[:120]}".rstrip()
+    return f"{code} {printable(text[:120])}".rstrip()
 
 
 def _relay_error(relay: RelaySettings, exc: aiosmtplib.SMTPException | OSError) -> RelayError:
     where = relay.label
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return RelayError(f"{where}: authentication refused ({reply_text(exc.code, exc.message)})",
-                          permanent=exc.code >= 500)  # fmt: skip
+        return RelayError(
+            f"{where}: authentication refused ({reply_text(exc.code, exc.message)})", permanent=exc.code >= 500
+        )
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return RelayError(f"{where}: refused ({reply_text(exc.code, exc.message)})", permanent=exc.code >= 500)
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from broadcaster.domain.text import printable
 from config.email import is_address
 
 log = logging.getLogger("broadcaster.email")
@@ -86,4 +87,6 @@ def _parse(lines: Iterable[str], path: Path) -> set[str]:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
+    """A reason as one line of the file, with any terminal escape made visible: operators read this file
+    with cat and less, and the reason quotes the receiving server."""
+    return printable(" ".join(text.split())[:200])
