@@ -65,6 +65,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_lane
 	$(BIN)/python -m tests.bench.bench_journal
 	$(BIN)/python -m tests.bench.bench_x
+	$(BIN)/python -m tests.bench.bench_scrubber
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache

@@ -3,8 +3,8 @@ this process's identity as a lease owner, and the one way to submit an update.""
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 import secrets
 import socket
 import time
@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from broadcaster.domain.errors import InputError
+from broadcaster.domain.errors import InputError, StoreError
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store, open_store
 from channels.registry import ChannelRegistry, default_registry
 from config import CHANNEL_NAMES, ConfigError, Settings
+
+log = logging.getLogger("broadcaster.runtime")
 
 _HOST = socket.gethostname()
 
@@ -43,20 +45,6 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:  # it exists, owned by someone else
         return False
     return False
-
-
-def redactor(settings: Settings) -> Callable[[str], str]:
-    """Scrubs every configured secret out of a text before it is logged or journaled. One compiled
-    pattern (longest secrets first), so its cost does not grow with a thousand webhook secrets."""
-    secret_values = settings.secret_values()
-    if not secret_values:
-        return str
-    pattern = re.compile("|".join(re.escape(value) for value in secret_values))
-
-    def redact(text: str) -> str:
-        return pattern.sub("********", text)
-
-    return redact
 
 
 @dataclass
@@ -110,6 +98,15 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        """Hand back whatever this process still holds, then close the journal. Lanes that stopped cleanly
+        held nothing more; this is the guarantee that no lease outlives the process that took it."""
+        try:
+            left = await self.store.release(self.owner, None)
+        except StoreError as exc:
+            log.error("cannot hand back this process's leases (the next run takes them back): %s", exc)
+        else:
+            if left:
+                log.warning("handed back %d deliveries still leased by this process at exit", left)
         await self.store.close()
 
 

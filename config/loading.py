@@ -6,19 +6,25 @@ environment variable), the key and the problem, never at send time in the middle
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError
 
+from config.secrets import mask_urls_in
 from config.settings import Settings, file_values
 
 CONFIG_ENV = "BROADCASTER_CONFIG"
 DEFAULT_CONFIG = Path("broadcaster.toml")
 _ENV_PREFIX = "BROADCASTER_"
+_SETTINGS_ERROR = re.compile(r'for field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+_SOURCES = {"EnvSettingsSource": "the environment", "DotEnvSettingsSource": ".env"}
 # Values of keys named like this are never echoed back in an error (incoming-webhook URLs carry their
 # secret in the path).
 _SECRET_WORDS = ("secret", "password", "token", "key", "users", "url", "headers")
@@ -48,6 +54,29 @@ def load_settings(path: Path | None) -> Settings:
             return Settings()
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:  # a list or table from the environment that is not valid JSON
+        raise ConfigError(_unreadable_variable(exc)) from None
+
+
+def _unreadable_variable(exc: SettingsError) -> str:
+    """Which variable pydantic-settings could not decode (lists and tables come from the environment as
+    JSON) and why, never its value: it may hold a secret (a webhook URL, a token)."""
+    match = _SETTINGS_ERROR.search(str(exc))
+    section, source = (match["field"], match["source"]) if match else ("", "")
+    cause = exc.__cause__
+    if not isinstance(cause, json.JSONDecodeError):
+        return f"{_SOURCES.get(source, source)}: a value for [{section}] cannot be read"
+    why = f"not valid JSON ({cause.msg}: line {cause.lineno} column {cause.colno})"
+    if source == "DotEnvSettingsSource":
+        return f".env: a value for [{section}] is {why}; the value is not shown, as it may hold a secret"
+    # The JSON parser keeps the text it was given: the variable holding exactly that text is the one.
+    names = sorted(
+        name
+        for name, value in os.environ.items()
+        if value == cause.doc and re.fullmatch(rf"{_ENV_PREFIX}{re.escape(section)}(__\w+)?", name, re.IGNORECASE)
+    )
+    where = "environment variable " + " or ".join(names) if names else f"an environment variable for [{section}]"
+    return f"{where} is {why}; the value is not shown, as it may hold a secret"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -84,11 +113,13 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         loc = tuple(error["loc"])
         env_name = _ENV_PREFIX + "__".join(str(part) for part in loc).upper()
         source = f"environment variable {env_name}" if env_name in os.environ else str(path or "defaults")
-        message = error["msg"].removeprefix("Value error, ")
+        message = mask_urls_in(error["msg"].removeprefix("Value error, "))
         if error["type"] == "extra_forbidden":
             message = "unknown key" + _suggest(str(loc[-1]), _siblings(loc))
-        elif not _is_secret(loc) and isinstance(error.get("input"), str | int | float | bool):
-            message += f" (got {error['input']!r})"
+        elif not _is_secret(loc) and isinstance(given := error.get("input"), str | int | float | bool):
+            # Any string may be a URL with credentials, whatever its key: a plain list of webhook URLs
+            # where tables belong ("targets = ['https://...']") is the usual mistake.
+            message += f" (got {mask_urls_in(given) if isinstance(given, str) else given!r})"
         lines.append(f"{source}: {_key_name(loc)}: {message}")
     return "\n".join(lines)
 

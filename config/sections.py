@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from config.secrets import SecretUrl
+
 
 class Section(BaseModel):
     """Base of every section: unknown keys are errors, because a misspelt key silently ignored is a
@@ -35,7 +37,7 @@ class ServiceSettings(Section):
 
 
 class StoreSettings(Section):
-    url: str = Field(
+    url: Annotated[str, SecretUrl(path_is_secret=False)] = Field(
         default="",
         description='Journal location: "sqlite:///relative/path.db", "sqlite:////absolute/path.db" or '
         '"redis://host:6379/0". Empty: sqlite:///<service.data_dir>/broadcaster.db.',

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any, Final
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -18,6 +19,8 @@ from pydantic_settings import (
 
 from config.email import EmailSettings
 from config.mirror import MirrorSettings
+from config.scrubber import Scrubber
+from config.secrets import collect_secrets
 from config.sections import (
     AuthSettings,
     NetworkSettings,
@@ -125,26 +128,17 @@ class Settings(BaseSettings):
         return replace(policy, **{k: v for k, v in given.items() if v is not None})
 
     def secret_values(self) -> list[str]:
-        """Every configured secret in clear, so error texts can be scrubbed of them before they are
-        logged or journaled."""
-        found: list[str] = []
+        """Every configured secret in clear, each once: every SecretStr (and the credential inside an
+        "Authorization"-style value), and the credential-bearing parts of every URL field marked
+        SecretUrl (config.secrets decides what those are)."""
+        return collect_secrets(self).values()
 
-        def walk(value: object) -> None:
-            if isinstance(value, SecretStr):
-                if secret := value.get_secret_value():
-                    found.append(secret)
-            elif isinstance(value, dict):
-                for item in value.values():
-                    walk(item)
-            elif isinstance(value, list | tuple):
-                for item in value:
-                    walk(item)
-            elif isinstance(value, BaseModel):
-                for name in type(value).model_fields:
-                    walk(getattr(value, name))
-
-        walk(self)
-        return sorted(set(found), key=len, reverse=True)
+    @cached_property
+    def scrubber(self) -> Scrubber:
+        """The one scrubber for these settings, built on first use: everything that is printed, logged or
+        journaled goes through it."""
+        secrets = collect_secrets(self)
+        return Scrubber(secrets.credentials, url_parts=secrets.url_parts)
 
 
 @contextmanager

@@ -12,15 +12,24 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from config.secrets import SecretUrl
 from config.sections import Section
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 # Headers the channel writes itself: letting configuration override them would break the body's framing
 # or the Standard Webhooks signature a receiver checks.
 RESERVED_HEADERS: Final = frozenset(
-    {"content-type", "content-length", "host", "connection", "transfer-encoding", "webhook-id",
-     "webhook-timestamp", "webhook-signature"}
-)  # fmt: skip
+    {
+        "content-type",
+        "content-length",
+        "host",
+        "connection",
+        "transfer-encoding",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
 _HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 _HEADER_VALUE_FORBIDDEN: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -45,7 +54,7 @@ def signing_key(secret: str) -> bytes:
 class WebhookTarget(Section):
     """One receiver. `timeout` is in seconds (default 15, the Standard Webhooks recommendation's low end)."""
 
-    url: str
+    url: Annotated[str, SecretUrl()]
     secret: SecretStr | None = Field(
         default=None,
         description='Standard Webhooks signing secret: "whsec_<base64>" (decoded) or any other text (used as '

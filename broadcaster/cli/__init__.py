@@ -1,8 +1,11 @@
 """`broadcaster` / `python -m broadcaster`: the fallback CLI that works with no server, no Redis and no
 network beyond the channels themselves.
 
-Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled);
-3 something is pending or failed (it stays in the journal); 130 interrupted."""
+Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled; a journal
+that cannot be opened where the configuration puts it is configuration too); 3 something is pending or
+failed (it stays in the journal); 4 the journal could not be written (disk full, I/O error): nothing was
+acknowledged; 130 interrupted. A reader that stops reading (`| head`) changes none of these: the rest of
+the output is dropped (see streams.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from broadcaster.domain.errors import InputError, StoreError
+from broadcaster.cli.secrecy import scrub_output, scrubbed_handler
+from broadcaster.cli.streams import tolerate_closed_pipes
+from broadcaster.domain.errors import InputError, JournalWriteError, StoreError
+from broadcaster.domain.text import printable
 from config import ConfigError, Settings, load_settings, resolve_config_path
 
 if TYPE_CHECKING:
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_JOURNAL_NOT_WRITTEN = 4
 EXIT_INTERRUPTED = 130
 
 log = logging.getLogger("broadcaster")
@@ -29,28 +36,39 @@ log = logging.getLogger("broadcaster")
 def main(argv: Sequence[str] | None = None) -> int:
     from broadcaster.cli.parser import build_parser
 
+    tolerate_closed_pipes()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING, handlers=[scrubbed_handler(sys.stderr)]
     )
     try:
         path = resolve_config_path(args.config)
         settings = load_settings(path)
+        scrub_output.use(settings.scrubber)
         if args.command == "config":
             from broadcaster.cli.admin import show_config
 
             return show_config(settings, str(path or "defaults"))
         return asyncio.run(_run(args, settings))
-    except ConfigError as exc:
-        return _fail(f"configuration error: {exc}", EXIT_BAD_INPUT)
-    except InputError as exc:
-        return _fail(str(exc), EXIT_BAD_INPUT)
-    except StoreError as exc:
-        return _fail(str(exc), EXIT_BAD_INPUT)
+    except (ConfigError, InputError, StoreError) as exc:
+        return _fail(*_explain(exc))
     except KeyboardInterrupt:
         return _fail("interrupted; anything not delivered stays in the journal", EXIT_INTERRUPTED)
+
+
+def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
+    """The message and exit code for an error meant for people. Messages may quote what came from outside
+    (a name in a file, an SMTP reply): printable() keeps escape sequences in them from the terminal."""
+    text = printable(str(exc))
+    if isinstance(exc, ConfigError):
+        return f"configuration error: {text}", EXIT_BAD_INPUT
+    if isinstance(exc, JournalWriteError):
+        return (
+            f"the journal could not be written, so nothing was acknowledged ({text}); "
+            "free disk space or fix the disk, then run the command again",
+            EXIT_JOURNAL_NOT_WRITTEN,
+        )
+    return text, EXIT_BAD_INPUT
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,5 +107,5 @@ async def _serve(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"broadcaster: {message}", file=sys.stderr)
+    print(f"broadcaster: {scrub_output(message)}", file=sys.stderr)
     return code

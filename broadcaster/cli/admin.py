@@ -8,13 +8,15 @@ import sys
 from collections import Counter
 from typing import Any
 
-from broadcaster.cli.output import deliveries_table, delivery_json, print_json, table, when
+from broadcaster.cli.output import deliveries_table, delivery_json, print_json, say, table, when
+from broadcaster.cli.secrecy import scrub_output
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN
 from broadcaster.domain.statuspage import iso
 from broadcaster.runtime import Runtime
 from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import Settings
+from config.secrets import mask_url, masked_dump
 
 CHECK_TIMEOUT = 30.0
 
@@ -32,31 +34,48 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
         update = await store.update(args.id)  # raises NotFoundError naming the id
         deliveries = await store.deliveries(update_id=update.id)
         if args.json:
-            print_json({"update_id": update.id, "incident_id": update.incident_id,
-                        "deliveries": [delivery_json(d) for d in deliveries]})  # fmt: skip
+            print_json(
+                {
+                    "update_id": update.id,
+                    "incident_id": update.incident_id,
+                    "deliveries": [delivery_json(d) for d in deliveries],
+                }
+            )
             return 0
-        print(f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}")
+        say(f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}")
         for delivery in deliveries:
-            print(f"\n{delivery.channel} {delivery.target}: {delivery.state.value}")
+            say(f"\n{delivery.channel} {delivery.target}: {delivery.state.value}")
             for attempt in await store.attempts(delivery.id):
-                print(
+                say(
                     f"  attempt {attempt.number} {when(attempt.finished_at)} {attempt.outcome} {attempt.error}".rstrip()
                 )
         return 0
     deliveries = await store.deliveries(incident_id=history.incident.id)
     incident = history.incident
     if args.json:
-        print_json({"incident_id": incident.id, "name": incident.name, "status": incident.status.value,
-                    "impact": incident.impact.value, "updates": [
-                        {"update_id": u.id, "status": u.status.value, "created_at": iso(u.created_at),
-                         "message": u.message, "deliveries": [delivery_json(d) for d in deliveries
-                                                              if d.update_id == u.id]}
-                        for u in history.updates]})  # fmt: skip
+        print_json(
+            {
+                "incident_id": incident.id,
+                "name": incident.name,
+                "status": incident.status.value,
+                "impact": incident.impact.value,
+                "updates": [
+                    {
+                        "update_id": u.id,
+                        "status": u.status.value,
+                        "created_at": iso(u.created_at),
+                        "message": u.message,
+                        "deliveries": [delivery_json(d) for d in deliveries if d.update_id == u.id],
+                    }
+                    for u in history.updates
+                ],
+            }
+        )
         return 0
-    print(f"{incident.name} ({incident.id}): {incident.status.value}, impact {incident.impact.value}")
+    say(f"{incident.name} ({incident.id}): {incident.status.value}, impact {incident.impact.value}")
     for update in history.updates:
-        print(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}")
-        print(f"  {update.message.splitlines()[0]}")
+        say(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}")
+        say(f"  {update.message.splitlines()[0]}")
         deliveries_table([d for d in deliveries if d.update_id == update.id])
     return 0
 
@@ -71,19 +90,32 @@ async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:
         where = f" target {control.target}" if control.target else ""
         lanes[control.channel] = f"paused{where}" + (f" ({control.reason})" if control.reason else "")
     if args.json:
-        print_json({"lanes": lanes, "waiting": [delivery_json(d) for d in waiting],
-                    "incidents": [{"id": i.id, "name": i.name, "status": i.status.value, "impact": i.impact.value,
-                                   "updated_at": iso(i.updated_at)} for i in incidents]})  # fmt: skip
+        print_json(
+            {
+                "lanes": lanes,
+                "waiting": [delivery_json(d) for d in waiting],
+                "incidents": [
+                    {
+                        "id": i.id,
+                        "name": i.name,
+                        "status": i.status.value,
+                        "impact": i.impact.value,
+                        "updated_at": iso(i.updated_at),
+                    }
+                    for i in incidents
+                ],
+            }
+        )
         return 0
-    print("Lanes: " + (", ".join(f"{name} {state}" for name, state in lanes.items()) or "none enabled"))
+    say("Lanes: " + (", ".join(f"{name} {state}" for name, state in lanes.items()) or "none enabled"))
     counts = Counter(f"{d.channel} {d.state.value}" for d in waiting)
-    print("Waiting deliveries: " + (", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"))
+    say("Waiting deliveries: " + (", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"))
     if incidents:
-        print()
+        say()
         rows = [(i.id, i.status.value, i.impact.value, when(i.updated_at.timestamp()), i.name) for i in incidents]
         table(rows, ("incident", "status", "impact", "updated", "name"))
     else:
-        print("No incidents in the journal.")
+        say("No incidents in the journal.")
     return 0
 
 
@@ -101,7 +133,7 @@ async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 async def check(_args: argparse.Namespace, runtime: Runtime) -> int:
-    print(f"ok    journal {runtime.store.url}")
+    say(f"ok    journal {mask_url(runtime.store.url, keep_path=True)}")
     failed = 0
     context = ChannelContext(runtime.settings, runtime.store)
     for name in runtime.active_channels():
@@ -119,15 +151,15 @@ async def check(_args: argparse.Namespace, runtime: Runtime) -> int:
 
 def _report(results: list[CheckResult], channel: str) -> int:
     for result in results:
-        print(f"{'ok' if result.ok else 'FAIL':5} {channel} {result.target}: {result.detail}")
+        say(scrub_output(f"{'ok' if result.ok else 'FAIL':5} {channel} {result.target}: {result.detail}"))
     return 3 if any(not result.ok for result in results) else 0
 
 
 def show_config(settings: Settings, source: str) -> int:
     print(f"# settings from {source} and the environment; secrets masked", file=sys.stderr)
-    effective: dict[str, Any] = settings.model_dump(mode="json")
+    effective: dict[str, Any] = masked_dump(settings)
     effective["effective"] = {
-        "store_url": settings.store_url,
+        "store_url": mask_url(settings.store_url, keep_path=True),
         "lanes": {name: _policy(settings, name) for name in ("email", "x", "webhook", "mirror")},
     }
     print_json(effective)
@@ -147,8 +179,10 @@ async def pause(args: argparse.Namespace, runtime: Runtime, *, paused: bool) -> 
     await runtime.store.set_paused(spec.name, args.target, paused=paused, reason=args.reason, now=runtime.clock())
     what = f"{spec.name} target {args.target}" if args.target else spec.name
     if paused:
-        print(f"{what} paused: its deliveries stay queued (their time-to-live still runs) until "
-              f"`broadcaster resume {spec.name}{' --target ' + args.target if args.target else ''}`.")  # fmt: skip
+        say(
+            f"{what} paused: its deliveries stay queued (their time-to-live still runs) until "
+            f"`broadcaster resume {spec.name}{' --target ' + args.target if args.target else ''}`."
+        )
     else:
-        print(f"{what} resumed: running lanes pick up its queued deliveries within a second.")
+        say(f"{what} resumed: running lanes pick up its queued deliveries within a second.")
     return 0

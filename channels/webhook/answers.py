@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Final
 from urllib.parse import urlsplit
@@ -58,12 +58,10 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int = BODY_CAP) -> 
     return b"".join(chunks)
 
 
-def snippet(raw: bytes, *, scrub: Iterable[str] = ()) -> str:
-    """A short single-line quote of a response body, without control characters or any of `scrub`."""
-    text = raw[: SNIPPET_CHARS * 4].decode("utf-8", errors="replace")
-    for secret in scrub:
-        if secret:
-            text = text.replace(secret, "********")
+def snippet(raw: bytes, *, scrub: Callable[[str], str] = str) -> str:
+    """A short single-line quote of a response body, without control characters, passed through `scrub`
+    (the settings' scrubber) as received and before it is cut short, so no secret is left half-masked."""
+    text = scrub(raw[: SNIPPET_CHARS * 4].decode("utf-8", errors="replace"))
     text = " ".join(_NOT_PRINTABLE.sub(" ", text).split())
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
 
@@ -93,11 +91,14 @@ def raise_for_answer(
     if status == 410:
         raise TargetGone(f"{what} (the receiver no longer wants these deliveries)")
     if status in _MOVED_FOR_GOOD:
-        raise PermanentError(f"{what} (moved for good to {origin(location)}; redirects are not followed: "
-                             "update the target's url)")  # fmt: skip
+        raise PermanentError(
+            f"{what} (moved for good to {origin(location)}; redirects are not followed: update the target's url)"
+        )
     if 300 <= status < 400:
-        raise TransientError(f"{what} (temporary redirect to {origin(location)} not followed; the configured "
-                             "url is retried)", retry_after=retry_after)  # fmt: skip
+        raise TransientError(
+            f"{what} (temporary redirect to {origin(location)} not followed; the configured url is retried)",
+            retry_after=retry_after,
+        )
     if 400 <= status < 500 and status not in _RETRYABLE_CLIENT_ERRORS:
         raise PermanentError(f"{what} (refused: retrying the same request cannot help)")
     raise TransientError(what, retry_after=retry_after)

@@ -60,22 +60,17 @@ class _Target:
     signer: Signer | None
     headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
-    scrub: tuple[str, ...]
-    """This target's secrets (signing secret, header values, URL path), kept out of quoted answers."""
 
     @classmethod
     def of(cls, target: WebhookTarget) -> _Target:
         secret = target.secret.get_secret_value() if target.secret else None
         headers = {name: value.get_secret_value() for name, value in target.headers.items()}
-        path = urlsplit(target.url).path
-        scrub = tuple(s for s in (secret, *headers.values(), path if len(path) > 1 else None) if s)
         return cls(
             settings=target,
             url=URL(target.url),  # parsed once, not on every request
             signer=Signer(signing_key(secret)) if secret else None,
             headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers},
             timeout=aiohttp.ClientTimeout(total=target.timeout),
-            scrub=scrub,
         )
 
 
@@ -119,6 +114,9 @@ class WebhookChannel(Channel):
         self._journal = journal
         self._concurrency = settings.lane_policy(self.name).concurrency
         self._targets = {target.label: _Target.of(target) for target in settings.webhook.targets}
+        self._scrub = settings.scrubber
+        """Every configured secret (every target's URL parts, signing secret and header values), kept out of
+        the receivers' answers quoted in errors."""
         self._updates = _UpdateCache(self._read_site)
         self._session: aiohttp.ClientSession | None = None
         self._tls: ssl.SSLContext | None = None
@@ -188,12 +186,12 @@ class WebhookChannel(Channel):
                 answer = await read_capped(response)  # read even when unused: a drained body keeps the connection
                 status, reason, answer_headers = response.status, response.reason or "", response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(describe_failure(exc, timeout=target.settings.timeout, url=url)) from None
+            raise TransientError(self._scrub(describe_failure(exc, timeout=target.settings.timeout, url=url))) from None
         if not 200 <= status < 300:
             raise_for_answer(
                 status,
                 reason,
-                body=snippet(answer, scrub=target.scrub),
+                body=snippet(answer, scrub=self._scrub),
                 retry_after=retry_after_seconds(answer_headers.get("Retry-After"), now=time.time()),
                 location=answer_headers.get("Location"),
             )

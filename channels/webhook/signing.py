@@ -26,8 +26,7 @@ def message_id(delivery_id: str) -> str:
 
 class Signer:
     """Signs webhook messages with one secret. The keyed HMAC state is built once and copied for each
-    message: OpenSSL 3's one-shot HMAC looks the algorithm up again on every call, which made signing
-    take 11.5 µs a message in the webhook benchmark against 7.6 µs copied."""
+    message: OpenSSL 3's one-shot HMAC looks the algorithm up again on every call."""
 
     __slots__ = ("_keyed",)
 

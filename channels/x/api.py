@@ -22,6 +22,7 @@ from tweepy.asynchronous import AsyncClient
 from tweepy.errors import HTTPException
 
 from channels.transport.http import client_session
+from config.scrubber import Scrubber
 from config.sections import NetworkSettings
 from config.x import XSettings
 
@@ -94,7 +95,8 @@ class XApi:
             "access_token_secret": settings.access_token_secret,
         }
         values = {name: secret.get_secret_value() if secret else "" for name, secret in credentials.items()}
-        self._secrets = sorted((value for value in values.values() if value), key=len, reverse=True)
+        # X never echoes credentials, but an error text is journaled and shown: make sure.
+        self._scrub = Scrubber(values.values())
         self._client: Any = AsyncClient(**values, return_type=aiohttp.ClientResponse)
         self._network = network
         self._connections = connections
@@ -145,12 +147,6 @@ class XApi:
         said = "; ".join(dict.fromkeys(m for m in messages if m and m != response.reason))
         reason = f"X API {status} {response.reason}" + (f": {said}" if said else "")
         return XApiError(self._scrub(reason), status, _lowered(response.headers), messages, codes)
-
-    def _scrub(self, text: str) -> str:
-        # X never echoes credentials, but an error text is journaled and shown: make sure.
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
 
 
 async def _data_of(response: aiohttp.ClientResponse) -> dict[str, Any]:

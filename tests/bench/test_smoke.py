@@ -21,6 +21,7 @@ def test_every_benchmark_is_listed() -> None:
         "bench_email",
         "bench_journal",
         "bench_lane",
+        "bench_scrubber",
         "bench_send",
         "bench_webhook",
         "bench_webhook_updates",

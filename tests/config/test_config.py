@@ -102,13 +102,14 @@ def test_lane_policy_overrides_only_what_is_given(write_config: WriteConfig) -> 
 
 
 def test_secret_values_lists_every_secret(write_config: WriteConfig) -> None:
+    """Every SecretStr, and the credential-bearing part of every webhook URL (here its path)."""
     settings = load_settings(
         write_config(
-            "[auth]\napi_tokens = ['tok-1']\n[webhook]\n[[webhook.targets]]\nurl = 'https://h.example/x'\n"
+            "[auth]\napi_tokens = ['tok-1']\n[webhook]\n[[webhook.targets]]\nurl = 'https://h.example/hooks/T0K3N'\n"
             "secret = 'whsec-2'\n"
         )
     )
-    assert set(settings.secret_values()) == {"tok-1", "whsec-2"}
+    assert set(settings.secret_values()) == {"tok-1", "whsec-2", "/hooks/T0K3N"}
 
 
 def test_example_config_is_valid(workdir: Path) -> None:
