@@ -12,8 +12,10 @@ from typing import Self
 
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
-from broadcaster.lanes import EventKind, Lane, LaneEvent, LaneStatus, Observer
-from broadcaster.runtime import Runtime, redactor
+from broadcaster.lanes import Lane, LaneEvent, LaneStatus, Observer
+from broadcaster.lanes.events import STATE_AFTER
+from broadcaster.lanes.lane import DRAIN_LIMIT
+from broadcaster.runtime import Runtime
 from broadcaster.store.base import Accepted, Claimed, Delivery, Handoff
 from channels.base import Channel, ChannelContext
 
@@ -22,7 +24,11 @@ log = logging.getLogger("broadcaster.dispatch")
 
 class Dispatcher:
     """Builds the chosen channels (default: every enabled one), runs a lane for each, and stops them,
-    handing unfinished deliveries back to the journal. Use as an async context manager."""
+    handing unfinished deliveries back to the journal. Use as an async context manager.
+
+    `updates`, when given, is the work these lanes take: the deliveries of those updates (and of each update
+    submitted here, which joins the set) and what holds them back; otherwise every due delivery. `drain` is
+    how long stopping waits for attempts in hand to finish (see Lane.stop)."""
 
     def __init__(
         self,
@@ -31,8 +37,12 @@ class Dispatcher:
         channels: Collection[str] | None = None,
         observe: Observer | None = None,
         poll_interval: float = 0.5,
+        updates: set[str] | None = None,
+        drain: float = DRAIN_LIMIT,
     ) -> None:
         self._runtime = runtime
+        self._updates = updates
+        self._drain = drain
         self._names = list(channels) if channels is not None else runtime.active_channels()
         self._observe = observe
         self._poll_interval = poll_interval
@@ -54,7 +64,7 @@ class Dispatcher:
         """Build every channel first, so a channel that cannot be built fails before any lane runs."""
         runtime = self._runtime
         context = ChannelContext(runtime.settings, runtime.store)
-        redact = redactor(runtime.settings)
+        redact = runtime.settings.scrubber
         try:
             for name in self._names:
                 spec = runtime.registry.get(name)
@@ -71,6 +81,7 @@ class Dispatcher:
                     redact=redact,
                     clock=runtime.clock,
                     poll_interval=self._poll_interval,
+                    updates=self._updates,
                 )
         except BaseException:
             await self._close_channels()
@@ -80,7 +91,9 @@ class Dispatcher:
 
     async def stop(self) -> None:
         try:
-            results = await asyncio.gather(*(lane.stop() for lane in self._lanes.values()), return_exceptions=True)
+            results = await asyncio.gather(
+                *(lane.stop(drain=self._drain) for lane in self._lanes.values()), return_exceptions=True
+            )
             for name, result in zip(self._lanes, results, strict=True):
                 if isinstance(result, BaseException):
                     log.error("stopping the %s lane failed: %r", name, result)
@@ -117,6 +130,8 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 self._take((await accepting).handed_off)
             raise
+        if self._updates is not None:
+            self._updates.add(accepted.update.id)
         self._take(accepted.handed_off)
         self.wake()
         return accepted
@@ -139,7 +154,9 @@ class Dispatcher:
     def _on_event(self, event: LaneEvent) -> None:
         if self._watched is not None and event.delivery.id in self._watched:
             self._watched[event.delivery.id] = replace(
-                event.delivery, state=_STATE_AFTER[event.kind], not_before=event.not_before or event.delivery.not_before
+                event.delivery,
+                state=STATE_AFTER[event.kind],
+                not_before=event.not_before or event.delivery.not_before,
             )
             self._changed.set()
         if self._observe is not None:
@@ -185,13 +202,3 @@ class Dispatcher:
             return lane is None
         status = lane.status()
         return status.paused or delivery.target in status.paused_targets or delivery.not_before > deadline
-
-
-_STATE_AFTER = {
-    EventKind.STARTED: DeliveryState.IN_FLIGHT,
-    EventKind.DELIVERED: DeliveryState.DELIVERED,
-    EventKind.RETRYING: DeliveryState.PENDING,
-    EventKind.FAILED: DeliveryState.FAILED,
-    EventKind.EXPIRED: DeliveryState.EXPIRED,
-    EventKind.SUPERSEDED: DeliveryState.SUPERSEDED,
-}

@@ -43,8 +43,11 @@ def after_transient_failure(
     if attempts >= policy.max_attempts:
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         return RetryDecision(DeliveryState.FAILED, None, f"gave up after {tries}: {error}")
-    delay = retry_after if retry_after is not None else backoff(attempts, base=policy.base_delay,
-                                                               cap=policy.max_delay, rng=rng)  # fmt: skip
+    delay = (
+        retry_after
+        if retry_after is not None
+        else backoff(attempts, base=policy.base_delay, cap=policy.max_delay, rng=rng)
+    )
     not_before = now + max(0.0, delay)
     if not_before >= expires_at:
         return RetryDecision(DeliveryState.EXPIRED, None, f"next attempt would come after its time-to-live: {error}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
 
 from broadcaster.domain.records import record
 from broadcaster.domain.vocabulary import Ordering
@@ -20,14 +20,15 @@ __all__ = [
     "Channel",
     "ChannelContext",
     "CheckResult",
-    "Checkpoint",
     "DeliveryError",
+    "Interrupted",
     "Job",
     "JournalReader",
     "Ordering",
     "PermanentError",
     "Rebuilds",
     "Receipt",
+    "SaveProgress",
     "TargetGone",
     "TransientError",
 ]
@@ -62,6 +63,12 @@ class PermanentError(DeliveryError):
     """Retrying cannot help (rejected credentials, a refused payload)."""
 
 
+class Interrupted(DeliveryError):
+    """The attempt stopped early, at a safe point, because its lane is stopping (`Job.stop_requested`):
+    what it did is saved through `Job.save_progress`, and the delivery goes back to the queue without the
+    attempt counting against it."""
+
+
 class TargetGone(PermanentError):
     """The target itself is gone (HTTP 410): the delivery fails and the lane pauses the target, so later
     updates wait for someone to fix it and `broadcaster resume CHANNEL --target NAME`."""
@@ -76,7 +83,7 @@ class CheckResult:
     detail: str
 
 
-Checkpoint = Callable[[Mapping[str, Any]], Awaitable[None]]
+SaveProgress = Callable[[Mapping[str, str]], Awaitable[None]]
 
 
 @record
@@ -99,10 +106,16 @@ class Job:
     """The incident's updates up to and including this one, oldest first."""
     thread_parent: str | None
     """The external_id of the last delivered update of this incident on this target, if any."""
-    progress: Mapping[str, Any]
-    """What an earlier attempt saved through `checkpoint` (empty on a first attempt)."""
-    checkpoint: Checkpoint
-    """Persist partial progress (e.g. recipients already accepted) so a retry resumes, not repeats."""
+    progress: Mapping[str, str]
+    """What earlier attempts saved through `save_progress` (empty on a first attempt)."""
+    save_progress: SaveProgress
+    """Add entries (key -> value) to the delivery's progress, so a retry resumes rather than repeats; saved
+    for good (through a process crash) when it returns. An empty value marks a step that went through (a
+    recipient accepted): those are forgotten once the delivery is over. Others (a refusal and its reason, an
+    id a retry needs) are kept."""
+    stop_requested: Callable[[], bool]
+    """True once the lane is stopping: a long attempt (a fan-out) ends after the step in hand, with its
+    progress saved, by raising Interrupted. A short one just finishes."""
 
 
 class JournalReader(Protocol):

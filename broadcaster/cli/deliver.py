@@ -18,6 +18,9 @@ from broadcaster.store import Delivery
 
 EXIT_DELIVERED = 0
 EXIT_NOT_DELIVERED = 3
+CLI_DRAIN = 5.0
+"""Seconds `send` and `retry` give the attempts in hand to finish once they stop delivering (--wait is
+over, or everything settled), before handing what still runs back to the journal."""
 
 
 async def send(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -25,22 +28,29 @@ async def send(args: argparse.Namespace, runtime: Runtime) -> int:
     channels = sorted({p.channel for p in runtime.plan(draft.channels)}, key=runtime.registry.names().index)
     progress = Progress(sys.stderr, [], live=sys.stderr.isatty() and not args.json, clock=runtime.clock)
     # Channels are built before anything is journaled, so a channel that cannot start is a
-    # configuration error (exit 2) rather than an accepted update that cannot go out.
-    async with Dispatcher(runtime, channels=channels, observe=progress) as dispatcher:
+    # configuration error (exit 2) rather than an accepted update that cannot go out. The lanes take this
+    # update's deliveries, and on in-order channels the earlier ones to the same targets that must go first,
+    # nothing else: other updates' work is for `retry` and the service.
+    async with Dispatcher(runtime, channels=channels, observe=progress, updates=set(), drain=CLI_DRAIN) as dispatcher:
         accepted = await dispatcher.submit(draft, idempotency_key=args.idempotency_key)
         incident, update = accepted.incident, accepted.update
         if accepted.duplicate:
-            print(f"Already journaled as update {update.id} (same --idempotency-key); not sent again.",
-                  file=sys.stderr)  # fmt: skip
-        print(f"Journaled update {update.id} of incident {incident.id} ({incident.name}): {update.status.value}",
-              file=sys.stderr)  # fmt: skip
+            print(
+                f"Already journaled as update {update.id} (same --idempotency-key); not sent again.",
+                file=sys.stderr,
+            )
+        print(
+            f"Journaled update {update.id} of incident {incident.id} ({incident.name}): {update.status.value}",
+            file=sys.stderr,
+        )
         progress.follow(accepted.deliveries)  # before any await: the lanes have not started on them yet
         async with progress:
             await dispatcher.settle([update.id], wait=args.wait)
     deliveries = await runtime.store.deliveries(update_id=update.id)
     if args.json:
-        print_json({"update_id": update.id, "incident_id": incident.id,
-                    "deliveries": [delivery_json(d) for d in deliveries]})  # fmt: skip
+        print_json(
+            {"update_id": update.id, "incident_id": incident.id, "deliveries": [delivery_json(d) for d in deliveries]}
+        )
     else:
         deliveries_table(deliveries)
     return conclude(deliveries)
@@ -55,10 +65,13 @@ async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
         for channel in chosen or [None]:
             requeued, too_old = await store.requeue_failed(now=runtime.clock(), update_id=args.update, channel=channel)
             if requeued or too_old:
-                print(f"Requeued {requeued} failed deliveries" + (f"; {too_old} are past their time-to-live and stay "
-                      "failed" if too_old else "") + ".", file=sys.stderr)  # fmt: skip
-    waiting = [d for d in await store.deliveries(update_id=args.update, open_only=True)
-               if chosen is None or d.channel in chosen]  # fmt: skip
+                past_ttl = f"; {too_old} are past their time-to-live and stay failed" if too_old else ""
+                print(f"Requeued {requeued} failed deliveries{past_ttl}.", file=sys.stderr)
+    waiting = [
+        d
+        for d in await store.deliveries(update_id=args.update, open_only=True)
+        if chosen is None or d.channel in chosen
+    ]
     if not waiting:
         print("Nothing is waiting to be delivered.", file=sys.stderr)
         return EXIT_DELIVERED
@@ -69,12 +82,18 @@ async def retry(args: argparse.Namespace, runtime: Runtime) -> int:
     channels = [name for name in runtime.registry.names() if name in active and any(d.channel == name for d in waiting)]
     progress = Progress(sys.stderr, waiting, live=sys.stderr.isatty() and not args.json, clock=runtime.clock)
     print(f"Delivering {len(waiting)} waiting deliveries on {', '.join(channels) or 'no channel'}.", file=sys.stderr)
-    async with Dispatcher(runtime, channels=channels, observe=progress) as dispatcher, progress:
+    only = None if args.update is None else {args.update}
+    dispatching = Dispatcher(runtime, channels=channels, observe=progress, updates=only, drain=CLI_DRAIN)
+    async with dispatching as dispatcher, progress:
         dispatcher.wake()
         await dispatcher.settle({d.update_id for d in waiting}, wait=args.wait)
     followed = {d.id for d in waiting}
-    after = [d for update_id in sorted({d.update_id for d in waiting})
-             for d in await store.deliveries(update_id=update_id) if d.id in followed]  # fmt: skip
+    after = [
+        d
+        for update_id in sorted({d.update_id for d in waiting})
+        for d in await store.deliveries(update_id=update_id)
+        if d.id in followed
+    ]
     if args.json:
         print_json({"deliveries": [delivery_json(d) for d in after]})
     else:
@@ -93,12 +112,15 @@ def conclude(deliveries: Sequence[Delivery]) -> int:
         note = f" ({newer} superseded by a newer update of the incident)" if newer else ""
         print(f"Delivered on all {total} targets{note}.", file=sys.stderr)
         return EXIT_DELIVERED
-    parts = ", ".join(f"{count} {state.value}" for state, count in sorted(counts.items()) if state is not
-                      DeliveryState.DELIVERED)  # fmt: skip
+    parts = ", ".join(
+        f"{count} {state.value}" for state, count in sorted(counts.items()) if state is not DeliveryState.DELIVERED
+    )
     print(f"Not delivered everywhere ({parts}).", file=sys.stderr)
     if counts[DeliveryState.PENDING] or counts[DeliveryState.IN_FLIGHT]:
-        print("Pending deliveries stay in the journal: `broadcaster retry` or `broadcaster serve` resumes them.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "Pending deliveries stay in the journal: `broadcaster retry` or `broadcaster serve` resumes them.",
+            file=sys.stderr,
+        )
     if counts[DeliveryState.FAILED]:
         print("Failed deliveries can be tried again with `broadcaster retry --failed`.", file=sys.stderr)
     return EXIT_NOT_DELIVERED

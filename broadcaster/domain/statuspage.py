@@ -150,8 +150,13 @@ def _components(histories: Sequence[IncidentHistory], page_id: str, configured: 
 
 
 def page_json(site: Site) -> dict[str, Any]:
-    return {"id": site.page_id, "name": site.name, "url": site.url, "time_zone": "Etc/UTC",
-            "updated_at": iso(site.updated_at)}  # fmt: skip
+    return {
+        "id": site.page_id,
+        "name": site.name,
+        "url": site.url,
+        "time_zone": "Etc/UTC",
+        "updated_at": iso(site.updated_at),
+    }
 
 
 def status_json(site: Site) -> dict[str, Any]:
@@ -203,10 +208,14 @@ def incident_json(site: Site, history: IncidentHistory) -> dict[str, Any]:
 
 def update_json(site: Site, update: Update) -> dict[str, Any]:
     affected = [
-        {"code": site.component_id(change.name), "name": change.name,
-         "old_status": (change.old or ComponentState.OPERATIONAL).value, "new_status": change.new.value}
+        {
+            "code": site.component_id(change.name),
+            "name": change.name,
+            "old_status": (change.old or ComponentState.OPERATIONAL).value,
+            "new_status": change.new.value,
+        }
         for change in update.components
-    ]  # fmt: skip
+    ]
     return {
         "id": update.id,
         "status": update.status.value,
@@ -237,14 +246,23 @@ def api_files(site: Site) -> dict[str, dict[str, Any]]:
     active = [incident_json(site, h) for h in site.active_maintenances()]
     return {
         "api/v2/status.json": {"page": page, "status": status_json(site)},
-        "api/v2/summary.json": {"page": page, "components": components, "incidents": unresolved,
-                                "scheduled_maintenances": active + upcoming, "status": status_json(site)},
+        "api/v2/summary.json": {
+            "page": page,
+            "components": components,
+            "incidents": unresolved,
+            "scheduled_maintenances": active + upcoming,
+            "status": status_json(site),
+        },
         "api/v2/components.json": {"page": page, "components": components},
-        "api/v2/incidents.json": {"page": page, "incidents": [incident_json(site, h) for h in
-                                                              site.incidents()[:INCIDENT_LIMIT]]},
+        "api/v2/incidents.json": {
+            "page": page,
+            "incidents": [incident_json(site, h) for h in site.incidents()[:INCIDENT_LIMIT]],
+        },
         "api/v2/incidents/unresolved.json": {"page": page, "incidents": unresolved},
-        "api/v2/scheduled-maintenances.json": {"page": page, "scheduled_maintenances": [
-            incident_json(site, h) for h in site.maintenances()[:INCIDENT_LIMIT]]},
+        "api/v2/scheduled-maintenances.json": {
+            "page": page,
+            "scheduled_maintenances": [incident_json(site, h) for h in site.maintenances()[:INCIDENT_LIMIT]],
+        },
         "api/v2/scheduled-maintenances/upcoming.json": {"page": page, "scheduled_maintenances": upcoming},
         "api/v2/scheduled-maintenances/active.json": {"page": page, "scheduled_maintenances": active},
-    }  # fmt: skip
+    }

@@ -13,16 +13,17 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Callable, Collection, Sequence
+from functools import partial
 
 from broadcaster.domain.errors import StoreError
-from broadcaster.domain.records import record
-from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.lanes.attempt import RunningAttempt, Verdict, attempt, cancel_and_wait, watchdog
+from broadcaster.lanes.events import EVENT_OF_STATE, EventKind, LaneEvent, LaneStatus, Observer, event_of
+from broadcaster.lanes.pauses import Pauses
 from broadcaster.retry import Breakers, after_transient_failure
-from broadcaster.store.base import Claimed, Delivery, Outcome, Store
-from channels.base import Channel, Job, Ordering, PermanentError, TargetGone, TransientError
+from broadcaster.store.base import Claimed, Outcome, Store
+from channels.base import Channel, Job
 from config.settings import LanePolicy
 
 log = logging.getLogger("broadcaster.lane")
@@ -32,65 +33,19 @@ RECORD_LINGER = 0.02
 HANDOFF_LIMIT = 2048
 """Deliveries a lane holds at most (running and waiting for a slot) when it takes an update's deliveries as
 they are accepted. A bigger fan-out hands off this many; the lane claims the rest as it goes."""
-WATCHDOG_TICK = 0.25
-"""Seconds between the watchdog's rounds at most; at least a twentieth of the lane's timeout."""
-
-
-class EventKind(StrEnum):
-    STARTED = "started"
-    DELIVERED = "delivered"
-    RETRYING = "retrying"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    SUPERSEDED = "superseded"
-
-
-@record
-class LaneEvent:
-    """Something that happened to a delivery, reported once it is in the journal."""
-
-    kind: EventKind
-    delivery: Delivery
-    attempt: int
-    detail: str = ""
-    not_before: float | None = None
-
-
-Observer = Callable[[LaneEvent], None]
-
-_EVENT_OF_STATE = {
-    DeliveryState.PENDING: EventKind.RETRYING,
-    DeliveryState.DELIVERED: EventKind.DELIVERED,
-    DeliveryState.FAILED: EventKind.FAILED,
-    DeliveryState.EXPIRED: EventKind.EXPIRED,
-    DeliveryState.SUPERSEDED: EventKind.SUPERSEDED,
-}
-"""The event an outcome in each state reports (a dict lookup: calling an Enum costs a microsecond)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LaneStatus:
-    channel: str
-    paused: bool
-    paused_targets: frozenset[str]
-    in_flight: int
-    open_breakers: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Running:
-    task: asyncio.Task[None]
-    """The worker running the attempt."""
-    claimed: Claimed
-    deadline: float = float("inf")
-    """Loop time after which the watchdog abandons the attempt."""
-    timed_out: bool = False
+DRAIN_LIMIT = 20.0
+"""Seconds a stopping lane waits by default for its running attempts to finish, or (a fan-out) to reach a
+safe point, before it interrupts them: within a container's usual grace period after SIGTERM."""
+STOPPED = "the process stopped before the attempt finished"
 
 
 class Lane:
     """Runs one channel's deliveries. `start()` it, `wake()` it when new work is journaled in this
     process (other processes' work is found by polling every `poll_interval` seconds), `stop()` it to
-    hand unfinished deliveries back to the queue. All times in seconds."""
+    finish what it runs and hand the rest back to the queue. All times in seconds.
+
+    `updates`, when given, limits what the lane claims to those updates' deliveries and what holds them
+    back (see Store.claim); the caller may add to it as it submits updates."""
 
     def __init__(
         self,
@@ -107,6 +62,7 @@ class Lane:
         poll_interval: float = 0.5,
         lease: float = 60.0,
         rng: random.Random | None = None,
+        updates: Collection[str] | None = None,
     ) -> None:
         self.name = name
         self.channel = channel
@@ -120,8 +76,9 @@ class Lane:
         self._poll_interval = poll_interval
         self.lease = lease
         self._rng = rng or random.Random()
+        self._updates = updates
         self._breakers = Breakers(policy.breaker_threshold, policy.breaker_cooldown)
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, RunningAttempt] = {}
         self._workers: set[asyncio.Task[None]] = set()
         # Deliveries leased ahead of a free slot, so a finishing attempt starts the next one at once instead
         # of waiting for a journal round trip. Only for IN_ORDER lanes: a LATEST_ONLY delivery held here could
@@ -130,11 +87,11 @@ class Lane:
         self._prefetch = policy.concurrency if ordering is Ordering.IN_ORDER else 0
         self._unrecorded: list[tuple[Outcome, LaneEvent]] = []
         self._record_by: float | None = None
+        self._interrupted: list[tuple[Claimed, str]] = []
         self._wake = asyncio.Event()
         self._retry_at: float | None = None
-        self._paused = False
-        self._paused_targets: frozenset[str] = frozenset()
-        self._controls_read_at = float("-inf")
+        self._pauses = Pauses(name, store, clock)
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle
@@ -143,40 +100,61 @@ class Lane:
         self._tasks = [
             asyncio.create_task(self._journal_loop(), name=f"lane-{self.name}"),
             asyncio.create_task(self._heartbeat_loop(), name=f"lane-{self.name}-heartbeat"),
-            asyncio.create_task(self._watchdog_loop(), name=f"lane-{self.name}-watchdog"),
+            asyncio.create_task(watchdog(self._running, self.policy.timeout), name=f"lane-{self.name}-watchdog"),
         ]
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stop claiming, interrupt attempts still running, record what finished and hand the rest back."""
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def stop(self, *, drain: float = DRAIN_LIMIT) -> None:
+        """Stop claiming, after the journal exchange in hand (a claim is never cut off half-way, leaving
+        leases nobody holds), and hand back what waits for a slot. Let the running attempts finish, for
+        up to `drain` seconds (never longer than the lane's timeout): a fan-out sees Job.stop_requested and
+        ends after the recipient in hand, its progress saved. Interrupt what still runs then. Record every
+        outcome, and hand the unfinished deliveries back, their attempts logged as interrupted."""
+        if not self._tasks:
+            return
         journal_loop, *others = self._tasks
-        await _cancel(journal_loop)
-        interrupted = [running.claimed.delivery.id for running in self._running.values()]
-        interrupted += [claimed.delivery.id for claimed in self._ready]
+        self._stopping = True
+        self._wake.set()
+        await journal_loop
+        waiting = [claimed.delivery.id for claimed in self._ready]
         self._ready.clear()
-        await asyncio.gather(*(_cancel(worker) for worker in list(self._workers)))
+        if self._workers:
+            await asyncio.wait(set(self._workers), timeout=min(self.policy.timeout, drain))
+        self._interrupted += [(running.claimed, STOPPED) for running in self._running.values()]
+        await asyncio.gather(*(cancel_and_wait(worker) for worker in list(self._workers)))
         for task in others:
-            await _cancel(task)
-        await self._flush()
-        if interrupted:
-            with contextlib.suppress(StoreError):
-                await self._store.release(self._owner, interrupted)
+            await cancel_and_wait(task)
         self._tasks = []
+        await self._flush()
+        with contextlib.suppress(StoreError):
+            if waiting:
+                await self._store.release(self._owner, waiting)
+            await self._hand_back_interrupted()
+
+    async def _hand_back_interrupted(self) -> None:
+        interrupted, self._interrupted = self._interrupted, []
+        for claimed, reason in interrupted:
+            await self._store.release(self._owner, [claimed.delivery.id], interrupted=reason)
+            self._emit(event_of(EventKind.INTERRUPTED, claimed.delivery, reason))
 
     # --- taking deliveries as they are accepted (see store.Handoff)
 
     def handoff_room(self) -> int:
         """How many deliveries this lane takes from an update accepted in this process now: none while
-        paused, and none for a LATEST_ONLY lane (a delivery waiting in the lane could not be superseded)."""
-        if self._paused or self.ordering is not Ordering.IN_ORDER:
+        paused or stopping, and none for a LATEST_ONLY lane (a delivery waiting in the lane could not be
+        superseded)."""
+        if self._pauses.channel_paused or self._stopping or self.ordering is not Ordering.IN_ORDER:
             return 0
         return max(0, HANDOFF_LIMIT - len(self._running) - len(self._ready))
 
     def handoff_skips(self) -> frozenset[str]:
         """Targets it must not be handed: paused, or behind an open breaker."""
-        return frozenset(self._breakers.blocked(self._clock())) | self._paused_targets
+        return frozenset(self._breakers.blocked(self._clock())) | self._pauses.targets
 
     def take(self, claimed: Sequence[Claimed]) -> None:
         """Run these deliveries, leased to this lane's owner when their update was accepted."""
@@ -186,8 +164,8 @@ class Lane:
     def status(self) -> LaneStatus:
         return LaneStatus(
             channel=self.name,
-            paused=self._paused,
-            paused_targets=self._paused_targets,
+            paused=self._pauses.channel_paused,
+            paused_targets=self._pauses.targets,
             in_flight=len(self._running) + len(self._ready),
             open_breakers=self._breakers.open_targets(),
         )
@@ -195,13 +173,12 @@ class Lane:
     # --- the journal: record what finished, claim what is due, in one transaction
 
     async def _journal_loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._exchange()
             except StoreError as exc:
                 log.error("%s lane: journal unavailable, will retry: %s", self.name, exc)
-                await asyncio.sleep(self._poll_interval)
             await self._sleep()
 
     async def _exchange(self) -> None:
@@ -209,9 +186,9 @@ class Lane:
         buffer, in one journal transaction. Whatever finished while the previous one ran goes into the
         next: one transaction for many outcomes when the lane is busy, one per outcome when it is not."""
         now = self._clock()
-        housekeeping = now - self._controls_read_at >= self._poll_interval
+        housekeeping = self._pauses.stale(now, self._poll_interval)
         if housekeeping:
-            await self._read_controls(now)
+            await self._pauses.refresh(now)
         await self._release_held()
         batch, self._unrecorded, self._record_by = self._unrecorded, [], None
         room = self.policy.concurrency + self._prefetch - len(self._running) - len(self._ready)
@@ -220,12 +197,13 @@ class Lane:
                 self.name,
                 ordering=self.ordering,
                 owner=self._owner,
-                limit=0 if self._paused else max(room, 0),
+                limit=0 if self._pauses.channel_paused or self._stopping else max(room, 0),
                 now=now,
                 lease=self.lease,
-                skip_targets=self._breakers.blocked(now) | self._paused_targets,
+                skip_targets=self._breakers.blocked(now) | self._pauses.targets,
                 sweep=housekeeping,
                 record=[outcome for outcome, _ in batch],
+                updates=None if self._updates is None else frozenset(self._updates),
             )
         except BaseException:
             self._unrecorded[:0] = batch
@@ -233,29 +211,30 @@ class Lane:
         for _, event in batch:
             self._emit(event)
         for delivery in result.expired:
-            self._emit(LaneEvent(EventKind.EXPIRED, delivery, delivery.attempts, delivery.last_error))
+            self._emit(event_of(EventKind.EXPIRED, delivery, delivery.last_error))
         for delivery in result.superseded:
-            self._emit(LaneEvent(EventKind.SUPERSEDED, delivery, delivery.attempts, delivery.last_error))
+            self._emit(event_of(EventKind.SUPERSEDED, delivery, delivery.last_error))
         self._ready.extend(result.claimed)
         self._start_ready()
 
     def _start_ready(self) -> None:
-        """Start enough workers for what is ready, within the concurrency limit."""
+        """Start enough workers for what is ready, within the concurrency limit (none once stopping)."""
+        if self._stopping:
+            return
         wanted = min(self.policy.concurrency, len(self._running) + len(self._ready))
         while len(self._workers) < wanted:
             worker = asyncio.create_task(self._work(), name=f"lane-{self.name}-worker")
             self._workers.add(worker)
 
     async def _work(self) -> None:
-        """Run ready attempts one after another, and end when none is ready. A busy fan-out reuses its
-        workers rather than paying for a task per attempt (tests/bench/bench_lane counts the saving in
-        instructions), and an idle lane holds no worker at all."""
+        """Run ready attempts one after another, and end when none is ready (or the lane stops). A busy
+        fan-out reuses its workers rather than paying for a task per attempt, and an idle lane holds none."""
         worker = asyncio.current_task()
         assert worker is not None
         try:
-            while self._ready and len(self._running) < self.policy.concurrency:
+            while self._ready and not self._stopping and len(self._running) < self.policy.concurrency:
                 claimed = self._ready.popleft()
-                running = self._running[claimed.delivery.id] = _Running(worker, claimed)
+                running = self._running[claimed.delivery.id] = RunningAttempt(worker, claimed)
                 await self._attempt(claimed, running)
                 if running.timed_out and worker.cancelling():
                     worker.uncancel()  # the watchdog's cancel arrived after a channel ignored its own
@@ -264,18 +243,12 @@ class Lane:
 
     async def _release_held(self) -> None:
         """A pause also holds what was leased ahead: hand it back to the queue."""
-        if not (self._paused or self._paused_targets):
+        if not self._pauses.any:
             return  # nothing to look for (the buffer may hold a whole fan-out handed off to this lane)
-        held = [c for c in self._ready if self._paused or c.delivery.target in self._paused_targets]
+        held = [c for c in self._ready if self._pauses.holds(c.delivery.target)]
         if held:
             self._ready = collections.deque(c for c in self._ready if c not in held)
             await self._store.release(self._owner, [c.delivery.id for c in held])
-
-    async def _read_controls(self, now: float) -> None:
-        controls = [c for c in await self._store.controls() if c.channel == self.name and c.paused]
-        self._paused = any(c.target == "" for c in controls)
-        self._paused_targets = frozenset(c.target for c in controls if c.target)
-        self._controls_read_at = now
 
     async def _sleep(self) -> None:
         timeout = self._poll_interval
@@ -290,54 +263,50 @@ class Lane:
 
     # --- attempting
 
-    async def _attempt(self, claimed: Claimed, running: _Running) -> None:
+    async def _attempt(self, claimed: Claimed, running: RunningAttempt) -> None:
         delivery = claimed.delivery
-        attempt = delivery.attempts
         started = self._clock()
         if started >= delivery.expires_at:  # it waited for a slot past its time-to-live
             self._record(claimed, started, DeliveryState.EXPIRED, error="not delivered within its time-to-live")
             return
         self._breakers.started(delivery.target)
-        self._emit(LaneEvent(EventKind.STARTED, delivery, attempt))
-        # Job's fields in order, positionally: by keyword, building it took 0.9 µs against 0.35.
-        job = Job(delivery.id, self.name, delivery.target, attempt, delivery.max_attempts, delivery.expires_at,
-                  claimed.incident, claimed.update, claimed.history, claimed.thread_parent, claimed.progress,
-                  lambda progress: self._store.checkpoint(self._owner, delivery.id, progress))  # fmt: skip
-        running.deadline = asyncio.get_running_loop().time() + self.policy.timeout
-        try:
-            try:
-                receipt = await self.channel.send(job)
-            except asyncio.CancelledError:
-                # The watchdog's cancel is a timeout; any other (the lane stopping) goes on up.
-                if running.timed_out and running.task.uncancel() == 0:
-                    raise TimeoutError from None
-                raise
-        except TransientError as exc:
-            self._failed_transiently(claimed, started, self._redact(str(exc)), exc.retry_after)
-        except TargetGone as exc:
-            reason = self._redact(str(exc))
-            self._record(claimed, started, DeliveryState.FAILED, error=reason)
-            await self._pause_target(delivery.target, reason)
-        except PermanentError as exc:
+        self._emit(event_of(EventKind.STARTED, delivery))
+        result = await attempt(
+            self.channel, self._job(claimed), running, limit=self.policy.timeout, redact=self._redact
+        )
+        if result.verdict is Verdict.INTERRUPTED and self._stopping:
+            # Stopped at a safe point because the lane is stopping: handed back by stop(), not counted.
+            self._running.pop(delivery.id, None)
+            self._interrupted.append((claimed, result.text))
+        elif result.verdict in (Verdict.TRANSIENT, Verdict.INTERRUPTED):  # interrupted unasked: a bug
+            self._failed_transiently(claimed, started, result.text, result.retry_after)
+        elif result.verdict is Verdict.GONE:
+            self._record(claimed, started, DeliveryState.FAILED, error=result.text)
+            await self._pauses.pause_target(delivery.target, result.text)
+        elif result.verdict is Verdict.PERMANENT:
             self._breakers.succeeded(delivery.target)  # it answered: the target itself is up
-            self._record(claimed, started, DeliveryState.FAILED, error=self._redact(str(exc)))
-        except TimeoutError:
-            self._failed_transiently(claimed, started, f"timed out after {self.policy.timeout:g}s", None)
-        except Exception as exc:
-            # A bug in the channel, not a verdict on the delivery: log it, retry it; if it keeps
-            # happening, the delivery runs out of attempts and is parked as failed. The worker lives on.
-            log.exception("%s lane: unexpected error delivering %s", self.name, delivery.id)
-            error = self._redact(f"internal error: {type(exc).__name__}: {exc}")
-            self._failed_transiently(claimed, started, error, None)
+            self._record(claimed, started, DeliveryState.FAILED, error=result.text)
         else:
             self._breakers.succeeded(delivery.target)
-            self._record(
-                claimed,
-                started,
-                DeliveryState.DELIVERED,
-                detail=self._redact(receipt.detail),
-                external_id=receipt.external_id,
-            )
+            self._record(claimed, started, DeliveryState.DELIVERED, detail=result.text, external_id=result.external_id)
+
+    def _job(self, claimed: Claimed) -> Job:
+        delivery = claimed.delivery
+        return Job(
+            delivery_id=delivery.id,
+            channel=self.name,
+            target=delivery.target,
+            attempt=delivery.attempts,
+            max_attempts=delivery.max_attempts,
+            expires_at=delivery.expires_at,
+            incident=claimed.incident,
+            update=claimed.update,
+            history=claimed.history,
+            thread_parent=claimed.thread_parent,
+            progress=claimed.progress,
+            save_progress=partial(self._store.save_progress, self._owner, delivery.id),
+            stop_requested=self.stopping,
+        )
 
     def _failed_transiently(self, claimed: Claimed, started: float, error: str, retry_after: float | None) -> None:
         delivery = claimed.delivery
@@ -368,11 +337,18 @@ class Lane:
         not_before: float | None = None,
     ) -> None:
         delivery = claimed.delivery
-        # Outcome's fields in order (as Job's above).
-        outcome = Outcome(delivery.id, state, delivery.attempts, started, self._clock(), not_before, error, detail,
-                          external_id)  # fmt: skip
-        kind = _EVENT_OF_STATE[state]
-        event = LaneEvent(kind, delivery, delivery.attempts, error or detail, not_before)
+        outcome = Outcome(
+            delivery_id=delivery.id,
+            state=state,
+            attempt=delivery.attempts,
+            started_at=started,
+            finished_at=self._clock(),
+            not_before=not_before,
+            error=error,
+            detail=detail,
+            external_id=external_id,
+        )
+        event = event_of(EVENT_OF_STATE[state], delivery, error or detail, not_before)
         self._unrecorded.append((outcome, event))
         self._running.pop(delivery.id, None)
         if self._journal_now():
@@ -386,14 +362,6 @@ class Lane:
         worth of outcomes waits. A busy fan-out then records and claims in batches, not one by one."""
         half = self._prefetch // 2
         return not self._running or len(self._ready) <= half or len(self._unrecorded) > half
-
-    async def _pause_target(self, target: str, reason: str) -> None:
-        self._paused_targets |= {target}
-        log.warning("%s lane: target %s is gone (%s); paused until resumed", self.name, target, reason)
-        try:
-            await self._store.set_paused(self.name, target, paused=True, reason=reason, now=self._clock())
-        except StoreError as exc:
-            log.error("%s lane: cannot record the pause of %s: %s", self.name, target, exc)
 
     # --- leases
 
@@ -420,20 +388,6 @@ class Lane:
                 except StoreError as exc:
                     log.error("%s lane: cannot renew leases: %s", self.name, exc)
 
-    async def _watchdog_loop(self) -> None:
-        """Abandon attempts that run past the lane's timeout. One periodic check for the whole lane costs
-        less than a timer per attempt (in a 1,000-target fan-out the timers were a tenth of the lane's
-        time), at the price of abandoning an attempt up to one tick late."""
-        tick = max(0.001, min(WATCHDOG_TICK, self.policy.timeout / 20))
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(tick)
-            now = loop.time()
-            for running in self._running.values():
-                if running.deadline <= now and not running.timed_out:
-                    running.timed_out = True
-                    running.task.cancel()
-
     def _emit(self, event: LaneEvent) -> None:
         if self._observe is None:
             return
@@ -441,9 +395,3 @@ class Lane:
             self._observe(event)
         except Exception:
             log.exception("%s lane: observer failed on %s", self.name, event.kind)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

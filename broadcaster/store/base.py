@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
 from broadcaster.domain.records import record
@@ -49,7 +49,7 @@ class Delivery:
     external_id: str | None
 
 
-NO_PROGRESS: Final[Mapping[str, Any]] = MappingProxyType({})
+NO_PROGRESS: Final[Mapping[str, str]] = MappingProxyType({})
 """The progress of a delivery that has saved none: one shared, read-only empty mapping."""
 
 
@@ -61,7 +61,8 @@ class Claimed:
     incident: Incident
     history: tuple[Update, ...]
     thread_parent: str | None
-    progress: Mapping[str, Any]
+    progress: Mapping[str, str]
+    """What earlier attempts saved through `save_progress`: key -> note ("" for a step that went through)."""
 
     @property
     def update(self) -> Update:
@@ -188,26 +189,36 @@ class Store(ABC):
         skip_targets: Collection[str] = (),
         sweep: bool = True,
         record: Sequence[Outcome] = (),
+        updates: Collection[str] | None = None,
     ) -> ClaimResult:
         """In one transaction: record `record` (as `finish` does), supersede what a newer update replaced
         (LATEST_ONLY), expire what is past its TTL (when `sweep`), then lease up to `limit` due,
         unexpired deliveries whose turn it is (nothing earlier still open for the same target, or for
-        the same target and incident when LATEST_ONLY)."""
+        the same target and incident when LATEST_ONLY).
+
+        `updates` limits the lease to those updates' deliveries and, for IN_ORDER channels, the earlier
+        deliveries that hold them back (open, to the same target): what a `send` needs to get its own
+        update out, and nothing else."""
 
     @abstractmethod
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
         """Record attempts' outcomes; returns how many leases were still ours to record."""
 
     @abstractmethod
-    async def release(self, owner: str, delivery_ids: Collection[str] | None) -> int:
-        """Hand leases back to the queue without counting the interrupted attempt (all of the owner's
-        leases when `delivery_ids` is None)."""
+    async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
+        """Hand leases back to the queue, due at once, without counting their attempt (all of the owner's
+        leases when `delivery_ids` is None). With `interrupted` (why), the attempt had started: the ledger
+        logs it as interrupted, so every attempt made shows there."""
 
     @abstractmethod
     async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None: ...
 
     @abstractmethod
-    async def checkpoint(self, owner: str, delivery_id: str, progress: Mapping[str, Any]) -> None: ...
+    async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
+        """Add `entries` (key -> note, "" for a step that went through) to what a leased delivery has done;
+        saved for good when this returns (it survives the process being killed). Ignored unless `owner`
+        still holds the lease. Progress is pruned once the delivery can no longer be attempted (delivered,
+        superseded, or past its time-to-live): the entries with a note (refusals) are kept."""
 
     @abstractmethod
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:

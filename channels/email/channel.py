@@ -2,9 +2,9 @@
 
 One delivery per update (target "subscribers"); inside it, one message per recipient, rendered once and
 personalised by two headers, sent over a pool of reused connections to the primary relay or, when it
-refuses or cannot be reached, the fallback relays in order. Per-recipient results are checkpointed so a
-retry resumes where the last attempt stopped; hard bounces join the suppression list. The lane provides
-retries, timeouts, TTL and supersession; this channel only classifies what happened."""
+refuses or cannot be reached, the fallback relays in order. Each recipient's result is saved to the journal
+as it happens, so a retry resumes where the last attempt stopped; hard bounces join the suppression list.
+The lane provides retries, timeouts, TTL and supersession; this channel only classifies what happened."""
 
 from __future__ import annotations
 
@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from channels.base import Channel, ChannelContext, CheckResult, Job, PermanentError, Receipt, TransientError
+from channels.base import (
+    Channel,
+    ChannelContext,
+    CheckResult,
+    Interrupted,
+    Job,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
 from channels.email.body import EmailContent
-from channels.email.fanout import Fanout, Outcome, Progress
+from channels.email.fanout import Fanout, Outcome
 from channels.email.message import RenderedMessage, Unsubscribe, render_message
 from channels.email.pool import ConnectionPool, Dialer, RelayError, close_quietly
+from channels.email.progress import Progress, ProgressLog
 from channels.email.subscribers import Subscriber, SubscriberFile, SubscriberList, SubscribersUnavailable
 from channels.email.suppression import SuppressionList
 from config.email import EmailSettings, RelaySettings
@@ -101,10 +111,10 @@ class EmailChannel(Channel):
                 sender=self._settings.sender,
                 pool=self._pool,
                 workers=self._settings.pool_size,
-                progress=progress,
-                checkpoint=job.checkpoint,
+                log=ProgressLog(progress, job.save_progress),
                 suppressions=self._suppressions,
                 expires_at=job.expires_at,
+                stop_requested=job.stop_requested,
                 clock=self._clock,
             ).run()
         return self._conclude(audience, progress, outcome, message)
@@ -146,16 +156,18 @@ class EmailChannel(Channel):
 
     def _conclude(self, audience: Audience, progress: Progress, outcome: Outcome, message: RenderedMessage) -> Receipt:
         keys = [s.key for s in audience.recipients]
-        accepted = sum(1 for key in keys if key in progress.accepted)
-        refused = [progress.refused[key] for key in keys if key in progress.refused]
+        accepted = sum(1 for key in keys if progress.accepted(key))
+        refused = [reply for key in keys if (reply := progress.refusal(key)) is not None]
         total = len(keys)
         counts = f"{accepted:,} accepted, {len(refused):,} refused{_codes(refused)} of {total:,}"
         if outcome.refused_by_relay:
             raise PermanentError(
-                f"the relay refused every one of the first {len(progress.refused)} recipients{_codes(refused)}: "
+                f"the relay refused every one of the first {len(refused)} recipients{_codes(refused)}: "
                 "it is refusing us, not them, so nobody was suppressed"
             )
         left = outcome.left
+        if outcome.stopped:
+            raise Interrupted(f"stopped with {len(left):,} not yet mailed; {counts}")
         if outcome.expired:
             raise TransientError(f"time-to-live passed mid-batch with {len(left):,} not sent: {counts}")
         if left:

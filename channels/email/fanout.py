@@ -1,14 +1,13 @@
 """One delivery's fan-out: one update mailed to each of its recipients over the pool's connections.
 
-Each recipient gets its own transaction (its own To and List-Unsubscribe headers), and its own verdict:
-- 2xx: accepted;
-- 5xx to RCPT: a hard bounce, refused for good and added to the suppression list;
-- 5xx to DATA: this message refused for this recipient (not suppressed: the address is not at fault);
-- 4xx: deferred to the lane's next attempt; 421, a dropped connection or a timeout also close the
-  connection, and the worker carries on over a new one.
-Nothing is retried within an attempt: the lane's backoff decides when deferred recipients are tried again.
-What was accepted or refused is checkpointed (every CHECKPOINT_INTERVAL seconds, at the end, and on the way
-out when cancelled), so a later attempt never mails an accepted recipient again."""
+Each worker holds one pooled connection and runs one transaction at a time (channels/email/transaction.py
+says what each reply means). Nothing is retried within an attempt: the lane's backoff decides when deferred
+recipients are tried again. Every acceptance is saved to the journal before the worker's next transaction
+(channels/email/progress.py), so a later attempt never mails an accepted recipient again, and a process
+killed at any moment has at most one transaction per connection whose outcome it never learned.
+
+When the lane stops (Job.stop_requested), each worker ends after the transaction in hand; what is left goes
+back to the queue for whoever delivers next."""
 
 from __future__ import annotations
 
@@ -17,94 +16,27 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Final
+from typing import Final
 
-import aiosmtplib
-
-from broadcaster.domain.errors import StoreError
-from channels.base import Checkpoint
 from channels.email.message import RenderedMessage
-from channels.email.pool import Connection, ConnectionPool, RelayError, reply_text
+from channels.email.pool import Connection, ConnectionPool, RelayError
+from channels.email.progress import ProgressLog
 from channels.email.suppression import SuppressionList
+from channels.email.transaction import Result, Verdict, send_one
 
 log = logging.getLogger("broadcaster.email")
 
-CHECKPOINT_INTERVAL: Final = 1.0
-"""Seconds between durable saves of progress while a batch runs."""
+SUPPRESS_INTERVAL: Final = 1.0
+"""Seconds between appends of the hard bounces to the suppression file while a fan-out runs."""
 MAX_CONNECTION_FAILURES: Final = 3
 """Consecutive dropped connections (or refused senders) after which one worker gives up for this attempt."""
 REFUSAL_GUARD: Final = 25
 """Refusals with no acceptance at all that mean the relay refuses us, not the addresses (e.g. "550 relaying
 denied"): the delivery then fails without suppressing anyone."""
-
-
-class Verdict(Enum):
-    """What one recipient's transaction came to (see the module docstring)."""
-
-    ACCEPTED = "accepted"
-    BOUNCED = "bounced"
-    REJECTED = "rejected"
-    DEFERRED = "deferred"
-    DROPPED = "dropped"
-    SENDER_REFUSED = "sender refused"
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """A verdict with the server's reply ("550 5.1.1 No such user"); `code` is 0 when there was none."""
-
-    verdict: Verdict
-    reason: str = ""
-    code: int = 0
-
-
-def _by_code(code: int, message: str, *, at_rcpt: bool) -> Result:
-    reason = reply_text(code, message)
-    if code == 421:  # the server is closing this connection
-        return Result(Verdict.DROPPED, reason, code)
-    if 500 <= code < 600:
-        return Result(Verdict.BOUNCED if at_rcpt else Verdict.REJECTED, reason, code)
-    return Result(Verdict.DEFERRED, reason, code)
-
-
-async def send_one(smtp: aiosmtplib.SMTP, sender: str, address: str, message: bytes) -> Result:
-    """One transaction for one recipient, classified; never raises for what the server answered."""
-    try:
-        await smtp.sendmail(sender, [address], message)
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients[0]
-        return _by_code(refused.code, refused.message, at_rcpt=True)
-    except aiosmtplib.SMTPSenderRefused as exc:
-        if exc.code == 421:
-            return Result(Verdict.DROPPED, reply_text(exc.code, exc.message), exc.code)
-        return Result(Verdict.SENDER_REFUSED, f"sender refused ({reply_text(exc.code, exc.message)})", exc.code)
-    except aiosmtplib.SMTPResponseException as exc:
-        return _by_code(exc.code, exc.message, at_rcpt=False)
-    except (aiosmtplib.SMTPException, OSError) as exc:  # disconnected, timed out, reset
-        return Result(Verdict.DROPPED, f"connection lost ({type(exc).__name__})")
-    return Result(Verdict.ACCEPTED)
-
-
-class Progress:
-    """Who is done for this delivery, keyed by lower-cased address. Saved through Job.checkpoint as
-    {"accepted": [address, ...], "refused": {address: "550 reason", ...}}."""
-
-    def __init__(self, saved: Mapping[str, Any]) -> None:
-        accepted, refused = saved.get("accepted", []), saved.get("refused", {})
-        if not (isinstance(accepted, list) and isinstance(refused, dict)):
-            log.warning("ignoring unreadable email progress of an earlier attempt")
-            accepted, refused = [], {}
-        self.accepted: dict[str, None] = dict.fromkeys(str(a) for a in accepted)
-        self.refused: dict[str, str] = {str(k): str(v) for k, v in refused.items()}
-
-    def done(self, key: str) -> bool:
-        return key in self.accepted or key in self.refused
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"accepted": list(self.accepted), "refused": dict(self.refused)}
+SAVE_ON_THE_WAY_OUT: Final = 5.0
+"""Seconds an interrupted fan-out may spend saving what it did before it lets go."""
 
 
 @dataclass(slots=True)
@@ -116,6 +48,8 @@ class Outcome:
     relay_failures: list[RelayError] = field(default_factory=list)
     expired: bool = False
     refused_by_relay: bool = False
+    stopped: bool = False
+    """The lane asked it to stop; what is left was never tried."""
 
 
 class Fanout:
@@ -129,10 +63,10 @@ class Fanout:
         sender: str,
         pool: ConnectionPool,
         workers: int,
-        progress: Progress,
-        checkpoint: Checkpoint,
+        log: ProgressLog,
         suppressions: SuppressionList,
         expires_at: float,
+        stop_requested: Callable[[], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._queue = deque(recipients)
@@ -140,38 +74,37 @@ class Fanout:
         self._sender = sender
         self._pool = pool
         self._workers = max(1, min(workers, len(recipients)))
-        self._progress = progress
-        self._checkpoint = checkpoint
+        self._log = log
         self._suppressions = suppressions
         self._expires_at = expires_at
+        self._stop_requested = stop_requested
         self._clock = clock
         self._outcome = Outcome()
         self._bounces: dict[str, str] = {}
-        self._changes = 0
-        self._saved_changes = 0
-        self._save_lock = asyncio.Lock()
         self._finished = asyncio.Event()
 
     async def run(self) -> Outcome:
-        saver = asyncio.create_task(self._save_periodically())
+        suppressing = asyncio.create_task(self._suppress_periodically())
         try:
             async with asyncio.TaskGroup() as workers:
                 for _ in range(self._workers):
                     workers.create_task(self._work())
         except BaseException as exc:
-            # The attempt timed out, the lane is stopping, or a worker hit a bug (the TaskGroup has cancelled
-            # the others): keep what was done, within a short bound, and let the lane classify the rest.
-            saver.cancel()
+            # The attempt timed out, the lane is stopping hard, or a worker hit a bug (the TaskGroup has
+            # cancelled the others): keep what was done, within a short bound, and let the lane classify it.
+            suppressing.cancel()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._save(final=False), timeout=5)
+                async with asyncio.timeout(SAVE_ON_THE_WAY_OUT):
+                    await self._save(final=False)
             if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
                 raise exc.exceptions[0] from None
             raise
         self._finished.set()
-        await saver
+        await suppressing
         outcome = self._outcome
         if outcome.refused_by_relay:
             self._bounces.clear()  # the relay refused us, not these addresses: suppress nobody
+        outcome.stopped = bool(self._queue) and self._stop_requested()
         outcome.left.update((address, "not tried") for address in self._queue)
         await self._save(final=True)
         return outcome
@@ -180,11 +113,7 @@ class Fanout:
         connection: Connection | None = None
         failures = 0
         try:
-            while self._queue and not (self._outcome.expired or self._outcome.refused_by_relay):
-                if self._clock() >= self._expires_at:
-                    self._outcome.expired = True
-                    return
-                address = self._queue.popleft()
+            while (address := self._next()) is not None:
                 if connection is None:
                     try:
                         connection = await self._pool.acquire()
@@ -201,13 +130,11 @@ class Fanout:
                     connection = None
                     raise
                 self._record(address, result)
+                if result.verdict is Verdict.ACCEPTED:
+                    # Saved before this connection's next transaction: the bound on repeats after a crash.
+                    await self._log.save()
                 if result.verdict in (Verdict.DROPPED, Verdict.SENDER_REFUSED):
-                    if result.verdict is Verdict.SENDER_REFUSED:
-                        self._queue.appendleft(address)  # not this recipient's fault: another relay may take it
-                        self._pool.avoid(connection.relay)
-                        await self._pool.release(connection, reuse=False)
-                    else:
-                        self._pool.discard(connection)
+                    await self._let_go(connection, address, result)
                     connection = None
                     failures += 1
                     if failures >= MAX_CONNECTION_FAILURES:
@@ -220,47 +147,62 @@ class Fanout:
             if connection is not None:
                 await self._pool.release(connection, reuse=True)
 
+    def _next(self) -> str | None:
+        """The next address to mail, or None when this worker is done: nothing left, the time-to-live has
+        passed, the relay refuses us, or the lane is stopping."""
+        outcome = self._outcome
+        if not self._queue or outcome.expired or outcome.refused_by_relay or self._stop_requested():
+            return None
+        if self._clock() >= self._expires_at:
+            outcome.expired = True
+            return None
+        return self._queue.popleft()
+
+    async def _let_go(self, connection: Connection, address: str, result: Result) -> None:
+        """Give up a connection that dropped, or whose relay refused our sender (then the recipient was not
+        at fault: it goes back in the queue, and the relay is tried last for a while)."""
+        if result.verdict is Verdict.SENDER_REFUSED:
+            self._queue.appendleft(address)
+            self._pool.avoid(connection.relay)
+            await self._pool.release(connection, reuse=False)
+        else:
+            self._pool.discard(connection)
+
     def _record(self, address: str, result: Result) -> None:
         key = address.lower()
         if result.verdict is Verdict.ACCEPTED:
-            self._progress.accepted[key] = None
+            self._log.accepted(key)
             self._outcome.accepted_now += 1
         elif result.verdict in (Verdict.BOUNCED, Verdict.REJECTED):
-            self._progress.refused[key] = result.reason
+            self._log.refused(key, result.reason)
             if result.verdict is Verdict.BOUNCED:
                 self._bounces[address] = result.reason
-            if not self._progress.accepted and len(self._progress.refused) >= REFUSAL_GUARD:
+            progress = self._log.progress
+            if not progress.accepted_count and progress.refused_count >= REFUSAL_GUARD:
                 self._outcome.refused_by_relay = True
-        else:
-            if result.verdict is not Verdict.SENDER_REFUSED:  # a refused sender goes back in the queue
-                self._outcome.left[address] = result.reason
-            return
-        self._changes += 1
+        elif result.verdict is not Verdict.SENDER_REFUSED:  # a refused sender goes back in the queue
+            self._outcome.left[address] = result.reason
 
-    async def _save_periodically(self) -> None:
+    async def _suppress_periodically(self) -> None:
         while not self._finished.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._finished.wait(), timeout=CHECKPOINT_INTERVAL)
-            await self._save(final=False)
+                async with asyncio.timeout(SUPPRESS_INTERVAL):
+                    await self._finished.wait()
+            await self._suppress(final=False)
+
+    async def _suppress(self, *, final: bool) -> None:
+        """Append the hard bounces to the suppression list. They wait for a first acceptance (or the end),
+        so that a relay refusing everyone is caught by the guard before anyone is suppressed."""
+        if not self._bounces or not (final or self._log.progress.accepted_count):
+            return
+        bounces, self._bounces = self._bounces, {}
+        try:
+            await self._suppressions.add(bounces)
+        except OSError as exc:
+            self._bounces.update(bounces)
+            # Sending matters more than bookkeeping: carry on, and try again at the next turn.
+            log.warning("email: cannot add bounces to the suppression list yet: %s", exc)
 
     async def _save(self, *, final: bool) -> None:
-        """Suppress the bounces, then checkpoint the progress. Bounces wait for a first acceptance (or the
-        end) so that a relay refusing everyone is caught by the guard before anyone is suppressed."""
-        async with self._save_lock:
-            changes = self._changes
-            bounces: dict[str, str] = {}
-            if self._bounces and (final or self._progress.accepted):
-                bounces, self._bounces = self._bounces, {}
-            if changes == self._saved_changes and not bounces:
-                return
-            try:
-                await self._suppressions.add(bounces)
-                await self._checkpoint(self._progress.snapshot())
-            except BaseException as exc:
-                self._bounces.update(bounces)
-                if not isinstance(exc, StoreError | OSError):
-                    raise
-                # Sending matters more than bookkeeping: carry on, and try again at the next save.
-                log.warning("email: cannot save delivery progress yet: %s", exc)
-            else:
-                self._saved_changes = changes
+        await self._suppress(final=final)
+        await self._log.save(refusals_alone=final and not self._outcome.refused_by_relay)

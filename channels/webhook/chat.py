@@ -28,15 +28,38 @@ ADAPTIVE_CARD_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 
 # One tone per impact, and "resolved" once the incident or maintenance is over, whatever its impact was.
 RESOLVED: Final = "resolved"
-SLACK_EMOJI: Final = {"none": ":large_green_circle:", "minor": ":large_yellow_circle:",
-                      "major": ":large_orange_circle:", "critical": ":red_circle:",
-                      "maintenance": ":large_blue_circle:", RESOLVED: ":white_check_mark:"}  # fmt: skip
-DISCORD_COLOURS: Final = {"none": 0x2FAC66, "minor": 0xF1C40F, "major": 0xE67E22, "critical": 0xE74C3C,
-                          "maintenance": 0x3498DB, RESOLVED: 0x2FAC66}  # fmt: skip
-TEAMS_STYLES: Final = {"none": "good", "minor": "warning", "major": "attention", "critical": "attention",
-                       "maintenance": "accent", RESOLVED: "good"}  # fmt: skip
-TEAMS_MARKERS: Final = {"none": "\U0001f7e2", "minor": "\U0001f7e1", "major": "\U0001f7e0", "critical": "\U0001f534",
-                        "maintenance": "\U0001f535", RESOLVED: "\u2705"}  # fmt: skip
+SLACK_EMOJI: Final = {
+    "none": ":large_green_circle:",
+    "minor": ":large_yellow_circle:",
+    "major": ":large_orange_circle:",
+    "critical": ":red_circle:",
+    "maintenance": ":large_blue_circle:",
+    RESOLVED: ":white_check_mark:",
+}
+DISCORD_COLOURS: Final = {
+    "none": 0x2FAC66,
+    "minor": 0xF1C40F,
+    "major": 0xE67E22,
+    "critical": 0xE74C3C,
+    "maintenance": 0x3498DB,
+    RESOLVED: 0x2FAC66,
+}
+TEAMS_STYLES: Final = {
+    "none": "good",
+    "minor": "warning",
+    "major": "attention",
+    "critical": "attention",
+    "maintenance": "accent",
+    RESOLVED: "good",
+}
+TEAMS_MARKERS: Final = {
+    "none": "\U0001f7e2",
+    "minor": "\U0001f7e1",
+    "major": "\U0001f7e0",
+    "critical": "\U0001f534",
+    "maintenance": "\U0001f535",
+    RESOLVED: "\u2705",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +135,19 @@ def slack_message(notice: Notice) -> dict[str, Any]:
     return {
         "text": slack_clip(fallback, SLACK_TEXT_LIMIT),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(f"{emoji} {notice.title}",
-                                                                            SLACK_HEADER_LIMIT), "emoji": True}},
+            {
+                "type": "header",
+                "text": {
+                    "type": "plain_text",
+                    "text": clip(f"{emoji} {notice.title}", SLACK_HEADER_LIMIT),
+                    "emoji": True,
+                },
+            },
             {"type": "section", "text": {"type": "mrkdwn", "text": slack_clip(notice.message, SLACK_TEXT_LIMIT)}},
             {"type": "section", "fields": fields},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],
-    }  # fmt: skip
+    }
 
 
 # --- Discord: https://discord.com/developers/docs/resources/webhook#execute-webhook with one embed.
@@ -130,8 +159,9 @@ def discord_message(notice: Notice) -> dict[str, Any]:
         {"name": "Impact", "value": clip(notice.impact, DISCORD_FIELD_LIMIT), "inline": True},
     ]
     if notice.components:
-        fields.append({"name": "Components", "value": clip("\n".join(notice.components), DISCORD_FIELD_LIMIT),
-                       "inline": False})  # fmt: skip
+        fields.append(
+            {"name": "Components", "value": clip("\n".join(notice.components), DISCORD_FIELD_LIMIT), "inline": False}
+        )
     embed: dict[str, Any] = {
         "title": clip(notice.title, DISCORD_TITLE_LIMIT),
         "description": clip(notice.message, DISCORD_DESCRIPTION_LIMIT),
@@ -153,24 +183,47 @@ def teams_message(notice: Notice) -> dict[str, Any]:
     if notice.components:
         facts.append({"title": "Components", "value": "\n".join(notice.components)})
     body: list[dict[str, Any]] = [
-        {"type": "Container", "style": TEAMS_STYLES[notice.tone], "bleed": True, "items": [
-            {"type": "TextBlock", "text": f"{TEAMS_MARKERS[notice.tone]} {notice.title}", "size": "Large",
-             "weight": "Bolder", "wrap": True}]},
+        {
+            "type": "Container",
+            "style": TEAMS_STYLES[notice.tone],
+            "bleed": True,
+            "items": [
+                {
+                    "type": "TextBlock",
+                    "text": f"{TEAMS_MARKERS[notice.tone]} {notice.title}",
+                    "size": "Large",
+                    "weight": "Bolder",
+                    "wrap": True,
+                }
+            ],
+        },
         {"type": "TextBlock", "text": notice.message, "wrap": True},
         {"type": "FactSet", "facts": facts},
-        {"type": "TextBlock", "text": f"{notice.page_name} · {iso(notice.created_at)}", "isSubtle": True,
-         "size": "Small", "wrap": True},
-    ]  # fmt: skip
-    card: dict[str, Any] = {"$schema": ADAPTIVE_CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body,
-                            "msteams": {"width": "Full"}}  # fmt: skip
+        {
+            "type": "TextBlock",
+            "text": f"{notice.page_name} · {iso(notice.created_at)}",
+            "isSubtle": True,
+            "size": "Small",
+            "wrap": True,
+        },
+    ]
+    card: dict[str, Any] = {
+        "$schema": ADAPTIVE_CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+        "msteams": {"width": "Full"},
+    }
     if notice.url:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "View incident", "url": notice.url}]
     return _teams_envelope(card)
 
 
 def _teams_envelope(card: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None,
-                                                "content": dict(card)}]}  # fmt: skip
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None, "content": dict(card)}],
+    }
 
 
 # --- pings for `broadcaster check` on targets that opted in: a short, plainly labelled message.
@@ -182,6 +235,10 @@ def chat_ping(service: str, page_name: str) -> dict[str, Any]:
         return {"text": slack_escape(text)}
     if service == "discord":
         return {"content": text, "allowed_mentions": {"parse": []}}
-    card = {"$schema": ADAPTIVE_CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4",
-            "body": [{"type": "TextBlock", "text": text, "wrap": True}]}  # fmt: skip
+    card = {
+        "$schema": ADAPTIVE_CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [{"type": "TextBlock", "text": text, "wrap": True}],
+    }
     return _teams_envelope(card)

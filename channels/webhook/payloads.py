@@ -102,6 +102,7 @@ class UpdateBodies:
 def ping_body(form: Format, site: Site, *, sent_at: datetime) -> bytes:
     """The body of a check's ping: the envelope without an incident, or a short labelled chat message."""
     if form == "json":
-        return encode({"meta": {"event": PING_EVENT, "update_id": None, "sent_at": iso(sent_at)},
-                       "page": page_status(site)})  # fmt: skip
+        return encode(
+            {"meta": {"event": PING_EVENT, "update_id": None, "sent_at": iso(sent_at)}, "page": page_status(site)}
+        )
     return encode(chat_ping(form, site.name))

@@ -157,7 +157,7 @@ def classify(exc: XApiError) -> DeliveryError:
 
 async def _checkpoint(job: Job, progress: dict[str, str], *, required: bool) -> None:
     try:
-        await job.checkpoint(progress)
+        await job.save_progress(progress)
     except StoreError as exc:
         if required:
             # Posting without the marker would turn a lost answer into a permanent "duplicate" failure.

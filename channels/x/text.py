@@ -40,21 +40,68 @@ _HOST = re.compile(r"^(?:https?://)?([^/:?#]+)", re.IGNORECASE)
 # country codes) and these common generic ones. A host under any other is counted at the heavier of its
 # own length and 23, which is right whichever way X reads it.
 _KNOWN_TLDS: Final = frozenset(
-    ("com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "aero", "coop", "museum",
-     "mobi", "app", "dev", "io", "cloud", "page", "site", "online", "tech", "store", "shop", "blog", "news",
-     "live", "xyz", "top", "email", "systems", "services", "network", "status")
-)  # fmt: skip
+    (
+        "com",
+        "net",
+        "org",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "name",
+        "pro",
+        "aero",
+        "coop",
+        "museum",
+        "mobi",
+        "app",
+        "dev",
+        "io",
+        "cloud",
+        "page",
+        "site",
+        "online",
+        "tech",
+        "store",
+        "shop",
+        "blog",
+        "news",
+        "live",
+        "xyz",
+        "top",
+        "email",
+        "systems",
+        "services",
+        "network",
+        "status",
+    )
+)
 _SPACE = re.compile(r"\s+")
 _TRIM_BEFORE_ELLIPSIS: Final = " \t\n,;:-\u2013\u2014"
 
 _ZWJ: Final = 0x200D
 _KEYCAP: Final = 0x20E3
 _EMOJI_BASES: Final = _bounds(
-    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
-    (0x2139, 0x2139), (0x2194, 0x21AA), (0x231A, 0x23FF), (0x24C2, 0x24C2), (0x25AA, 0x25FE),
-    (0x2600, 0x27BF), (0x2934, 0x2935), (0x2B05, 0x2B55), (0x3030, 0x3030), (0x303D, 0x303D),
-    (0x3297, 0x3299), (0x1F000, 0x1FAFF),
-)  # fmt: skip
+    (0x00A9, 0x00A9),
+    (0x00AE, 0x00AE),
+    (0x203C, 0x203C),
+    (0x2049, 0x2049),
+    (0x2122, 0x2122),
+    (0x2139, 0x2139),
+    (0x2194, 0x21AA),
+    (0x231A, 0x23FF),
+    (0x24C2, 0x24C2),
+    (0x25AA, 0x25FE),
+    (0x2600, 0x27BF),
+    (0x2934, 0x2935),
+    (0x2B05, 0x2B55),
+    (0x3030, 0x3030),
+    (0x303D, 0x303D),
+    (0x3297, 0x3299),
+    (0x1F000, 0x1FAFF),
+)
 _KEYCAP_BASES: Final = frozenset(map(ord, "#*0123456789"))
 _NO_SPACE_SCRIPTS: Final = _bounds((0x2E80, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x3FFFF))
 _SEPARATOR_WEIGHT: Final = 2  # two line feeds

@@ -1,11 +1,13 @@
 """Email fan-out benchmark: one update to N subscribers through a local aiosmtpd sink in another process.
 
-    .venv/bin/python -m tests.bench.bench_email            # 10,000 subscribers, 8 connections
+    .venv/bin/python -m tests.bench.bench_email            # 10,000 subscribers, 8 connections, 10 rounds,
+                                                           # then one update to 100,000 (--scale)
     .venv/bin/python -m tests.bench.bench_email --quick    # 200 subscribers: a smoke run of a few seconds
 
 Side by side, in this one run, against the same sink (which accepts and discards):
   broadcaster (lane)   the real thing end to end: Dispatcher.submit() to Dispatcher.settle(), SQLite journal,
-                       lane, EmailChannel built from real settings, durable checkpoints;
+                       lane, EmailChannel built from real settings, every acceptance saved to the journal
+                       before its connection's next transaction;
   broadcaster (send)   EmailChannel.send(job) called directly, as the lane calls it;
   raw aiosmtplib       the same number of reused connections sending one pre-rendered message in a loop;
   apprise              Apprise's email plugin in its fastest honest configuration: the recipients split
@@ -15,8 +17,12 @@ Side by side, in this one run, against the same sink (which accepts and discards
                        matters: 1, 4, 8 and 16 URLs all measured 290-375 messages/s here. Bcc is no shortcut:
                        Apprise adds the Bcc list to every per-recipient message. service_timeout=0 so that
                        Apprise does not abandon a long batch.
-Peak memory is ru_maxrss of this process after the first round's broadcaster runs, before raw and Apprise
-ever run in it.
+Rates are medians of the rounds, and the ratio to raw is also given round by round (each round runs the
+contenders back to back, so a round's ratio compares neighbours in time).
+
+Scale: then one update to N subscribers (--scale) and one to the round size, each end to end in a child
+process of its own (`--lane-run`), so its peak memory (ru_maxrss) is its own: time per recipient at both
+sizes, and the larger one's peak memory.
 The sink is `python -m tests.bench.bench_email --sink`, started and stopped (by PID) by this script."""
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -117,8 +124,13 @@ async def broadcaster_lane(config: Path, titles: Callable[[], str]) -> tuple[flo
     runtime = await open_runtime(load_settings(config))
     try:
         async with Dispatcher(runtime, channels=["email"]) as dispatcher:
-            draft = UpdateDraft(title=titles(), status="identified", message="Elevated API errors; fix deploying.",
-                                components={"API": "major_outage"}, channels=["email"])  # fmt: skip
+            draft = UpdateDraft(
+                title=titles(),
+                status="identified",
+                message="Elevated API errors; fix deploying.",
+                components={"API": "major_outage"},
+                channels=["email"],
+            )
             started = time.perf_counter()
             accepted = await dispatcher.submit(draft)
             (delivery,) = await dispatcher.settle([accepted.update.id], wait=600)
@@ -176,8 +188,9 @@ def apprise_run(port: int, recipients: list[str], connections: int, html: str) -
     for chunk in (recipients[i::connections] for i in range(connections)):
         notifier.add(f"mailto://127.0.0.1:{port}?mode=insecure&from={SENDER}&to={','.join(chunk)}")
     started = time.perf_counter()
-    ok = notifier.notify(title="[Major outage] API errors - Identified", body=html,
-                         body_format=apprise.NotifyFormat.HTML)  # fmt: skip
+    ok = notifier.notify(
+        title="[Major outage] API errors - Identified", body=html, body_format=apprise.NotifyFormat.HTML
+    )
     return time.perf_counter() - started, "all sent" if ok else "some failed"
 
 
@@ -207,21 +220,17 @@ async def measure(args: argparse.Namespace, directory: Path, sink: SinkProcess) 
     html = message_from_bytes(message, policy=policy.default).get_body(("html",)).get_content()  # type: ignore[union-attr]
     apprise_n = min(n, args.apprise_subscribers)
     titles = (f"API errors {i}" for i in count())
-    baseline = peak_mib()
     await broadcaster_send(write_config(directory / "warm", port=sink.port, subscribers=20, pool=pool))
 
     rates: dict[str, list[float]] = {"lane": [], "send": [], "raw": []}
     if has_apprise():
         rates["apprise"] = []
     details: dict[str, str] = {}
-    broadcaster_peak = baseline
-    for round_number in range(args.rounds):
+    for _ in range(args.rounds):
         elapsed, details["lane"] = await broadcaster_lane(config, lambda: next(titles))
         rates["lane"].append(n / elapsed)
         elapsed, details["send"] = await broadcaster_send(config)
         rates["send"].append(n / elapsed)
-        if round_number == 0:  # ru_maxrss only grows: read it before raw and Apprise ever run here
-            broadcaster_peak = peak_mib()
         elapsed, details["raw"] = await raw_aiosmtplib(sink.port, recipients, message, pool)
         rates["raw"].append(n / elapsed)
         if "apprise" in rates:
@@ -233,16 +242,15 @@ async def measure(args: argparse.Namespace, directory: Path, sink: SinkProcess) 
         "subscribers": n,
         "connections": pool,
         "rounds": args.rounds,
-        **{f"{name}_rate": max(values) for name, values in rates.items()},
+        **{f"{name}_rate": statistics.median(values) for name, values in rates.items()},
+        "lane_vs_raw_per_round": [round(lane / raw, 3) for lane, raw in zip(rates["lane"], rates["raw"], strict=True)],
         "apprise_subscribers": apprise_n if "apprise" in rates else 0,
-        "peak_rss_mib": broadcaster_peak,
-        "baseline_rss_mib": baseline,
         "all_rates": {name: [round(v) for v in values] for name, values in rates.items()},
         "details": details,
     }
 
 
-def report(figures: dict[str, Any], accepted_by_sink: int, expected: int) -> None:
+def report(figures: dict[str, Any], scale: dict[str, Any], accepted_by_sink: int, expected: int) -> None:
     raw, apprise_rate = figures["raw_rate"], figures.get("apprise_rate")
     rows = [
         ("broadcaster (lane, end to end)", "lane"),
@@ -250,9 +258,10 @@ def report(figures: dict[str, Any], accepted_by_sink: int, expected: int) -> Non
         ("raw aiosmtplib loop", "raw"),
         (f"apprise ({figures['apprise_subscribers']:,} subscribers)", "apprise"),
     ]
-    print(f"\n{figures['subscribers']:,} subscribers, {figures['connections']} connections, best of "
-          f"{figures['rounds']} interleaved rounds; sink in a separate process; load average "
-          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(
+        f"\n{figures['subscribers']:,} subscribers, {figures['connections']} connections, median of "
+        f"{figures['rounds']} interleaved rounds; sink in a separate process; load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'contender':34} {'messages/s':>11} {'vs raw':>8} {'vs apprise':>11}   every round")
     for label, name in rows:
         if name not in figures["all_rates"]:
@@ -262,22 +271,69 @@ def report(figures: dict[str, Any], accepted_by_sink: int, expected: int) -> Non
         rounds = ", ".join(f"{v:,}" for v in figures["all_rates"][name])
         versus = f"{rate / apprise_rate:10.1f}x" if apprise_rate else f"{'-':>11}"
         print(f"{label:34} {rate:11,.0f} {rate / raw:8.0%} {versus}   {rounds}")
-    print(f"peak memory (ru_maxrss after the broadcaster runs): {figures['peak_rss_mib']:.1f} MiB "
-          f"(before them: {figures['baseline_rss_mib']:.1f} MiB)")  # fmt: skip
+    per_round = figures["lane_vs_raw_per_round"]
+    spread = f"{min(per_round):.0%}-{max(per_round):.0%}"
+    print(f"lane vs raw round by round: median {statistics.median(per_round):.0%}, {spread}")
     for name, detail in figures["details"].items():
         print(f"  {name}: {detail}")
+    small, large = scale["small"], scale["large"]
+    growth = large["seconds_per_recipient"] / small["seconds_per_recipient"]
+    print(
+        f"scale: {small['subscribers']:,} subscribers {small['seconds_per_recipient'] * 1e6:.0f} us each, "
+        f"peak {small['peak_rss_mib']:.0f} MiB; {large['subscribers']:,} subscribers "
+        f"{large['seconds_per_recipient'] * 1e6:.0f} us each ({growth:.2f}x), peak {large['peak_rss_mib']:.0f} MiB"
+    )
     print(f"sink accepted {accepted_by_sink:,} messages (expected {expected:,})")
     lane = figures["lane_rate"]
     versus_apprise = f"{lane / apprise_rate:.1f}x" if apprise_rate else "not measured"
     print(
-        f"targets: >= 75% of raw: {lane / raw:.0%}; >= 2.5x apprise: {versus_apprise}; "
-        f"< 150 MiB: {figures['peak_rss_mib']:.0f} MiB"
+        f"targets: >= 75% of raw: {lane / raw:.0%}; >= 2.5x apprise: {versus_apprise}; time per recipient at "
+        f"{large['subscribers']:,} within 1.5x: {growth:.2f}x; < 150 MB: {large['peak_rss_mib'] * 1.048576:.0f} MB"
     )
     summary = {k: round(v, 1) if isinstance(v, float) else v for k, v in figures.items() if k != "details"}
-    summary |= {"lane_vs_raw": round(lane / raw, 3)}
+    summary |= {"lane_vs_raw": round(lane / raw, 3), "scale": scale, "scale_growth": round(growth, 3)}
     if apprise_rate:
         summary["lane_vs_apprise"] = round(lane / apprise_rate, 2)
     print(json.dumps(summary))
+
+
+def lane_run(subscribers: int, port: int, connections: int) -> dict[str, Any]:
+    """One update to `subscribers`, end to end, in a process of its own: its time and peak memory."""
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench.bench_email",
+            "--lane-run",
+            str(subscribers),
+            "--sink-port",
+            str(port),
+            "--connections",
+            str(connections),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    if process.returncode != 0:
+        raise SystemExit(f"lane run of {subscribers:,} failed: {process.stderr[-2000:]}")
+    return dict(json.loads(process.stdout.splitlines()[-1]))
+
+
+async def _lane_run(subscribers: int, port: int, connections: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-email-scale-") as directory:
+        config = write_config(Path(directory), port=port, subscribers=subscribers, pool=connections)
+        elapsed, detail = await broadcaster_lane(config, lambda: "API errors")
+    if not detail.startswith("delivered"):
+        raise SystemExit(f"not delivered: {detail}")
+    return {
+        "subscribers": subscribers,
+        "seconds": round(elapsed, 3),
+        "seconds_per_recipient": elapsed / subscribers,
+        "peak_rss_mib": round(peak_mib(), 1),
+        "detail": detail,
+    }
 
 
 def main() -> None:
@@ -286,23 +342,34 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--apprise-subscribers", type=int, default=10_000, help="fewer if Apprise is too slow")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each is reported")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds; medians are reported")
+    parser.add_argument("--scale", type=int, default=100_000, help="subscribers of the one large update")
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--lane-run", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--sink-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
         asyncio.run(_serve_sink())
         return
+    if args.lane_run:
+        print(json.dumps(asyncio.run(_lane_run(args.lane_run, args.sink_port, args.connections))))
+        return
     if args.quick:
         args.subscribers, args.apprise_subscribers, args.connections, args.rounds = 200, 200, 4, 1
+        args.scale = 2_000
     sink = SinkProcess()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-email-") as directory:
             figures = asyncio.run(measure(args, Path(directory), sink))
+        scale = {
+            "small": lane_run(args.subscribers, sink.port, args.connections),
+            "large": lane_run(args.scale, sink.port, args.connections),
+        }
     finally:
         accepted = sink.stop()
     apprise_n = min(args.subscribers, args.apprise_subscribers) if has_apprise() else 0
-    expected = 20 + args.rounds * (3 * args.subscribers + apprise_n)
-    report(figures, accepted, expected)
+    expected = 20 + args.rounds * (3 * args.subscribers + apprise_n) + args.subscribers + args.scale
+    report(figures, scale, accepted, expected)
 
 
 if __name__ == "__main__":

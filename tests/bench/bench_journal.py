@@ -55,10 +55,17 @@ LEASE = 60.0
 def delivered(claimed: Sequence[Claimed], now: float) -> list[Outcome]:
     """First-attempt successes with a receipt like the webhook channel's, as the lane records them."""
     return [
-        Outcome(c.delivery.id, DeliveryState.DELIVERED, c.delivery.attempts, now, now,
-                detail="HTTP 200 in 12 ms", external_id="msg_" + c.delivery.id)
+        Outcome(
+            c.delivery.id,
+            DeliveryState.DELIVERED,
+            c.delivery.attempts,
+            now,
+            now,
+            detail="HTTP 200 in 12 ms",
+            external_id="msg_" + c.delivery.id,
+        )
         for c in claimed
-    ]  # fmt: skip
+    ]
 
 
 async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequence[Claimed], expected: int) -> None:
@@ -68,14 +75,23 @@ async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequenc
     for start in range(0, len(handed_off), BATCH):
         now = time.time()
         pending = delivered(handed_off[start : start + BATCH], now)
-        await store.claim(channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=0, now=now, lease=LEASE,
-                          sweep=False, record=pending)  # fmt: skip
+        await store.claim(
+            channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=0, now=now, lease=LEASE, sweep=False, record=pending
+        )
         recorded += len(pending)
     pending = []
     while True:
         now = time.time()
-        result = await store.claim(channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=BATCH, now=now,
-                                   lease=LEASE, sweep=False, record=pending)  # fmt: skip
+        result = await store.claim(
+            channel,
+            ordering=Ordering.IN_ORDER,
+            owner=OWNER,
+            limit=BATCH,
+            now=now,
+            lease=LEASE,
+            sweep=False,
+            record=pending,
+        )
         recorded += len(pending)
         if not result.claimed:
             break
@@ -95,8 +111,10 @@ def fill_history(path: Path, deliveries: int, per_update: int, *, random_ids: bo
         for number in range(0, deliveries, per_update):
             incident_id, update_id = new_id(), new_id()
             stamp = time.time() - 86400
-            conn.execute("INSERT INTO incidents (id, state, is_open, created_at, updated_at) VALUES (?, '{}', 0, ?, ?)",
-                         (incident_id, stamp, stamp))  # fmt: skip
+            conn.execute(
+                "INSERT INTO incidents (id, state, is_open, created_at, updated_at) VALUES (?, '{}', 0, ?, ?)",
+                (incident_id, stamp, stamp),
+            )
             conn.execute(
                 "INSERT INTO updates (id, incident_id, seq, status, impact, message, components, created_at, "
                 "author, incident_after) VALUES (?, ?, 1, 'resolved', 'none', 'Fixed.', '[]', ?, 'bench', '{}')",
@@ -131,11 +149,14 @@ async def bench(
             if history:
                 journaled = fill_history(store.path, history, targets, random_ids=random_history_ids)
             for number in range(updates):
-                draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
-                                    impact="minor")  # fmt: skip
+                draft = UpdateDraft(
+                    title=f"Bench update {number}", status="investigating", message="Looking.", impact="minor"
+                )
                 channel = f"{CHANNEL}-{number}"
-                plan = [PlannedDelivery(channel, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600)
-                        for i in range(targets)]  # fmt: skip
+                plan = [
+                    PlannedDelivery(channel, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600)
+                    for i in range(targets)
+                ]
                 now = datetime.now(UTC)
                 handoff = Handoff(OWNER, now.timestamp() + LEASE, {channel: targets}) if hand_off else None
                 started = time.perf_counter()
@@ -155,14 +176,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 updates to 50 targets: a smoke run")
     parser.add_argument("--updates", type=int, help="updates, one after another (default 7, or 2 with --quick)")
     parser.add_argument("--targets", type=int, help="targets per update (default 1000, or 50 with --quick)")
-    parser.add_argument("--phase", choices=["accept", "all"], default="all",
-                        help="accept only, or accept then lease and record every delivery (default)")  # fmt: skip
+    parser.add_argument(
+        "--phase",
+        choices=["accept", "all"],
+        default="all",
+        help="accept only, or accept then lease and record every delivery (default)",
+    )
     parser.add_argument("--claims", action="store_true", help="hand nothing off: claims lease every delivery")
     parser.add_argument(
         "--history", type=int, default=0, help="finished deliveries journaled before the first update (default 0: none)"
     )
-    parser.add_argument("--random-history-ids", action="store_true",
-                        help="give them independent random ids, as journals before 2026-11-23 have")  # fmt: skip
+    parser.add_argument(
+        "--random-history-ids",
+        action="store_true",
+        help="give them independent random ids, as journals before 2026-11-23 have",
+    )
     args = parser.parse_args()
     updates = args.updates or (2 if args.quick else 7)
     targets = args.targets or (50 if args.quick else 1000)
@@ -178,13 +206,26 @@ def main() -> None:
     )
     medians = {name: round(statistics.median(times), 4) for name, times in seconds.items() if times}
     leases = "claims lease them" if args.claims else "handed off as accepted"
-    print(f"{updates} updates to {targets} targets, phase {args.phase}, {leases}, batches of {BATCH}, "
-          f"after {journaled} finished deliveries")  # fmt: skip
+    print(
+        f"{updates} updates to {targets} targets, phase {args.phase}, {leases}, batches of {BATCH}, "
+        f"after {journaled} finished deliveries"
+    )
     for name, median in medians.items():
         print(f"  {name}: median {median * 1000:.1f} ms per update ({median / targets * 1e6:.1f} µs a delivery)")
-    print(json.dumps({"bench": "journal", "updates": updates, "targets": targets, "phase": args.phase,
-                      "handed_off": not args.claims, "batch": BATCH, "history": journaled,
-                      "median_s": medians}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "journal",
+                "updates": updates,
+                "targets": targets,
+                "phase": args.phase,
+                "handed_off": not args.claims,
+                "batch": BATCH,
+                "history": journaled,
+                "median_s": medians,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

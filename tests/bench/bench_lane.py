@@ -75,15 +75,23 @@ async def bench(updates: int, targets: int, concurrency: int, *, hand_off: bool)
         store = SqliteStore(Path(tmp) / "journal.db", url="sqlite:///journal.db")
         await store.open()
         policy = LanePolicy(concurrency=concurrency, timeout=30)
-        lane = Lane(name=NAME, channel=NullChannel(), ordering=Ordering.IN_ORDER, policy=policy, store=store,
-                    owner=OWNER, observe=observe)  # fmt: skip
+        lane = Lane(
+            name=NAME,
+            channel=NullChannel(),
+            ordering=Ordering.IN_ORDER,
+            policy=policy,
+            store=store,
+            owner=OWNER,
+            observe=observe,
+        )
         lane.start()
         try:
             for number in range(updates):
                 delivered = 0
                 done.clear()
-                draft = UpdateDraft(title=f"Bench update {number}", status="investigating", message="Looking.",
-                                    impact="minor")  # fmt: skip
+                draft = UpdateDraft(
+                    title=f"Bench update {number}", status="investigating", message="Looking.", impact="minor"
+                )
                 started = time.perf_counter()
                 room = {NAME: lane.handoff_room() if hand_off else 0}
                 handoff = Handoff(OWNER, time.time() + lane.lease, room, {NAME: lane.handoff_skips()})
@@ -113,11 +121,23 @@ def main() -> None:
     median = statistics.median(seconds)
     leases = "claimed by the lane" if args.claims else "handed off as accepted"
     print(f"{updates} updates to {targets} targets, concurrency {args.concurrency}, {leases}, nothing sent")
-    print(f"per update: median {median * 1000:.1f} ms ({targets / median:,.0f} deliveries/s), "
-          f"each: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms")  # fmt: skip
-    print(json.dumps({"bench": "lane", "updates": updates, "targets": targets, "concurrency": args.concurrency,
-                      "handed_off": not args.claims, "median_s": round(median, 4),
-                      "seconds": [round(s, 4) for s in seconds]}))  # fmt: skip
+    print(
+        f"per update: median {median * 1000:.1f} ms ({targets / median:,.0f} deliveries/s), "
+        f"each: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "lane",
+                "updates": updates,
+                "targets": targets,
+                "concurrency": args.concurrency,
+                "handed_off": not args.claims,
+                "median_s": round(median, 4),
+                "seconds": [round(s, 4) for s in seconds],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

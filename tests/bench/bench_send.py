@@ -50,10 +50,21 @@ def main() -> None:
     cases = {
         "python -c pass": [python, "-c", "pass"],
         "import broadcaster.cli": [python, "-c", "import broadcaster.cli"],
-        "broadcaster send (mirror)": [python, "-m", "broadcaster", "send", "--title", "Bench incident",
-                                      "--status", "investigating", "--message", "Measuring.",
-                                      "--component", "API=degraded_performance"],
-    }  # fmt: skip
+        "broadcaster send (mirror)": [
+            python,
+            "-m",
+            "broadcaster",
+            "send",
+            "--title",
+            "Bench incident",
+            "--status",
+            "investigating",
+            "--message",
+            "Measuring.",
+            "--component",
+            "API=degraded_performance",
+        ],
+    }
     samples: dict[str, list[float]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory(prefix="bench-send-") as workdir:
         for _ in range(runs):

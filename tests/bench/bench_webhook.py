@@ -32,8 +32,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -54,6 +52,7 @@ from channels.webhook.channel import USER_AGENT, WebhookChannel
 from channels.webhook.payloads import UpdateBodies
 from channels.webhook.signing import Signer, message_id, signing_key, standard_headers
 from config import Settings, load_settings
+from tests.bench.webhook_receivers import Receivers
 
 TITLE = "Elevated API error rates"
 MESSAGE = (
@@ -73,53 +72,6 @@ async def settle() -> None:
     comes in)."""
     gc.collect()
     await asyncio.sleep(SETTLE)
-
-
-@dataclass
-class Receivers:
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
-    ports: list[int] = field(default_factory=list)
-    control_ports: list[int] = field(default_factory=list)
-    """One port per process, for its counters."""
-
-    def start(self, count: int, ports_each: int) -> None:
-        for _ in range(count):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tests.channels.webhook.bench_receiver", "--ports", str(ports_each)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            self.processes.append(process)
-            assert process.stdout is not None
-            ports = json.loads(process.stdout.readline())["ports"]
-            self.ports += ports
-            self.control_ports.append(ports[0])
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.stdin:
-                process.stdin.close()  # the receiver exits when its stdin closes
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-            if process.stdout:
-                process.stdout.close()
-
-    async def counts(self, session: aiohttp.ClientSession) -> tuple[int, int]:
-        requests = paths = 0
-        for port in self.control_ports:
-            async with session.get(f"http://127.0.0.1:{port}/__stats") as response:
-                stats = await response.json()
-            requests, paths = requests + stats["requests"], paths + stats["paths"]
-        return requests, paths
-
-    async def reset(self, session: aiohttp.ClientSession) -> None:
-        for port in self.control_ports:
-            async with session.post(f"http://127.0.0.1:{port}/__reset") as response:
-                await response.read()
 
 
 def secret(index: int) -> str:
@@ -149,7 +101,7 @@ class Snapshot:
         return self._histories
 
 
-async def no_checkpoint(_progress: Mapping[str, Any]) -> None:
+async def no_progress(_progress: Mapping[str, Any]) -> None:
     return None
 
 
@@ -221,7 +173,8 @@ async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run:
                 history=(accepted.update,),
                 thread_parent=None,
                 progress={},
-                checkpoint=no_checkpoint,
+                save_progress=no_progress,
+                stop_requested=lambda: False,
             )
             for d in deliveries
         ]

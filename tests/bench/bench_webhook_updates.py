@@ -46,7 +46,6 @@ from channels.webhook import WebhookChannel
 from tests.bench.bench_webhook import (
     RUN_LIMIT,
     Outcomes,
-    Receivers,
     Sample,
     Snapshot,
     drop_environment_settings,
@@ -54,6 +53,7 @@ from tests.bench.bench_webhook import (
     update_draft,
     webhook_settings,
 )
+from tests.bench.webhook_receivers import Receivers
 
 
 async def broadcaster_updates(urls: list[str], args: argparse.Namespace, workdir: Path) -> list[float]:
@@ -161,9 +161,19 @@ def main() -> None:
     median = statistics.median(seconds)
     print(f"{args.sender}: {args.updates} updates to {args.targets} endpoints, concurrency {args.concurrency}")
     print(f"per update: median {median * 1000:.1f} ms, each: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms")
-    print(json.dumps({"bench": "webhook_updates", "sender": args.sender, "updates": args.updates,
-                      "targets": args.targets, "concurrency": args.concurrency, "median_s": round(median, 4),
-                      "seconds": [round(s, 4) for s in seconds]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "webhook_updates",
+                "sender": args.sender,
+                "updates": args.updates,
+                "targets": args.targets,
+                "concurrency": args.concurrency,
+                "median_s": round(median, 4),
+                "seconds": [round(s, 4) for s in seconds],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

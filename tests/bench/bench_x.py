@@ -46,8 +46,11 @@ class FakeXProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.channels.x.fake_x", "--ca-file", str(ca_file)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.port = self._read_port()
 
     def _read_port(self) -> int:
@@ -97,8 +100,13 @@ def compose_rate(message: str, count: int, *, warm_up: int = 20) -> float:
     for index in range(-warm_up, count):
         if index == 0:
             started = time.perf_counter()
-        compose_post(status="Identified", impact="Major outage", title="API errors", message=f"{index} {message}",
-                     link=f"{PUBLIC_URL}/incidents/abcdefghjkmn.html")  # fmt: skip
+        compose_post(
+            status="Identified",
+            impact="Major outage",
+            title="API errors",
+            message=f"{index} {message}",
+            link=f"{PUBLIC_URL}/incidents/abcdefghjkmn.html",
+        )
     return count / (time.perf_counter() - started)
 
 

@@ -22,8 +22,9 @@ def journaled_updates(workdir: Path) -> int:
 
 
 def open_incident(workdir: Path) -> str:
-    result = run_cli("send", "--title", "API errors", "--status", "investigating", "--message", "Looking.",
-                     "--json", cwd=workdir)  # fmt: skip
+    result = run_cli(
+        "send", "--title", "API errors", "--status", "investigating", "--message", "Looking.", "--json", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr
     incident_id: str = json.loads(result.stdout)["incident_id"]
     return incident_id
@@ -31,9 +32,20 @@ def open_incident(workdir: Path) -> str:
 
 def test_send_on_the_embedded_defaults_delivers_and_builds_the_mirror(tmp_path: Path) -> None:
     """No config file, no server, no network: the journal goes to ./var and the site to ./public."""
-    result = run_cli("send", "--title", "Database failover", "--status", "identified", "--message",
-                     "Writes are slow.", "--component", "API=degraded_performance", "--next-update", "30m",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "send",
+        "--title",
+        "Database failover",
+        "--status",
+        "identified",
+        "--message",
+        "Writes are slow.",
+        "--component",
+        "API=degraded_performance",
+        "--next-update",
+        "30m",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "mirror" in result.stdout
     assert "delivered" in result.stdout
@@ -57,19 +69,25 @@ BAD_INPUT = [
     (["--title", "T", "--status", "investigating", "--message", ""], "--message: String should have at least 1"),
     (["--title", "A\x1b[31mB", "--status", "investigating", "--message", "M"], "--title: contains a control character"),
     (["--title", "T", "--status", "investigating", "--message", "M", "--channel", "pager"], "unknown channel 'pager'"),
-    (["--title", "T", "--status", "investigating", "--message", "M", "--channel", "email"],
-     "channel 'email' is not enabled"),
+    (
+        ["--title", "T", "--status", "investigating", "--message", "M", "--channel", "email"],
+        "channel 'email' is not enabled",
+    ),
     (["--title", "T", "--status", "investigating", "--message", "M", "--component", "API"], "expected NAME=STATE"),
-    (["--title", "T", "--status", "investigating", "--message", "M", "--component", "API=melted"],
-     "--component API: Input should be 'operational'"),
-    (["--title", "T", "--status", "investigating", "--message", "M", "--next-update", "2030-01-01T10:00"],
-     "add a time zone"),
+    (
+        ["--title", "T", "--status", "investigating", "--message", "M", "--component", "API=melted"],
+        "--component API: Input should be 'operational'",
+    ),
+    (
+        ["--title", "T", "--status", "investigating", "--message", "M", "--next-update", "2030-01-01T10:00"],
+        "add a time zone",
+    ),
     (["--title", "T", "--status", "investigating", "--message", "M", "--next-update", "soon"], "expected 30m"),
     (["--incident", "0123456789ab", "--status", "identified", "--message", "M"], "no incident with id 0123456789ab"),
     (["--incident", "nope", "--status", "identified", "--message", "M"], "not an incident id"),
     (["--title", "T", "--status", "scheduled", "--impact", "critical", "--message", "M"], "does not go with"),
     (["--status", "investigating", "--message", "M"], "one of the arguments --title --incident is required"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("args", "expected"), BAD_INPUT, ids=[e for _, e in BAD_INPUT])
@@ -93,8 +111,9 @@ def test_an_update_to_a_resolved_incident_is_refused_without_reopen(tmp_path: Pa
     assert refused.returncode == 2
     assert "--reopen" in refused.stderr
     assert journaled_updates(tmp_path) == 2
-    reopened = run_cli("send", "--incident", incident, "--status", "investigating", "--message", "Back.", "--reopen",
-                       cwd=tmp_path)  # fmt: skip
+    reopened = run_cli(
+        "send", "--incident", incident, "--status", "investigating", "--message", "Back.", "--reopen", cwd=tmp_path
+    )
     assert reopened.returncode == 0, reopened.stderr
     assert journaled_updates(tmp_path) == 3
 
@@ -110,8 +129,9 @@ def test_an_update_to_a_resolved_incident_is_refused_without_reopen(tmp_path: Pa
 )
 def test_a_broken_config_exits_2_naming_file_key_and_problem(tmp_path: Path, config: str, expected: str) -> None:
     (tmp_path / "site.toml").write_text(config)
-    result = run_cli("send", "--config", "site.toml", "--title", "T", "--status", "investigating", "--message", "M",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        "send", "--config", "site.toml", "--title", "T", "--status", "investigating", "--message", "M", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("broadcaster: configuration error: site.toml")
     assert expected in result.stderr
@@ -163,8 +183,9 @@ def test_status_shows_the_ledger_of_an_incident_and_of_an_update(tmp_path: Path)
 
 def test_message_can_come_from_standard_input(tmp_path: Path) -> None:
     text = "Line one.\n\nParagraph two with <b>markup</b>."
-    result = run_cli("send", "--title", "T", "--status", "investigating", "--message", "-", "--json", cwd=tmp_path,
-                     stdin=text)  # fmt: skip
+    result = run_cli(
+        "send", "--title", "T", "--status", "investigating", "--message", "-", "--json", cwd=tmp_path, stdin=text
+    )
     assert result.returncode == 0
     summary = json.loads((tmp_path / "public/api/v2/summary.json").read_text())
     assert summary["incidents"][0]["incident_updates"][0]["body"] == text
@@ -226,6 +247,13 @@ def test_a_mirror_only_send_never_imports_the_network_libraries(tmp_path: Path) 
         "heavy = sorted(m for m in ('aiohttp', 'tweepy', 'aiosmtplib') if m in sys.modules)\n"
         "print(code, heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=cli_env(), capture_output=True,
-                            text=True, timeout=60, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.stdout.splitlines()[-1] == "0 []", result.stderr

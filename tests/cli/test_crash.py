@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from tests.support.channels import GATE_ENV, SINK_ENV
-from tests.support.helpers import cli_env, run_cli
+from tests.support.helpers import run_cli, send_and_kill
 
 
 def delivery_states(workdir: Path) -> dict[str, str]:
@@ -25,29 +22,18 @@ def delivery_states(workdir: Path) -> dict[str, str]:
         return {}
 
 
-def wait_for(workdir: Path, wanted: dict[str, str], process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while delivery_states(workdir) != wanted:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, f"journal never reached {wanted}: {delivery_states(workdir)}"
-        time.sleep(0.05)
-
-
 def kill_once_in_flight(workdir: Path, env: dict[str, str], args: list[str], wanted: dict[str, str]) -> int:
     """Run `broadcaster send ARGS` (with the gate channel) and SIGKILL it once the journal shows `wanted`.
     Returns the exit status (negative: the signal)."""
-    sender = subprocess.Popen([sys.executable, "-m", "tests.support.cli", "send", *args], cwd=workdir,
-                              env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        wait_for(workdir, wanted, sender)
-        sender.send_signal(signal.SIGKILL)
-        sender.wait(timeout=10)
-    finally:
-        if sender.poll() is None:
-            sender.kill()
-            sender.wait(timeout=10)
-        sender.communicate()
-    return sender.returncode
+    return send_and_kill(
+        ["send", *args],
+        cwd=workdir,
+        env=env,
+        module="tests.support.cli",
+        when=lambda: delivery_states(workdir) == wanted,
+        every=0.05,
+        within=30,
+    )
 
 
 def test_an_update_accepted_then_killed_is_delivered_on_the_next_run(tmp_path: Path) -> None:
@@ -55,10 +41,22 @@ def test_an_update_accepted_then_killed_is_delivered_on_the_next_run(tmp_path: P
     env = {GATE_ENV: str(gate), SINK_ENV: str(sink)}
     # Accepted and acknowledged: the mirror is done, the gate channel holds its delivery in flight.
     status = kill_once_in_flight(
-        tmp_path, env, ["--title", "Payments down", "--status", "investigating", "--message", "Card payments fail.",
-                        "--channel", "gate", "--channel", "mirror"],
+        tmp_path,
+        env,
+        [
+            "--title",
+            "Payments down",
+            "--status",
+            "investigating",
+            "--message",
+            "Card payments fail.",
+            "--channel",
+            "gate",
+            "--channel",
+            "mirror",
+        ],
         {"gate": "in_flight", "mirror": "delivered"},
-    )  # fmt: skip
+    )
     assert status == -signal.SIGKILL
     assert not sink.exists()  # it never got through
     assert delivery_states(tmp_path) == {"gate": "in_flight", "mirror": "delivered"}
@@ -87,7 +85,19 @@ def test_a_killed_send_is_resumed_by_the_next_send_too(tmp_path: Path) -> None:
     )
     assert status == -signal.SIGKILL
     gate.touch()
-    second = run_cli("send", "--title", "Second", "--status", "investigating", "--message", "y", "--channel", "gate",
-                     cwd=tmp_path, env=env, module="tests.support.cli")  # fmt: skip
+    second = run_cli(
+        "send",
+        "--title",
+        "Second",
+        "--status",
+        "investigating",
+        "--message",
+        "y",
+        "--channel",
+        "gate",
+        cwd=tmp_path,
+        env=env,
+        module="tests.support.cli",
+    )
     assert second.returncode == 0, second.stderr
     assert len(sink.read_text().splitlines()) == 2  # the recovered one, then the new one (in order)

@@ -10,9 +10,24 @@ from broadcaster.store import Delivery
 
 
 def delivery(state: DeliveryState) -> Delivery:
-    return Delivery(id="d", update_id="u", incident_id="i", update_seq=1, channel="email", target="t", state=state,
-                    attempts=1, max_attempts=3, created_at=0, not_before=0, expires_at=1, finished_at=None,
-                    last_error="", detail="", external_id=None)  # fmt: skip
+    return Delivery(
+        id="d",
+        update_id="u",
+        incident_id="i",
+        update_seq=1,
+        channel="email",
+        target="t",
+        state=state,
+        attempts=1,
+        max_attempts=3,
+        created_at=0,
+        not_before=0,
+        expires_at=1,
+        finished_at=None,
+        last_error="",
+        detail="",
+        external_id=None,
+    )
 
 
 @pytest.mark.parametrize(

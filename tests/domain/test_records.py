@@ -9,8 +9,13 @@ from broadcaster.store.base import Outcome
 
 
 def outcome(**changes: object) -> Outcome:
-    fields: dict[str, object] = {"delivery_id": "d1", "state": DeliveryState.DELIVERED, "attempt": 1,
-                                 "started_at": 1.0, "finished_at": 2.0}  # fmt: skip
+    fields: dict[str, object] = {
+        "delivery_id": "d1",
+        "state": DeliveryState.DELIVERED,
+        "attempt": 1,
+        "started_at": 1.0,
+        "finished_at": 2.0,
+    }
     return Outcome(**{**fields, **changes})  # type: ignore[arg-type]
 
 

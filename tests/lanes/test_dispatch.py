@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from broadcaster import lanes
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.lanes import lane as lanes
 from broadcaster.runtime import Runtime, open_runtime
 from broadcaster.store import ClaimResult
 from channels.base import Job, Receipt
@@ -36,9 +36,10 @@ async def runtime(write_config: WriteConfig) -> AsyncIterator[Runtime]:
 async def test_a_hanging_channel_does_not_delay_the_mirror(runtime: Runtime) -> None:
     """The mirror is delivered while the other channel's attempt is still hanging."""
     SCRIPTS["hang"] = Script(hang)
-    async with Dispatcher(runtime, channels=["mirror", "hang"]) as dispatcher:
-        accepted = await runtime.submit(UpdateDraft(title="DB down", status="investigating", message="x",
-                                                    channels=["mirror", "hang"]))  # fmt: skip
+    async with Dispatcher(runtime, channels=["mirror", "hang"], drain=0.1) as dispatcher:
+        accepted = await runtime.submit(
+            UpdateDraft(title="DB down", status="investigating", message="x", channels=["mirror", "hang"])
+        )
         dispatcher.wake()
 
         async def mirror_delivered() -> bool:
@@ -59,8 +60,9 @@ async def test_secrets_never_reach_the_ledger(runtime: Runtime) -> None:
     """An adapter error quoting a configured secret is scrubbed before it is journaled."""
     SCRIPTS["scripted"] = Script(fail_permanently("server said: bad token s3cr3t-token-value"))
     async with Dispatcher(runtime, channels=["scripted"]) as dispatcher:
-        accepted = await runtime.submit(UpdateDraft(title="x", status="investigating", message="x",
-                                                    channels=["scripted"]))  # fmt: skip
+        accepted = await runtime.submit(
+            UpdateDraft(title="x", status="investigating", message="x", channels=["scripted"])
+        )
         dispatcher.wake()
         (delivery,) = await dispatcher.settle([accepted.update.id], wait=20)
     assert delivery.state is DeliveryState.FAILED
@@ -100,8 +102,9 @@ async def test_the_dispatcher_hands_an_update_to_its_lanes_as_it_is_accepted(
 
     monkeypatch.setattr(runtime.store, "claim", counting_claim)
     async with Dispatcher(runtime, channels=["scripted"]) as dispatcher:
-        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
-                                                       channels=["scripted"]))  # fmt: skip
+        accepted = await dispatcher.submit(
+            UpdateDraft(title="x", status="investigating", message="x", channels=["scripted"])
+        )
         assert [c.delivery.target for c in accepted.handed_off] == ["a", "b", "c"]
         journaled = await runtime.store.deliveries(update_id=accepted.update.id)
         assert {d.state for d in journaled} == {DeliveryState.IN_FLIGHT}
@@ -118,8 +121,9 @@ async def test_a_fan_out_bigger_than_the_handoff_room_is_claimed_for_the_rest(
     monkeypatch.setattr(lanes, "HANDOFF_LIMIT", 2)
     SCRIPTS["scripted"] = Script(deliver, targets=[f"t{i}" for i in range(7)])
     async with Dispatcher(runtime, channels=["scripted"]) as dispatcher:
-        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
-                                                       channels=["scripted"]))  # fmt: skip
+        accepted = await dispatcher.submit(
+            UpdateDraft(title="x", status="investigating", message="x", channels=["scripted"])
+        )
         assert len(accepted.handed_off) == 2
         settled = await dispatcher.settle([accepted.update.id], wait=20)
     assert [d.state for d in settled] == [DeliveryState.DELIVERED] * 7
@@ -131,9 +135,10 @@ async def test_stopping_hands_back_deliveries_handed_off_but_not_started(runtime
     counted, like the ones running and like those a lane claimed ahead."""
     slots = runtime.settings.lane_policy("hang").concurrency
     SCRIPTS["hang"] = Script(hang, targets=[f"t{i}" for i in range(slots + 2)])
-    async with Dispatcher(runtime, channels=["hang"]) as dispatcher:
-        accepted = await dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x",
-                                                       channels=["hang"]))  # fmt: skip
+    async with Dispatcher(runtime, channels=["hang"], drain=0.1) as dispatcher:
+        accepted = await dispatcher.submit(
+            UpdateDraft(title="x", status="investigating", message="x", channels=["hang"])
+        )
         assert len(accepted.handed_off) == slots + 2
         await eventually(lambda: _true_if(len(SCRIPTS["hang"].calls) == slots))
     after = await runtime.store.deliveries(update_id=accepted.update.id)
@@ -149,7 +154,7 @@ async def test_a_submit_cancelled_while_the_journal_commits_leaves_nothing_lease
     """The journal thread commits whether or not the caller still waits: what it handed off still reaches
     the lanes, so stopping hands it back (attempts not counted) instead of leaving it leased."""
     SCRIPTS["hang"] = Script(hang, targets=["a", "b"])
-    async with Dispatcher(runtime, channels=["hang"]) as dispatcher:
+    async with Dispatcher(runtime, channels=["hang"], drain=0.1) as dispatcher:
         submitting = asyncio.create_task(
             dispatcher.submit(UpdateDraft(title="x", status="investigating", message="x", channels=["hang"]))
         )

@@ -5,64 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from broadcaster.domain.vocabulary import DeliveryState
-from broadcaster.lanes import HANDOFF_LIMIT, EventKind, Lane, LaneEvent
-from broadcaster.store import Handoff, Store
+from broadcaster.lanes import HANDOFF_LIMIT, EventKind
+from broadcaster.store import Handoff
 from broadcaster.store.sqlite import SqliteStore
 from channels.base import Job, Ordering, Receipt, TransientError
 from config.settings import LanePolicy
+from tests.lanes.support import FAST, running, settled, states, true_if
 from tests.support.channels import (
-    SCRIPTS,
-    HangChannel,
-    LatestChannel,
     Script,
-    ScriptedChannel,
     deliver,
     fail_permanently,
     fail_transiently,
     hang,
-    target_gone,
 )
 from tests.support.helpers import eventually
 from tests.support.journal import planned, post
-
-FAST = LanePolicy(max_attempts=4, base_delay=0.02, max_delay=0.1, ttl=60, timeout=5, concurrency=4,
-                  breaker_threshold=100, breaker_cooldown=1)  # fmt: skip
-
-
-@asynccontextmanager
-async def running(
-    store: Store, script: Script, *, policy: LanePolicy = FAST, name: str = "scripted", paused: bool = False
-) -> AsyncIterator[tuple[Lane, list[LaneEvent]]]:
-    SCRIPTS[name] = script
-    channel = {"scripted": ScriptedChannel, "latest": LatestChannel, "hang": HangChannel}[name](script)
-    ordering = Ordering.LATEST_ONLY if name == "latest" else Ordering.IN_ORDER
-    if paused:
-        await store.set_paused(name, "", paused=True, reason="test", now=time.time())
-    events: list[LaneEvent] = []
-    lane = Lane(name=name, channel=channel, ordering=ordering, policy=policy, store=store, owner="test:1:lane",
-                observe=events.append, poll_interval=0.05)  # fmt: skip
-    lane.start()
-    try:
-        yield lane, events
-    finally:
-        await lane.stop()
-
-
-async def states(store: Store, update_id: str) -> list[DeliveryState]:
-    return [d.state for d in await store.deliveries(update_id=update_id)]
-
-
-async def settled(store: Store, update_id: str, *, within: float = 10.0) -> None:
-    async def done() -> bool:
-        return all(state.is_final for state in await states(store, update_id))
-
-    await eventually(done, within=within)
 
 
 async def test_a_delivery_is_recorded_with_its_receipt(store: SqliteStore) -> None:
@@ -72,8 +33,11 @@ async def test_a_delivery_is_recorded_with_its_receipt(store: SqliteStore) -> No
         accepted = await post(store, planned("t1"))
         await settled(store, accepted.update.id)
     (delivery,) = await store.deliveries(update_id=accepted.update.id)
-    assert (delivery.state, delivery.detail, delivery.external_id) == (DeliveryState.DELIVERED, "ok attempt 1",
-                                                                         "post-1")  # fmt: skip
+    assert (delivery.state, delivery.detail, delivery.external_id) == (
+        DeliveryState.DELIVERED,
+        "ok attempt 1",
+        "post-1",
+    )
     assert [e.kind for e in events] == [EventKind.STARTED, EventKind.DELIVERED]
 
 
@@ -183,60 +147,6 @@ async def test_a_bug_in_a_channel_parks_the_delivery_and_the_lane_lives_on(store
     assert await states(store, healthy.update.id) == [DeliveryState.DELIVERED]
 
 
-async def test_pause_holds_deliveries_and_resume_releases_them(store: SqliteStore) -> None:
-    script = Script(deliver)
-    async with running(store, script, paused=True):
-        accepted = await post(store, planned("t1"))
-        await asyncio.sleep(0.3)  # several polls: a paused lane must not touch it
-        assert script.calls == []
-        assert await states(store, accepted.update.id) == [DeliveryState.PENDING]
-        await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
-        await settled(store, accepted.update.id)
-    assert await states(store, accepted.update.id) == [DeliveryState.DELIVERED]
-
-
-async def test_pausing_one_target_holds_only_that_target(store: SqliteStore) -> None:
-    script = Script(deliver, targets=["a", "b"])
-    await store.set_paused("scripted", "a", paused=True, reason="", now=time.time())
-    async with running(store, script):
-        accepted = await post(store, planned("a", "b"))
-
-        async def b_delivered() -> bool:
-            return any(d.target == "b" and d.state is DeliveryState.DELIVERED
-                       for d in await store.deliveries(update_id=accepted.update.id))  # fmt: skip
-
-        await eventually(b_delivered)
-        await asyncio.sleep(0.2)
-        assert [c.target for c in script.calls] == ["b"]
-        await store.set_paused("scripted", "a", paused=False, reason="", now=time.time())
-        await settled(store, accepted.update.id)
-    assert sorted(c.target for c in script.calls) == ["a", "b"]
-
-
-async def test_a_gone_target_is_paused_until_resumed(store: SqliteStore) -> None:
-    """A 410 fails that delivery and pauses the target; later updates wait; resuming lets them through."""
-    script = Script(target_gone("410 Gone"), targets=["gone", "fine"])
-    async with running(store, script) as (lane, _events):
-        first = await post(store, planned("gone"))
-        await settled(store, first.update.id)
-        assert lane.status().paused_targets == {"gone"}
-        controls = [(c.target, c.paused, c.reason) for c in await store.controls()]
-        assert controls == [("gone", True, "410 Gone")]
-        script.behave = deliver
-        second = await post(store, planned("gone", "fine"), incident_id=first.incident.id, status="identified")
-
-        async def fine_delivered() -> bool:
-            return any(d.target == "fine" and d.state is DeliveryState.DELIVERED
-                       for d in await store.deliveries(update_id=second.update.id))  # fmt: skip
-
-        await eventually(fine_delivered)
-        assert [c.target for c in script.calls] == ["gone", "fine"]
-        await store.set_paused("scripted", "gone", paused=False, reason="", now=time.time())
-        await settled(store, second.update.id)
-    assert await states(store, first.update.id) == [DeliveryState.FAILED]
-    assert await states(store, second.update.id) == [DeliveryState.DELIVERED, DeliveryState.DELIVERED]
-
-
 async def test_an_update_past_its_ttl_is_expired_and_never_sent(store: SqliteStore) -> None:
     """Status news written early must not arrive hours late."""
     script = Script(deliver)
@@ -278,8 +188,10 @@ async def test_in_order_channels_deliver_every_update_in_order(store: SqliteStor
     script = Script(deliver)
     async with running(store, script, paused=True):
         first = await post(store, planned("t1"))
-        updates = [first] + [await post(store, planned("t1"), incident_id=first.incident.id, status=s)
-                             for s in ("identified", "monitoring", "resolved")]  # fmt: skip
+        updates = [first] + [
+            await post(store, planned("t1"), incident_id=first.incident.id, status=s)
+            for s in ("identified", "monitoring", "resolved")
+        ]
         await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
         await settled(store, updates[-1].update.id)
     assert [c.update_id for c in script.calls] == [a.update.id for a in updates]
@@ -302,14 +214,24 @@ async def test_a_dead_target_opens_its_breaker_and_the_others_carry_on(store: Sq
         return await deliver(job)
 
     script = Script(behave, targets=["dead", "alive"])
-    policy = LanePolicy(max_attempts=50, base_delay=0.01, max_delay=0.01, ttl=60, timeout=5, concurrency=4,
-                        breaker_threshold=3, breaker_cooldown=30)  # fmt: skip
+    policy = LanePolicy(
+        max_attempts=50,
+        base_delay=0.01,
+        max_delay=0.01,
+        ttl=60,
+        timeout=5,
+        concurrency=4,
+        breaker_threshold=3,
+        breaker_cooldown=30,
+    )
     async with running(store, script, policy=policy) as (lane, _events):
         accepted = await post(store, planned("dead", "alive", attempts=50))
 
         async def alive_done() -> bool:
-            return any(d.target == "alive" and d.state is DeliveryState.DELIVERED
-                       for d in await store.deliveries(update_id=accepted.update.id))  # fmt: skip
+            return any(
+                d.target == "alive" and d.state is DeliveryState.DELIVERED
+                for d in await store.deliveries(update_id=accepted.update.id)
+            )
 
         await eventually(alive_done)
         await asyncio.sleep(0.4)  # without a breaker, ~40 more attempts would hit the dead target by now
@@ -337,50 +259,6 @@ async def test_a_delivery_waiting_for_a_slot_past_its_ttl_expires_unsent(store: 
     assert [c.target for c in script.calls] == ["slow"]
     (expired,) = await store.deliveries(update_id=late.update.id)
     assert expired.state is DeliveryState.EXPIRED
-
-
-async def test_pausing_hands_back_what_was_leased_ahead(store: SqliteStore) -> None:
-    """A pause must hold every queued delivery, including those already leased ahead of a free slot."""
-    gate = asyncio.Event()
-
-    async def behave(job: Job) -> Receipt:
-        if job.target == "busy":
-            await gate.wait()
-        return await deliver(job)
-
-    script = Script(behave, targets=["busy", "queued"])
-    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=30, concurrency=1)
-    async with running(store, script, policy=policy) as (lane, _events):
-        busy = await post(store, planned("busy"))
-        queued = await post(store, planned("queued"))
-        await eventually(lambda: _true_if(script.calls))
-        await eventually(lambda: _true_if(lane.status().in_flight == 2))  # one running, one leased ahead
-        await store.set_paused("scripted", "", paused=True, reason="hold", now=time.time())
-
-        async def handed_back() -> bool:
-            (delivery,) = await store.deliveries(update_id=queued.update.id)
-            return delivery.state is DeliveryState.PENDING
-
-        await eventually(handed_back)
-        gate.set()
-        await settled(store, busy.update.id)
-        await asyncio.sleep(0.2)
-        assert [c.target for c in script.calls] == ["busy"]
-    (held,) = await store.deliveries(update_id=queued.update.id)
-    assert (held.state, held.attempts) == (DeliveryState.PENDING, 0)
-
-
-async def test_stopping_hands_unfinished_deliveries_back(store: SqliteStore) -> None:
-    script = Script(hang)
-    async with running(store, script, policy=LanePolicy(timeout=60)):
-        accepted = await post(store, planned("t1"))
-        await eventually(lambda: _true_if(script.calls))
-    (delivery,) = await store.deliveries(update_id=accepted.update.id)
-    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
-
-
-async def _true_if(value: Any) -> bool:
-    return bool(value)
 
 
 class CountingStore(SqliteStore):
@@ -429,37 +307,19 @@ async def test_only_an_in_order_lane_not_paused_takes_deliveries_as_they_are_acc
     async with running(store, Script(deliver), name="latest") as (latest, _):
         assert latest.handoff_room() == 0
     async with running(store, Script(deliver), paused=True) as (paused, _):
-        await eventually(lambda: _true_if(paused.status().paused))
+        await eventually(lambda: true_if(paused.status().paused))
         assert paused.handoff_room() == 0
     await store.set_paused("scripted", "", paused=False, reason="", now=time.time())
     await store.set_paused("scripted", "held", paused=True, reason="test", now=time.time())
     async with running(store, Script(hang, targets=["a", "b"])) as (lane, _):
-        await eventually(lambda: _true_if(lane.status().paused_targets))
+        await eventually(lambda: true_if(lane.status().paused_targets))
         assert lane.handoff_skips() == {"held"}
         assert lane.handoff_room() == HANDOFF_LIMIT
-        accepted = await post(store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 60,
-                                                                        {"scripted": lane.handoff_room()}))  # fmt: skip
+        accepted = await post(
+            store,
+            planned("a", "b"),
+            handoff=Handoff("test:1:lane", time.time() + 60, {"scripted": lane.handoff_room()}),
+        )
         assert len(accepted.handed_off) == 2
         lane.take(accepted.handed_off)
         assert lane.handoff_room() == HANDOFF_LIMIT - 2
-
-
-async def test_the_heartbeat_renews_the_leases_of_handed_off_deliveries(store: SqliteStore) -> None:
-    """A handed-off delivery waiting for a slot, or running, keeps its lease for as long as the lane holds
-    it, as a claimed one does: its lease is renewed, so no sweep takes it back while it runs."""
-    SCRIPTS["scripted"] = script = Script(hang, targets=["a", "b"])
-    policy = LanePolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, ttl=60, timeout=30, concurrency=1)
-    lane = Lane(name="scripted", channel=ScriptedChannel(script), ordering=Ordering.IN_ORDER, policy=policy,
-                store=store, owner="test:1:lane", poll_interval=0.05, lease=0.3)  # fmt: skip
-    lane.start()
-    try:
-        accepted = await post(store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 0.3,
-                                                                        {"scripted": 2}))  # fmt: skip
-        lane.take(accepted.handed_off)
-        await asyncio.sleep(0.8)  # past the first lease, with renewals every 0.1 s
-        recovered = await store.recover(now=time.time(), owner_is_dead=lambda _owner: False)
-        assert recovered == []
-        assert {d.state for d in await store.deliveries(update_id=accepted.update.id)} == {DeliveryState.IN_FLIGHT}
-        assert len(script.calls) == 1  # one slot: the other waits, still leased
-    finally:
-        await lane.stop()

@@ -34,9 +34,14 @@ def decide(
 ) -> tuple[DeliveryState, float | None]:
     policy = LanePolicy(max_attempts=3, base_delay=1.0, max_delay=10.0)
     decision = after_transient_failure(
-        policy, attempts=attempts, now=100.0, expires_at=expires_at, error="503", retry_after=retry_after,
+        policy,
+        attempts=attempts,
+        now=100.0,
+        expires_at=expires_at,
+        error="503",
+        retry_after=retry_after,
         rng=random.Random(3),
-    )  # fmt: skip
+    )
     return decision.state, decision.not_before
 
 

@@ -19,12 +19,22 @@ XSS = "<script>alert(1)</script>"
 async def site(tmp_path: Path) -> AsyncIterator[str]:
     """A mirror built by the real CLI, served by a plain static file server on 127.0.0.1."""
     for args in (
-        ["--title", f"Checkout errors {XSS}", "--status", "identified", "--component", "Checkout=major_outage",
-         "--component", "A component with a rather long name that must wrap=degraded_performance",
-         "--next-update", "1h", "--message",
-         f"Payments fail for some cards. {XSS}\n\nA very long unbroken token: {'x' * 300}"],
+        [
+            "--title",
+            f"Checkout errors {XSS}",
+            "--status",
+            "identified",
+            "--component",
+            "Checkout=major_outage",
+            "--component",
+            "A component with a rather long name that must wrap=degraded_performance",
+            "--next-update",
+            "1h",
+            "--message",
+            f"Payments fail for some cards. {XSS}\n\nA very long unbroken token: {'x' * 300}",
+        ],
         ["--title", "Search slowness", "--status", "investigating", "--message", "Searches take seconds."],
-    ):  # fmt: skip
+    ):
         result = run_cli("send", *args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     app = web.Application()

@@ -30,13 +30,50 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 PAGE_KEYS = {"id", "name", "url", "time_zone", "updated_at"}
 STATUS_KEYS = {"indicator", "description"}
-COMPONENT_KEYS = {"id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
-                  "start_date", "group_id", "page_id", "group", "only_show_if_degraded"}  # fmt: skip
-INCIDENT_KEYS = {"id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at", "impact",
-                 "shortlink", "started_at", "page_id", "incident_updates", "components"}  # fmt: skip
+COMPONENT_KEYS = {
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "position",
+    "description",
+    "showcase",
+    "start_date",
+    "group_id",
+    "page_id",
+    "group",
+    "only_show_if_degraded",
+}
+INCIDENT_KEYS = {
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "monitoring_at",
+    "resolved_at",
+    "impact",
+    "shortlink",
+    "started_at",
+    "page_id",
+    "incident_updates",
+    "components",
+}
 MAINTENANCE_KEYS = INCIDENT_KEYS | {"scheduled_for", "scheduled_until"}
-UPDATE_KEYS = {"id", "status", "body", "incident_id", "created_at", "updated_at", "display_at",
-               "affected_components", "deliver_notifications", "custom_tweet", "tweet_id"}  # fmt: skip
+UPDATE_KEYS = {
+    "id",
+    "status",
+    "body",
+    "incident_id",
+    "created_at",
+    "updated_at",
+    "display_at",
+    "affected_components",
+    "deliver_notifications",
+    "custom_tweet",
+    "tweet_id",
+}
 AFFECTED_KEYS = {"code", "name", "old_status", "new_status"}
 
 
@@ -55,17 +92,33 @@ async def journal_scenario(runtime: Runtime) -> dict[str, str]:
         accepted = await runtime.submit(UpdateDraft.model_validate(fields))
         return accepted.incident.id
 
-    old = await submit(title="Login slowness", status="investigating", message="Slow logins.",
-                       components={"Dashboard": "degraded_performance"})  # fmt: skip
+    old = await submit(
+        title="Login slowness",
+        status="investigating",
+        message="Slow logins.",
+        components={"Dashboard": "degraded_performance"},
+    )
     await submit(incident_id=old, status="resolved", message="Fixed.")
-    outage = await submit(title=f"API errors {XSS}", status="investigating", message=f"Looking.\n\n{XSS} & more",
-                          components={"API": "partial_outage"},
-                          next_update_at=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
-    await submit(incident_id=outage, status="identified", message="Found a bad deploy.",
-                 components={"API": "partial_outage", "Billing": "degraded_performance"})  # fmt: skip
-    maintenance = await submit(title="Database upgrade", status="scheduled", message="Planned work.",
-                               scheduled_for=datetime.now(UTC) + timedelta(days=1),
-                               scheduled_until=datetime.now(UTC) + timedelta(days=1, hours=2))  # fmt: skip
+    outage = await submit(
+        title=f"API errors {XSS}",
+        status="investigating",
+        message=f"Looking.\n\n{XSS} & more",
+        components={"API": "partial_outage"},
+        next_update_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    await submit(
+        incident_id=outage,
+        status="identified",
+        message="Found a bad deploy.",
+        components={"API": "partial_outage", "Billing": "degraded_performance"},
+    )
+    maintenance = await submit(
+        title="Database upgrade",
+        status="scheduled",
+        message="Planned work.",
+        scheduled_for=datetime.now(UTC) + timedelta(days=1),
+        scheduled_until=datetime.now(UTC) + timedelta(days=1, hours=2),
+    )
     return {"old": old, "outage": outage, "maintenance": maintenance}
 
 
@@ -100,7 +153,10 @@ async def test_api_files_have_exactly_the_statuspage_fields_and_values(runtime: 
         assert set(component) == COMPONENT_KEYS
         assert component["page_id"] == summary["page"]["id"]
     assert {name: c["status"] for name, c in components.items()} == {
-        "API": "partial_outage", "Dashboard": "operational", "Billing": "degraded_performance"}  # fmt: skip
+        "API": "partial_outage",
+        "Dashboard": "operational",
+        "Billing": "degraded_performance",
+    }
     assert [c["position"] for c in components.values()] == [1, 2, 3]
 
     (unresolved,) = load(site, "incidents/unresolved.json")["incidents"]
@@ -116,7 +172,9 @@ async def test_api_files_have_exactly_the_statuspage_fields_and_values(runtime: 
     for affected in newest["affected_components"]:
         assert set(affected) == AFFECTED_KEYS
     assert {a["name"]: (a["old_status"], a["new_status"]) for a in newest["affected_components"]} == {
-        "API": ("partial_outage", "partial_outage"), "Billing": ("operational", "degraded_performance")}  # fmt: skip
+        "API": ("partial_outage", "partial_outage"),
+        "Billing": ("operational", "degraded_performance"),
+    }
     for key in ("created_at", "updated_at", "started_at"):
         assert ISO.match(unresolved[key]), unresolved[key]
     assert unresolved["resolved_at"] is None

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
-from tests.support.journal import planned, post
+from tests.store.contract_progress import ProgressContract
+from tests.support.journal import claim, finish, planned, post
 
 
-async def claim(journal: Store, owner: str = "me", *, ordering: Ordering = Ordering.IN_ORDER, limit: int = 10,
-                at: float | None = None, lease: float = 60.0, skip: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
-    result = await journal.claim(
-        "scripted", ordering=ordering, owner=owner, limit=limit, now=at or time.time(), lease=lease, skip_targets=skip
-    )
-    return [c.delivery.id for c in result.claimed]
-
-
-async def finish(journal: Store, delivery_id: str, state: DeliveryState, owner: str = "me", **extra: Any) -> int:
-    now = time.time()
-    outcome = Outcome(delivery_id=delivery_id, state=state, attempt=1, started_at=now, finished_at=now, **extra)
-    return await journal.finish(owner, [outcome])
-
-
-class StoreContract:
-    """What every journal backend must do. Subclasses provide the `journal` fixture."""
+class StoreContract(ProgressContract):
+    """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`)."""
 
     async def test_accepting_plans_one_pending_delivery_per_target(self, journal: Store) -> None:
         accepted = await post(journal, planned("a", "b"))
-        assert [(d.target, d.state) for d in accepted.deliveries] == [("a", DeliveryState.PENDING),
-                                                                      ("b", DeliveryState.PENDING)]  # fmt: skip
+        assert [(d.target, d.state) for d in accepted.deliveries] == [
+            ("a", DeliveryState.PENDING),
+            ("b", DeliveryState.PENDING),
+        ]
         history = await journal.history(accepted.incident.id)
         assert [u.id for u in history.updates] == [accepted.update.id]
 
@@ -100,8 +88,9 @@ class StoreContract:
         assert second.superseded == ()  # in flight: it may be going out right now
         assert await claim(journal, ordering=Ordering.LATEST_ONLY) == []  # one at a time per incident
         await finish(journal, in_flight, DeliveryState.PENDING, not_before=0.0)
-        result = await journal.claim("scripted", ordering=Ordering.LATEST_ONLY, owner="me", limit=10,
-                                     now=time.time(), lease=60)  # fmt: skip
+        result = await journal.claim(
+            "scripted", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=time.time(), lease=60
+        )
         assert [d.id for d in result.superseded] == [in_flight]
         assert [c.delivery.id for c in result.claimed] == [second.deliveries[0].id]
 
@@ -117,16 +106,18 @@ class StoreContract:
 
     async def test_deliveries_past_their_ttl_expire_instead_of_being_claimed(self, journal: Store) -> None:
         accepted = await post(journal, planned(ttl=5))
-        result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5,
-                                     now=time.time() + 10, lease=60)  # fmt: skip
+        result = await journal.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5, now=time.time() + 10, lease=60
+        )
         assert result.claimed == [] and [d.id for d in result.expired] == [accepted.deliveries[0].id]
         assert result.expired[0].state is DeliveryState.EXPIRED
 
     async def test_an_expired_delivery_is_never_claimed_even_between_sweeps(self, journal: Store) -> None:
         """Expiry sweeps run once per poll interval; the claim itself must still refuse what is past its TTL."""
         await post(journal, planned(ttl=5))
-        result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5,
-                                     now=time.time() + 10, lease=60, sweep=False)  # fmt: skip
+        result = await journal.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5, now=time.time() + 10, lease=60, sweep=False
+        )
         assert (result.claimed, result.expired) == ([], [])
         (waiting,) = await journal.deliveries(open_only=True)
         assert waiting.state is DeliveryState.PENDING  # left for the next sweep to record as expired
@@ -138,9 +129,14 @@ class StoreContract:
         second = await post(journal, planned("a"), incident_id=first.incident.id, status="identified")
         now = time.time()
         result = await journal.claim(
-            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5, now=now, lease=60,
+            "scripted",
+            ordering=Ordering.IN_ORDER,
+            owner="me",
+            limit=5,
+            now=now,
+            lease=60,
             record=[Outcome(delivery_id, DeliveryState.DELIVERED, 1, now, now, detail="ok")],
-        )  # fmt: skip
+        )
         assert [c.delivery.id for c in result.claimed] == [second.deliveries[0].id]  # its turn came at once
         assert [d.state for d in await journal.deliveries(update_id=first.update.id)] == [DeliveryState.DELIVERED]
 
@@ -148,8 +144,11 @@ class StoreContract:
         await post(journal, planned("a"))
         await post(journal, planned("b"))
         await post(journal, planned("c"))
-        short, dead, alive = (await claim(journal, "short", limit=1, lease=0.01), await claim(journal, "dead", limit=1),
-                              await claim(journal, "alive", limit=1))  # fmt: skip
+        short, dead, alive = (
+            await claim(journal, "short", limit=1, lease=0.01),
+            await claim(journal, "dead", limit=1),
+            await claim(journal, "alive", limit=1),
+        )
         await asyncio.sleep(0.05)
         recovered = await journal.recover(now=time.time(), owner_is_dead=lambda owner: owner == "dead")
         assert {d.id for d in recovered} == {*short, *dead}
@@ -171,8 +170,9 @@ class StoreContract:
         (delivery_id,) = await claim(journal)
         await finish(journal, delivery_id, DeliveryState.DELIVERED, external_id="post-1")
         await post(journal, planned(), incident_id=first.incident.id, status="identified")
-        result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=1, now=time.time(),
-                                     lease=60)  # fmt: skip
+        result = await journal.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=1, now=time.time(), lease=60
+        )
         (claimed,) = result.claimed
         assert claimed.thread_parent == "post-1"
         assert [u.seq for u in claimed.history] == [1, 2] and claimed.incident.update_count == 2
@@ -183,15 +183,27 @@ class StoreContract:
         until = time.time() + 60
         accepted = await post(journal, planned("a", "b", "c"), handoff=Handoff("me", until, {"scripted": 2}))
         assert [(c.delivery.target, c.delivery.state, c.delivery.attempts) for c in accepted.handed_off] == [
-            ("a", DeliveryState.IN_FLIGHT, 1), ("b", DeliveryState.IN_FLIGHT, 1)]  # fmt: skip
+            ("a", DeliveryState.IN_FLIGHT, 1),
+            ("b", DeliveryState.IN_FLIGHT, 1),
+        ]
         first = accepted.handed_off[0]
         assert (first.incident, first.history, first.thread_parent, first.progress) == (
-            accepted.incident, (accepted.update,), None, {})  # fmt: skip
+            accepted.incident,
+            (accepted.update,),
+            None,
+            {},
+        )
         journaled = {d.target: (d.state, d.attempts) for d in await journal.deliveries(update_id=accepted.update.id)}
-        assert journaled == {"a": (DeliveryState.IN_FLIGHT, 1), "b": (DeliveryState.IN_FLIGHT, 1),
-                             "c": (DeliveryState.PENDING, 0)}  # fmt: skip
+        assert journaled == {
+            "a": (DeliveryState.IN_FLIGHT, 1),
+            "b": (DeliveryState.IN_FLIGHT, 1),
+            "c": (DeliveryState.PENDING, 0),
+        }
         assert [(d.target, d.state) for d in accepted.deliveries] == [
-            ("a", DeliveryState.IN_FLIGHT), ("b", DeliveryState.IN_FLIGHT), ("c", DeliveryState.PENDING)]  # fmt: skip
+            ("a", DeliveryState.IN_FLIGHT),
+            ("b", DeliveryState.IN_FLIGHT),
+            ("c", DeliveryState.PENDING),
+        ]
         assert await claim(journal, "other") == [accepted.deliveries[2].id]  # the handed-off two are leased
         assert await finish(journal, first.delivery.id, DeliveryState.DELIVERED, owner="other") == 0
         assert await finish(journal, first.delivery.id, DeliveryState.DELIVERED) == 1
@@ -238,21 +250,64 @@ class StoreContract:
         first = await post(journal, planned(), handoff=Handoff("me", time.time() + 60, {"scripted": 1}))
         (delivery,) = first.handed_off
         await finish(journal, delivery.delivery.id, DeliveryState.DELIVERED, external_id="post-1")
-        later = await post(journal, planned(), incident_id=first.incident.id, status="identified",
-                           handoff=Handoff("me", time.time() + 60, {"scripted": 1}))  # fmt: skip
+        later = await post(
+            journal,
+            planned(),
+            incident_id=first.incident.id,
+            status="identified",
+            handoff=Handoff("me", time.time() + 60, {"scripted": 1}),
+        )
         (claimed,) = later.handed_off
         assert claimed.thread_parent == "post-1"
         assert [u.seq for u in claimed.history] == [1, 2] and claimed.incident.update_count == 2
 
-    async def test_checkpointed_progress_reaches_the_next_attempt(self, journal: Store) -> None:
+    async def test_a_scoped_claim_takes_its_updates_and_what_holds_them_back(self, journal: Store) -> None:
+        """A `send` delivers its own update, and on an in-order channel the earlier deliveries to the same
+        targets that must go first; never other updates' work."""
+        earlier = await post(journal, planned("a", "b"))
+        other = await post(journal, planned("c"), title="Another incident")
+        mine = await post(journal, planned("a"), incident_id=earlier.incident.id, status="identified")
+        leased = await journal.claim(
+            "scripted",
+            ordering=Ordering.IN_ORDER,
+            owner="me",
+            limit=10,
+            now=time.time(),
+            lease=60,
+            updates={mine.update.id},
+        )
+        assert [(c.delivery.update_id, c.delivery.target) for c in leased.claimed] == [(earlier.update.id, "a")]
+        assert other.update.id not in {c.delivery.update_id for c in leased.claimed}
+        nothing = await journal.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=time.time(), lease=60, updates=set()
+        )
+        assert nothing.claimed == []
+
+    async def test_a_scoped_claim_on_a_latest_only_channel_takes_only_its_updates(self, journal: Store) -> None:
+        await post(journal, planned("a", ordering=Ordering.LATEST_ONLY), title="One")
+        mine = await post(journal, planned("a", ordering=Ordering.LATEST_ONLY), title="Two")
+        leased = await journal.claim(
+            "latest",
+            ordering=Ordering.LATEST_ONLY,
+            owner="me",
+            limit=10,
+            now=time.time(),
+            lease=60,
+            updates={mine.update.id},
+        )
+        assert [c.delivery.update_id for c in leased.claimed] == [mine.update.id]
+
+    async def test_an_interrupted_attempt_is_handed_back_and_logged(self, journal: Store) -> None:
+        """Released as interrupted: due again, its attempt not counted, but shown in the ledger."""
         await post(journal, planned())
         (delivery_id,) = await claim(journal)
-        await journal.checkpoint("me", delivery_id, {"done": ["a@example.com"]})
-        await finish(journal, delivery_id, DeliveryState.PENDING, not_before=0.0)
-        result = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=1, now=time.time(),
-                                     lease=60)  # fmt: skip
-        assert result.claimed[0].progress == {"done": ["a@example.com"]}
-        assert result.claimed[0].delivery.attempts == 2
+        assert await journal.release("me", [delivery_id], interrupted="the process stopped") == 1
+        (delivery,) = await journal.deliveries(open_only=True)
+        assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+        assert [(a.outcome, a.error) for a in await journal.attempts(delivery_id)] == [
+            ("interrupted", "the process stopped")
+        ]
+        assert await claim(journal) == [delivery_id]
 
     async def test_failed_deliveries_can_be_requeued_within_their_ttl(self, journal: Store) -> None:
         await post(journal, planned("a"))

@@ -16,17 +16,22 @@ from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store import Handoff, Outcome, Store
 from broadcaster.store.sqlite.journal import CHECKPOINT_EVERY, SqliteStore
-from broadcaster.store.sqlite.ops import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from channels.base import Ordering
-from tests.store.contract import StoreContract, claim
-from tests.support.journal import planned, post
+from tests.store.contract import StoreContract
+from tests.support.journal import claim, planned, post
 
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture
     async def journal(self, store: SqliteStore) -> Store:
         return store
+
+    async def progress_of(self, journal: Store, delivery_id: str) -> dict[str, str]:
+        assert isinstance(journal, SqliteStore)
+        with sqlite3.connect(journal.path) as conn:
+            rows = conn.execute("SELECT key, note FROM progress WHERE delivery_id = ?", (delivery_id,))
+            return dict(rows.fetchall())
 
     async def test_an_accepted_update_survives_reopening(self, tmp_path: Path) -> None:
         """Acknowledged means on disk: a new connection (a new process) sees it."""
@@ -42,63 +47,6 @@ class TestSqliteStore(StoreContract):
             assert [d.state for d in await second.deliveries(update_id=accepted.update.id)] == [DeliveryState.PENDING]
         finally:
             await second.close()
-
-    async def test_a_version_1_journal_is_migrated_in_place(self, tmp_path: Path) -> None:
-        """An existing journal keeps its data and gets the current indexes."""
-        path = tmp_path / "old.db"
-        journal = SqliteStore(path, url="sqlite:///old.db")
-        await journal.open()
-        accepted = await post(journal, planned())
-        await journal.close()
-        with sqlite3.connect(path) as conn:  # make it look like a version 1 journal
-            conn.executescript(
-                "DROP INDEX deliveries_due; DROP INDEX deliveries_open;"
-                "DROP INDEX deliveries_thread;"
-                "CREATE INDEX deliveries_queue ON deliveries (channel, state, not_before);"
-                "CREATE INDEX deliveries_order ON deliveries (channel, target, state, seq);"
-                "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, state);"
-                "PRAGMA user_version = 1;"
-            )
-        reopened = SqliteStore(path, url="sqlite:///old.db")
-        await reopened.open()
-        try:
-            assert [d.id for d in await reopened.deliveries(open_only=True)] == [accepted.deliveries[0].id]
-            assert await claim(reopened) == [accepted.deliveries[0].id]
-        finally:
-            await reopened.close()
-        with sqlite3.connect(path) as conn:
-            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        assert {"deliveries_due", "deliveries_open", "deliveries_thread", "deliveries_failed"} <= indexes
-        assert not {"deliveries_queue", "deliveries_order", "deliveries_leased"} & indexes
-        assert version == SCHEMA_VERSION
-
-    async def test_a_version_2_journal_loses_the_lease_index_and_keeps_its_leases(self, tmp_path: Path) -> None:
-        """Version 3 drops the index on leases; a lease taken before the upgrade is still recovered, and
-        recovery reads open deliveries through an index rather than scanning the whole history."""
-        path = tmp_path / "v2.db"
-        journal = SqliteStore(path, url="sqlite:///v2.db")
-        await journal.open()
-        accepted = await post(journal, planned())
-        assert await claim(journal, owner="gone:1") == [accepted.deliveries[0].id]
-        await journal.close()
-        with sqlite3.connect(path) as conn:  # as version 2 left it
-            conn.executescript(
-                "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';"
-                "PRAGMA user_version = 2;"
-            )
-        reopened = SqliteStore(path, url="sqlite:///v2.db")
-        await reopened.open()
-        try:
-            recovered = await reopened.recover(now=time.time(), owner_is_dead=lambda owner: owner == "gone:1")
-            assert [d.id for d in recovered] == [accepted.deliveries[0].id]
-        finally:
-            await reopened.close()
-        with sqlite3.connect(path) as conn:
-            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            plan = conn.execute(f"EXPLAIN QUERY PLAN {LEASES}").fetchall()
-        assert "deliveries_leased" not in indexes
-        assert "USING INDEX deliveries_open" in plan[0][-1]
 
     async def test_no_statement_reads_the_whole_delivery_history(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -118,18 +66,32 @@ class TestSqliteStore(StoreContract):
             await journal.close()
         # The workload ran through the recording connections, down every path that writes or reads
         # deliveries by something other than their own row: outcomes of each kind, thread parents,
-        # supersession, recovery and expiry.
-        markers = ("INSERT INTO attempts", "SET state = 'delivered'", "SET state = ?1", "json_group_object",
-                   "AS d SET state = 'superseded'", "lease_owner IS ?", "SET state = 'expired'")  # fmt: skip
+        # supersession, recovery, expiry, progress saved and pruned, and claims scoped to some updates.
+        markers = (
+            "INSERT INTO attempts",
+            "SET state = ?1",
+            "json_group_object",
+            "AS d SET state = 'superseded'",
+            "lease_owner IS ?",
+            "SET state = 'expired'",
+            "INSERT INTO progress",
+            "DELETE FROM progress",
+            "s.update_id IN",
+        )
         assert [marker for marker in markers if not any(marker in sql for sql in statements)] == []
         reader = sqlite3.connect(tmp_path / "plans.db")
         try:
             scans = {
                 sql: steps
                 for sql, params in statements.items()
-                if (steps := [step for *_, step in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-                              if step.startswith("SCAN") and not BOUNDED_SCAN.search(step)])
-            }  # fmt: skip
+                if (
+                    steps := [
+                        step
+                        for *_, step in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+                        if step.startswith("SCAN") and not BOUNDED_SCAN.search(step)
+                    ]
+                )
+            }
         finally:
             reader.close()
         assert scans == {}
@@ -216,11 +178,13 @@ class TestSqliteStore(StoreContract):
 
 
 BOUNDED_SCAN = re.compile(
-    r"SCAN (controls|incidents)\b|VIRTUAL TABLE|CONSTANT ROW|USING (COVERING )?INDEX deliveries_(open|due|failed)\b"
+    r"SCAN (controls|incidents)\b|VIRTUAL TABLE|CONSTANT ROW"
+    r"|USING (COVERING )?INDEX deliveries_(open|due|failed|progress)\b"
 )
 """Scans that do not grow with the deliveries: the controls (one row per pause), the incidents (one row
 per incident, not per delivery), json_each's values, and the partial indexes of open, due and failed
-deliveries. Only SCAN steps are judged: a range SEARCH over the history would pass unnoticed."""
+deliveries and of those still holding progress to prune. Only SCAN steps are judged: a range SEARCH over
+the history would pass unnoticed."""
 
 
 def record_statements(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -272,8 +236,9 @@ async def every_operation(journal: SqliteStore) -> None:
     first = await post(journal, planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY), key="k")
     await post(journal, planned("t1"), key="k")
     now = time.time() + 1  # after every accepted delivery's not_before
-    in_order = await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60,
-                                   skip_targets=["t9"])  # fmt: skip
+    in_order = await journal.claim(
+        "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60, skip_targets=["t9"]
+    )
     latest = await journal.claim("latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=now, lease=60)
     assert (len(in_order.claimed), len(latest.claimed)) == (2, 1)
     # A later update of the incident: t1's first delivery is still in flight, so only t3 is handed off,
@@ -285,19 +250,29 @@ async def every_operation(journal: SqliteStore) -> None:
         handoff=Handoff(owner="me", lease_until=now + 60, room={"scripted": 5}, skip_targets={}),
     )
     assert [c.delivery.target for c in later.handed_off] == ["t3"]
-    outcomes = [Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now, detail="ok", external_id="e")
-                for c in in_order.claimed]  # fmt: skip
+    outcomes = [
+        Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now, detail="ok", external_id="e")
+        for c in in_order.claimed
+    ]
     outcomes += [Outcome(c.delivery.id, DeliveryState.FAILED, 1, now, now, error="refused") for c in latest.claimed]
-    outcomes += [Outcome(c.delivery.id, DeliveryState.PENDING, 1, now, now, error="busy", not_before=now + 1)
-                 for c in later.handed_off]  # fmt: skip
-    await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=0, now=now, lease=60,
-                        record=outcomes)  # fmt: skip
+    outcomes += [
+        Outcome(c.delivery.id, DeliveryState.PENDING, 1, now, now, error="busy", not_before=now + 1)
+        for c in later.handed_off
+    ]
+    await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=0, now=now, lease=60, record=outcomes)
     await journal.claim("latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=now + 2, lease=60)
     leased = await claim(journal, owner="me", at=now + 2)  # t1 of the later update (parents by seq), t3's retry
     assert len(leased) == 2
     await journal.renew("me", leased, until=now + 90)
-    await journal.checkpoint("me", leased[0], {"sent": 1})
+    await journal.save_progress("me", leased[0], {"a@example.com": "", "b@example.com": "550 no such user"})
     await journal.release("me", leased[:1])
+    await journal.release("me", None, interrupted="the process stopped")
+    await journal.claim(
+        "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=1, now=now + 2, lease=60, updates={first.update.id}
+    )
+    await journal.claim(
+        "latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=1, now=now + 2, lease=60, updates={first.update.id}
+    )
     await journal.release("me", None)
     await claim(journal, owner="gone:1", at=now + 3)
     await journal.recover(now=now + 4, owner_is_dead=lambda owner: owner == "gone:1")

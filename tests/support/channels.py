@@ -98,9 +98,10 @@ class ScriptedChannel(Channel):
 
     async def send(self, job: Job) -> Receipt:
         self.script.calls.append(
-            Call(job.delivery_id, job.update.id, job.incident.id, job.target, job.attempt, time.time(),
-                 job.thread_parent)
-        )  # fmt: skip
+            Call(
+                job.delivery_id, job.update.id, job.incident.id, job.target, job.attempt, time.time(), job.thread_parent
+            )
+        )
         return await self.script.behave(job)
 
     async def check(self) -> list[CheckResult]:

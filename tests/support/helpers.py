@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,3 +45,39 @@ def run_cli(
         timeout=60,
         check=False,
     )
+
+
+def send_and_kill(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    when: Callable[[], bool],
+    env: Mapping[str, str] | None = None,
+    module: str = "broadcaster",
+    every: float = 0.005,
+    within: float = 60.0,
+) -> int:
+    """Run `python -m MODULE ARGS` and SIGKILL it as soon as `when()` holds (polled every `every` seconds).
+    Returns its exit status (negative: the signal). Fails if it ends by itself first, or `when()` never holds."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + within
+        while not when():
+            assert process.poll() is None, f"it ended before it was killed: {process.communicate()[1]}"
+            assert time.monotonic() < deadline, f"the moment to kill it did not come within {within} s"
+            time.sleep(every)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        process.communicate()
+    return process.returncode

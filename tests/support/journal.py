@@ -1,12 +1,14 @@
-"""Posting updates straight into a journal, for tests below the CLI."""
+"""Posting updates straight into a journal, and claiming and finishing its deliveries, for tests below the CLI."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from broadcaster.domain.models import UpdateDraft
-from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store
+from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.store import Accepted, Handoff, Outcome, PlannedDelivery, Store
 from channels.base import Ordering
 
 
@@ -36,3 +38,25 @@ async def post(
         fields.setdefault("title", "API errors")
     draft = UpdateDraft.model_validate(fields)
     return await journal.accept(draft, plan, now=datetime.now(UTC), idempotency_key=key, handoff=handoff)
+
+
+async def claim(
+    journal: Store,
+    owner: str = "me",
+    *,
+    ordering: Ordering = Ordering.IN_ORDER,
+    limit: int = 10,
+    at: float | None = None,
+    lease: float = 60.0,
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    result = await journal.claim(
+        "scripted", ordering=ordering, owner=owner, limit=limit, now=at or time.time(), lease=lease, skip_targets=skip
+    )
+    return [c.delivery.id for c in result.claimed]
+
+
+async def finish(journal: Store, delivery_id: str, state: DeliveryState, owner: str = "me", **extra: Any) -> int:
+    now = time.time()
+    outcome = Outcome(delivery_id=delivery_id, state=state, attempt=1, started_at=now, finished_at=now, **extra)
+    return await journal.finish(owner, [outcome])

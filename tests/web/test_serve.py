@@ -23,8 +23,14 @@ def test_serve_delivers_what_the_cli_left_and_stops_cleanly(tmp_path: Path) -> N
     assert run_cli("pause", "mirror", cwd=tmp_path).returncode == 0
     held = run_cli("send", "--title", "T", "--status", "investigating", "--message", "M", cwd=tmp_path)
     assert held.returncode == 3
-    server = subprocess.Popen([sys.executable, "-m", "broadcaster", "serve", "--port", "0"], cwd=tmp_path,
-                              env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "broadcaster", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         banner = server.stdout.readline()

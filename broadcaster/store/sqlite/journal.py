@@ -1,27 +1,30 @@
 """The embedded journal: one SQLite file in WAL mode, safe for several processes at once.
 
 Two connections serve it. The journal thread's connection takes every call that may wait: accepting an
-update (synchronous=FULL, so it is on disk before it is acknowledged), checkpointed progress, reads, and
-any write that finds another connection holding the write lock, which it waits for up to the busy
-timeout. The lanes' own bookkeeping (claims, outcomes, lease renewals and releases) runs first on a second
-connection, directly on the event loop, with no busy wait and no fsync (WAL with synchronous=NORMAL,
-which survives a process crash and at worst, on power loss, repeats a delivery: delivery is at-least-once
-anyway). Such a transaction costs the loop a millisecond or two of SQLite; handing it to the thread
-instead cost more, in handoffs of the GIL between the thread and a busy loop, than the SQL itself
-(measured in tests/bench/bench_webhook: end to end time fell by about a quarter). Only the thread's
-connection checkpoints the WAL, since a checkpoint syncs the file."""
+update (synchronous=FULL, so it is on disk before it is acknowledged), reads, and any write that finds
+another connection holding the write lock, which it waits for up to the busy timeout. The lanes' own
+bookkeeping (claims, outcomes, progress, lease renewals and releases) runs first on a second connection,
+directly on the event loop, with no busy wait and no fsync: WAL with synchronous=NORMAL survives the
+process being killed, and on power loss at worst repeats what was sent since the last WAL checkpoint
+(delivery is at-least-once anyway). A transaction there costs the loop a millisecond at most; handing it to
+the thread cost more, in handoffs of the GIL between the thread and a busy loop, than the SQL itself. Only
+the thread's connection checkpoints the WAL, since a checkpoint syncs the file.
+
+The SQL lives in accepting.py, queue.py and reading.py, as plain functions on a connection."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
@@ -37,7 +40,9 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.sqlite import ops
+from broadcaster.store.sqlite import accepting, queue, reading
+from broadcaster.store.sqlite.failures import journal_error
+from broadcaster.store.sqlite.grouping import GroupCommit
 from broadcaster.store.sqlite.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 T = TypeVar("T")
@@ -68,7 +73,10 @@ class SqliteStore(Store):
         """The loop's connection, for the lanes' bookkeeping; used only from the event loop's thread."""
         self._inline_writes = 0
         self._checkpointing = False
-        self._known_updates: dict[str, ops.UpdateView] = {}
+        self._progress: GroupCommit[queue.ProgressSave] = GroupCommit(
+            lambda saves: self._lane_write(partial(queue.save_progress, saves=saves))
+        )
+        self._known_updates: dict[str, queue.UpdateView] = {}
         """What claims read of recent updates (immutable once written), oldest first. A claim that falls
         back to the thread may fill it while the loop runs another: the worst a race costs is a read."""
 
@@ -116,7 +124,7 @@ class SqliteStore(Store):
             for connection in opened:
                 connection.close()
             if isinstance(exc, (sqlite3.Error, OSError)):
-                raise StoreError(f"cannot open the journal at {self.path}: {exc}") from None
+                raise journal_error(f"cannot open the journal at {self.path}: {exc}", exc) from None
             raise
         self._conn, self._inline = conn, inline
 
@@ -198,7 +206,9 @@ class SqliteStore(Store):
         handoff: Handoff | None = None,
     ) -> Accepted:
         accepted = await self._write(
-            partial(ops.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key, handoff=handoff),
+            partial(
+                accepting.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key, handoff=handoff
+            ),
             durable=True,
         )
         if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
@@ -220,76 +230,90 @@ class SqliteStore(Store):
         skip_targets: Collection[str] = (),
         sweep: bool = True,
         record: Sequence[Outcome] = (),
+        updates: Collection[str] | None = None,
     ) -> ClaimResult:
         known = self._known_updates
-        result = await self._lane_write(
-            partial(ops.claim, channel=channel, ordering=ordering, owner=owner, limit=limit, now=now, lease=lease,
-                    skip_targets=skip_targets, sweep=sweep, record=record, known=known)
-        )  # fmt: skip
+        claim = partial(
+            queue.claim,
+            channel=channel,
+            ordering=ordering,
+            owner=owner,
+            limit=limit,
+            now=now,
+            lease=lease,
+            skip_targets=skip_targets,
+            sweep=sweep,
+            record=record,
+            updates_only=updates,
+            known=known,
+        )
+        result = await self._lane_write(claim)
         for update_id in list(known)[: max(0, len(known) - KNOWN_UPDATES)]:
             del known[update_id]
         return result
 
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
-        return await self._lane_write(partial(ops.finish, owner=owner, outcomes=outcomes))
+        return await self._lane_write(partial(queue.finish, owner=owner, outcomes=outcomes, now=time.time()))
 
-    async def release(self, owner: str, delivery_ids: Collection[str] | None) -> int:
-        return await self._lane_write(partial(ops.release, owner=owner, delivery_ids=delivery_ids))
+    async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
+        release = partial(
+            queue.release, owner=owner, delivery_ids=delivery_ids, now=time.time(), interrupted=interrupted
+        )
+        return await self._lane_write(release)
 
     async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
-        await self._lane_write(partial(ops.renew, owner=owner, delivery_ids=delivery_ids, until=until))
+        await self._lane_write(partial(queue.renew, owner=owner, delivery_ids=delivery_ids, until=until))
 
-    async def checkpoint(self, owner: str, delivery_id: str, progress: Mapping[str, Any]) -> None:
-        # Durable: saved progress is what stops a retry from messaging the same people twice.
-        await self._write(
-            partial(ops.checkpoint, owner=owner, delivery_id=delivery_id, progress=progress), durable=True
-        )
+    async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
+        """Saved in a group commit with every other save made in the same turn of the event loop (an email
+        fan-out's connections each wait for their recipient to be saved before the next transaction)."""
+        await self._progress.save((owner, delivery_id, entries))
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
-        return await self._write(partial(ops.recover, now=now, owner_is_dead=owner_is_dead))
+        return await self._write(partial(queue.recover, now=now, owner_is_dead=owner_is_dead))
 
     async def expire_due(self, *, now: float) -> list[Delivery]:
-        return await self._write(partial(ops.expire, now=now, channel=None))
+        return await self._write(partial(queue.expire, now=now, channel=None))
 
     async def requeue_failed(
         self, *, now: float, update_id: str | None = None, channel: str | None = None
     ) -> tuple[int, int]:
-        return await self._write(partial(ops.requeue_failed, now=now, update_id=update_id, channel=channel))
+        return await self._write(partial(queue.requeue_failed, now=now, update_id=update_id, channel=channel))
 
     # --- reading
 
     async def incident(self, incident_id: str) -> Incident:
-        return await self._read(partial(ops.incident, incident_id=incident_id))
+        return await self._read(partial(reading.incident, incident_id=incident_id))
 
     async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
-        return await self._read(partial(ops.incidents, limit=limit, open_only=open_only))
+        return await self._read(partial(reading.incidents, limit=limit, open_only=open_only))
 
     async def history(self, incident_id: str) -> IncidentHistory:
-        return await self._read(partial(ops.history, incident_id=incident_id))
+        return await self._read(partial(reading.history, incident_id=incident_id))
 
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
-        return await self._read(partial(ops.site_history, recent=recent))
+        return await self._read(partial(reading.site_history, recent=recent))
 
     async def update(self, update_id: str) -> Update:
-        return await self._read(partial(ops.update, update_id=update_id))
+        return await self._read(partial(reading.update, update_id=update_id))
 
     async def deliveries(
         self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
     ) -> list[Delivery]:
-        return await self._read(partial(ops.deliveries, update_id=update_id, incident_id=incident_id,
-                                        open_only=open_only))  # fmt: skip
+        reader = partial(reading.deliveries, update_id=update_id, incident_id=incident_id, open_only=open_only)
+        return await self._read(reader)
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
-        return await self._read(partial(ops.attempts, delivery_id=delivery_id))
+        return await self._read(partial(reading.attempts, delivery_id=delivery_id))
 
     # --- lane controls
 
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
-        change = partial(ops.set_paused, channel=channel, target=target, paused=paused, reason=reason, now=now)
+        change = partial(queue.set_paused, channel=channel, target=target, paused=paused, reason=reason, now=now)
         await self._write(change, durable=True)
 
     async def controls(self) -> list[LaneControl]:
-        return await self._read(ops.controls)
+        return await self._read(reading.controls)
 
 
 def _transaction(conn: sqlite3.Connection, operation: Operation[T], *, wait: bool = True) -> T:
@@ -299,18 +323,21 @@ def _transaction(conn: sqlite3.Connection, operation: Operation[T], *, wait: boo
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = operation(conn)
+            conn.execute("COMMIT")
         except BaseException:
+            # Also after a failed COMMIT (a full disk, an I/O error): SQLite may leave the transaction
+            # open, and the connection must be usable for the next one.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
     except sqlite3.OperationalError as exc:
         if not wait and exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
             raise _Busy from None
-        raise StoreError(f"journal write failed: {exc}") from None
+        raise journal_error(f"journal write failed: {exc}", exc) from None
     except sqlite3.Error as exc:
-        raise StoreError(f"journal write failed: {exc}") from None
+        raise journal_error(f"journal write failed: {exc}", exc) from None
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

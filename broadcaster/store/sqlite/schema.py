@@ -1,24 +1,10 @@
-"""The SQLite journal's schema and row mapping."""
+"""The SQLite journal's schema, and the migrations that bring an older journal up to it."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
-from broadcaster.domain.models import (
-    Incident,
-    Update,
-    changes_from_json,
-    from_epoch,
-    from_epoch_required,
-    incident_from_json,
-)
-from broadcaster.domain.vocabulary import DeliveryState, Impact, Status
-from broadcaster.store.base import Attempt, Delivery, LaneControl
-
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
 """The states of an open delivery, as SQL. The deliveries_open index is partial on exactly this term, and
@@ -70,7 +56,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error   TEXT NOT NULL DEFAULT '',
     detail       TEXT NOT NULL DEFAULT '',
     external_id  TEXT,
-    progress     TEXT NOT NULL DEFAULT '{{}}'
+    has_progress INTEGER NOT NULL DEFAULT 0      -- 1 while rows in `progress` may still be pruned
 );
 -- Partial indexes hold only open deliveries: they stay small however long the history grows, and a
 -- delivery enters and leaves each once instead of moving on every change of state. Leases have no index
@@ -82,6 +68,18 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) 
 CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
 CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, update_seq);
+-- Deliveries whose progress may hold personal data to prune: few at any time, whatever the history.
+CREATE INDEX IF NOT EXISTS deliveries_progress ON deliveries (state) WHERE has_progress = 1;
+
+-- What a long delivery has done so far (an email fan-out: one row per recipient), appended as it goes so a
+-- retry after a crash resumes instead of repeating. note is '' for a step that went through, else why it
+-- was refused. Once the delivery can no longer be attempted, the '' rows are pruned: refusals are kept.
+CREATE TABLE IF NOT EXISTS progress (
+    delivery_id TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    PRIMARY KEY (delivery_id, key)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
@@ -114,85 +112,17 @@ MIGRATIONS: Final = {
     "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, update_seq);",
     3: "DROP INDEX IF EXISTS deliveries_leased;",
     4: "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';",
+    # Progress moves from one JSON value per delivery, rewritten whole at each save, to rows appended as
+    # they happen. What an open (or still requeueable) delivery had saved comes along; refusals are kept.
+    5: "CREATE TABLE progress (delivery_id TEXT NOT NULL, key TEXT NOT NULL, note TEXT NOT NULL, "
+    "PRIMARY KEY (delivery_id, key)) WITHOUT ROWID;\n"
+    "INSERT OR IGNORE INTO progress (delivery_id, key, note) SELECT d.id, a.value, '' "
+    "FROM deliveries d, json_each(d.progress, '$.accepted') a WHERE d.progress != '{}' "
+    f"AND (d.state IN {OPEN_STATES} OR (d.state = 'failed' AND d.expires_at > unixepoch()));\n"
+    "INSERT OR REPLACE INTO progress (delivery_id, key, note) SELECT d.id, r.key, r.value "
+    "FROM deliveries d, json_each(d.progress, '$.refused') r WHERE d.progress != '{}';\n"
+    "ALTER TABLE deliveries ADD COLUMN has_progress INTEGER NOT NULL DEFAULT 0;\n"
+    "UPDATE deliveries SET has_progress = 1 WHERE id IN (SELECT delivery_id FROM progress WHERE note = '');\n"
+    "ALTER TABLE deliveries DROP COLUMN progress;\n"
+    "CREATE INDEX deliveries_progress ON deliveries (state) WHERE has_progress = 1;",
 }
-
-DELIVERY_COLUMNS: Final = (
-    "id, update_id, incident_id, update_seq, channel, target, state, attempts, max_attempts, created_at, "
-    "not_before, expires_at, finished_at, last_error, detail, external_id"
-)
-UPDATE_COLUMNS: Final = "id, incident_id, seq, status, impact, message, components, created_at, next_update_at, author"
-
-
-DELIVERY_FIELDS: Final = tuple(column.strip() for column in DELIVERY_COLUMNS.split(","))
-
-
-_STATES: Final = {state.value: state for state in DeliveryState}
-
-
-def delivery_from_values(values: Sequence[Any]) -> Delivery:
-    """A delivery from its DELIVERY_FIELDS values, in order (the order of Delivery's fields). Hot: a claim
-    builds one per delivery, so this is positional, with a plain dict lookup for the state."""
-    v = values
-    return Delivery(v[0], v[1], v[2], v[3], v[4], v[5], _STATES[v[6]], v[7], v[8], v[9], v[10], v[11], v[12], v[13],
-                    v[14], v[15])  # fmt: skip
-
-
-def delivery_from_row(row: sqlite3.Row) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        update_id=row["update_id"],
-        incident_id=row["incident_id"],
-        update_seq=row["update_seq"],
-        channel=row["channel"],
-        target=row["target"],
-        state=DeliveryState(row["state"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        created_at=row["created_at"],
-        not_before=row["not_before"],
-        expires_at=row["expires_at"],
-        finished_at=row["finished_at"],
-        last_error=row["last_error"],
-        detail=row["detail"],
-        external_id=row["external_id"],
-    )
-
-
-def update_from_row(row: sqlite3.Row) -> Update:
-    return Update(
-        id=row["id"],
-        incident_id=row["incident_id"],
-        seq=row["seq"],
-        status=Status(row["status"]),
-        impact=Impact(row["impact"]),
-        message=row["message"],
-        components=changes_from_json(json.loads(row["components"])),
-        created_at=from_epoch_required(row["created_at"]),
-        next_update_at=from_epoch(row["next_update_at"]),
-        author=row["author"],
-    )
-
-
-def incident_from_column(text: str) -> Incident:
-    return incident_from_json(json.loads(text))
-
-
-def attempt_from_row(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        delivery_id=row["delivery_id"],
-        number=row["number"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        outcome=row["outcome"],
-        error=row["error"],
-    )
-
-
-def control_from_row(row: sqlite3.Row) -> LaneControl:
-    return LaneControl(
-        channel=row["channel"],
-        target=row["target"],
-        paused=bool(row["paused"]),
-        reason=row["reason"],
-        updated_at=row["updated_at"],
-    )

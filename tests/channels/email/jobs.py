@@ -1,11 +1,10 @@
 """Incidents, updates and Jobs built the way the lane builds them, for driving EmailChannel.send directly.
 
 `Attempts` stands in for the journal between attempts of one delivery: it keeps what the channel saved
-through Job.checkpoint and hands it to the next attempt, as the lane does."""
+through Job.save_progress and hands it to the next attempt, as the lane does."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,12 +71,14 @@ class Attempts:
 
     incident: Incident
     history: tuple[Update, ...]
-    progress: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, str] = field(default_factory=dict)
     saves: int = 0
     attempt: int = 0
+    stop: bool = False
+    """What the next jobs' stop_requested() answers: the lane is stopping."""
 
-    async def checkpoint(self, progress: Mapping[str, Any]) -> None:
-        self.progress = json.loads(json.dumps(progress))  # what a durable JSON column gives back
+    async def save_progress(self, entries: Mapping[str, str]) -> None:
+        self.progress.update(entries)
         self.saves += 1
 
     def next(self, *, expires_at: float | None = None) -> Job:
@@ -94,7 +95,8 @@ class Attempts:
             history=self.history,
             thread_parent=None,
             progress=dict(self.progress),
-            checkpoint=self.checkpoint,
+            save_progress=self.save_progress,
+            stop_requested=lambda: self.stop,
         )
 
 

@@ -57,6 +57,9 @@ class Script:
     """DATA numbers at which the server closes the connection without answering."""
     data_delay: float = 0.0
     """Seconds to sit on every DATA before answering."""
+    reply_delay: float = 0.0
+    """Seconds between accepting a message (it is recorded as received) and sending the 250 reply: the
+    window in which a client that stops or dies has had its message accepted without knowing it."""
 
 
 class Recorder:
@@ -115,6 +118,8 @@ class Recorder:
                     tuple(session.peer),
                 )
             )
+        if self.script.reply_delay:
+            await asyncio.sleep(self.script.reply_delay)
         return "250 2.0.0 Accepted"
 
     def messages_to(self, address: str) -> list[Received]:

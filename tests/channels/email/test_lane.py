@@ -74,8 +74,12 @@ async def test_a_later_update_threads_under_the_incident_s_first_message(configu
 async def test_nothing_is_mailed_after_the_time_to_live(configure: Configure) -> None:
     """A relay too slow for the TTL: the lane records the delivery expired and the rest are never mailed."""
     with smtp_server(Script(data_delay=0.05)) as server:
-        settings = configure(Relay(server.port), subscribers=PEOPLE, email={"pool_size": 1},
-                             retry="[retry.email]\nttl = 0.5\nbase_delay = 0.05\n")  # fmt: skip
+        settings = configure(
+            Relay(server.port),
+            subscribers=PEOPLE,
+            email={"pool_size": 1},
+            retry="[retry.email]\nttl = 0.5\nbase_delay = 0.05\n",
+        )
         (delivery,) = await post(settings, draft())
     assert delivery.state is DeliveryState.EXPIRED
     assert 0 < len(server.recorder.received) < 30
@@ -84,9 +88,12 @@ async def test_nothing_is_mailed_after_the_time_to_live(configure: Configure) ->
 async def test_progress_survives_an_attempt_cut_short_by_the_lane_timeout(configure: Configure) -> None:
     """Each attempt times out mid-batch; the next resumes. Only a message in flight at a cut may repeat."""
     with smtp_server(Script(data_delay=0.02)) as server:
-        settings = configure(Relay(server.port), subscribers=PEOPLE, email={"pool_size": 1},
-                             retry="[retry.email]\ntimeout = 0.25\nbase_delay = 0.01\nmax_delay = 0.02\n"
-                                   "max_attempts = 20\n")  # fmt: skip
+        settings = configure(
+            Relay(server.port),
+            subscribers=PEOPLE,
+            email={"pool_size": 1},
+            retry="[retry.email]\ntimeout = 0.25\nbase_delay = 0.01\nmax_delay = 0.02\nmax_attempts = 20\n",
+        )
         (delivery,) = await post(settings, draft())
     assert delivery.state is DeliveryState.DELIVERED and delivery.attempts > 1
     per_person = [len(server.recorder.messages_to(person)) for person in PEOPLE]

@@ -100,8 +100,11 @@ def test_the_body_is_text_and_html_with_every_user_text_escaped() -> None:
 
 def test_the_html_is_self_contained() -> None:
     """No images, scripts, stylesheets or fonts; the only links are the incident page and unsubscribe."""
-    message = parse(render("investigating", "identified", unsubscribe=Unsubscribe(UNSUBSCRIBE_URL, None))
-                    .for_recipient("a@example.org"))  # fmt: skip
+    message = parse(
+        render("investigating", "identified", unsubscribe=Unsubscribe(UNSUBSCRIBE_URL, None)).for_recipient(
+            "a@example.org"
+        )
+    )
     markup = cast(EmailMessage, message.get_body(("html",))).get_content()
     assert set(re.findall(r'href="([^"]*)"', markup)) == {INCIDENT_URL, UNSUBSCRIBE_URL}
     assert not re.search(r"<(img|script|link|iframe|object)\b|src=|url\(|@import", markup)

@@ -20,16 +20,20 @@ def error(write_config: WriteConfig, text: str) -> str:
 
 def test_relays_are_the_primary_then_the_fallbacks_in_order(write_config: WriteConfig) -> None:
     """The flat keys are the primary; [[email.fallback_relays]] follow in file order with their own settings."""
-    settings = load_settings(write_config(
-        BASE + 'host = "smtp.one.example"\n'
-        '[[email.fallback_relays]]\nhost = "smtp.two.example"\nport = 465\nsecurity = "tls"\n'
-        'username = "u"\npassword = "p2-secret"\n'
-        '[[email.fallback_relays]]\nhost = "10.0.0.5"\nport = 25\nsecurity = "none"\n'
-    ))  # fmt: skip
+    settings = load_settings(
+        write_config(
+            BASE + 'host = "smtp.one.example"\n'
+            '[[email.fallback_relays]]\nhost = "smtp.two.example"\nport = 465\nsecurity = "tls"\n'
+            'username = "u"\npassword = "p2-secret"\n'
+            '[[email.fallback_relays]]\nhost = "10.0.0.5"\nport = 25\nsecurity = "none"\n'
+        )
+    )
     relays = settings.email.relays()
     assert [(r.label, r.security) for r in relays] == [
-        ("smtp.one.example:587", "starttls"), ("smtp.two.example:465", "tls"), ("10.0.0.5:25", "none")
-    ]  # fmt: skip
+        ("smtp.one.example:587", "starttls"),
+        ("smtp.two.example:465", "tls"),
+        ("10.0.0.5:25", "none"),
+    ]
     assert "p2-secret" in settings.secret_values()
     assert (settings.email.sender, settings.email.sender_domain) == ("status@example.com", "example.com")
     assert settings.email.suppression_path(Path("var")) == Path("var/email-suppressed.txt")

@@ -35,8 +35,14 @@ def test_csv_with_components() -> None:
 
 def test_bad_lines_are_reported_with_their_numbers_and_the_rest_used() -> None:
     """Invalid addresses, non-ASCII, header injection and duplicates are skipped, each with its line number."""
-    lines = ["ann@example.org", "no-at-sign", "jörg@example.de", "eve@example.org\r\nBcc: x@example.org",
-             "ANN@example.org", "bob@example.org"]  # fmt: skip
+    lines = [
+        "ann@example.org",
+        "no-at-sign",
+        "jörg@example.de",
+        "eve@example.org\r\nBcc: x@example.org",
+        "ANN@example.org",
+        "bob@example.org",
+    ]
     listed = parse_subscribers(lines, limit=10)
     assert [s.address for s in listed.subscribers] == ["ann@example.org", "bob@example.org"]
     assert listed.problems == (

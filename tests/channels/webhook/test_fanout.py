@@ -31,7 +31,7 @@ class CountingJournal:
         return await self._journal.site_history(recent=recent)
 
 
-async def no_checkpoint(_progress: object) -> None:
+async def no_progress(_entries: object) -> None:
     return None
 
 
@@ -43,10 +43,24 @@ async def test_one_update_to_many_targets_reads_the_journal_once(configure: Conf
     channel = WebhookChannel.create(ChannelContext(settings, journal))
     try:
         accepted = await runtime.submit(UpdateDraft(title="x", status="investigating", message="x"))
-        jobs = [Job(delivery_id=d.id, channel="webhook", target=d.target, attempt=1, max_attempts=3,
-                    expires_at=d.expires_at, incident=accepted.incident, update=accepted.update,
-                    history=(accepted.update,), thread_parent=None, progress={}, checkpoint=no_checkpoint)
-                for d in accepted.deliveries]  # fmt: skip
+        jobs = [
+            Job(
+                delivery_id=d.id,
+                channel="webhook",
+                target=d.target,
+                attempt=1,
+                max_attempts=3,
+                expires_at=d.expires_at,
+                incident=accepted.incident,
+                update=accepted.update,
+                history=(accepted.update,),
+                thread_parent=None,
+                progress={},
+                save_progress=no_progress,
+                stop_requested=lambda: False,
+            )
+            for d in accepted.deliveries
+        ]
         receipts = await asyncio.gather(*(channel.send(job) for job in jobs))
     finally:
         await channel.aclose()
@@ -58,9 +72,15 @@ async def test_one_update_to_many_targets_reads_the_journal_once(configure: Conf
 async def run_cli(*args: str, cwd: Path) -> tuple[int, str]:
     """The real CLI in a child process, without blocking this loop (the receiver runs in it)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broadcaster", *args, cwd=cwd, env=cli_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "broadcaster",
+        *args,
+        cwd=cwd,
+        env=cli_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     async with asyncio.timeout(60):
         output, _ = await process.communicate()
     assert process.returncode is not None
@@ -70,8 +90,18 @@ async def run_cli(*args: str, cwd: Path) -> tuple[int, str]:
 async def test_cli_send_delivers_a_signed_envelope(configure: Configure, receiver: Receiver, workdir: Path) -> None:
     """`broadcaster send` exits 0 once the webhook target has the signed Statuspage envelope."""
     configure(target(receiver.url("/cli"), name="cli", secret=SECRET))
-    code, output = await run_cli("send", "--config", "broadcaster.toml", "--title", "API errors", "--status",
-                                 "investigating", "--message", "Looking into it.", cwd=workdir)  # fmt: skip
+    code, output = await run_cli(
+        "send",
+        "--config",
+        "broadcaster.toml",
+        "--title",
+        "API errors",
+        "--status",
+        "investigating",
+        "--message",
+        "Looking into it.",
+        cwd=workdir,
+    )
     assert code == 0, output
     (request,) = receiver.at("/cli")
     body = Webhook(SECRET).verify(request.body, request.headers)
@@ -83,8 +113,10 @@ async def test_cli_check_reports_each_target(
 ) -> None:
     """`broadcaster check` prints one line per target and exits 3 when one of them is unreachable."""
     receiver.script("/pinged", Answer(202))
-    configure(target(receiver.url("/pinged"), name="pinged", ping=True),
-              target(f"http://127.0.0.1:{closed_port}/x", name="dead"))  # fmt: skip
+    configure(
+        target(receiver.url("/pinged"), name="pinged", ping=True),
+        target(f"http://127.0.0.1:{closed_port}/x", name="dead"),
+    )
     code, output = await run_cli("check", "--config", "broadcaster.toml", cwd=workdir)
     assert code == 3, output
     assert "ok    webhook pinged: ping answered HTTP 202 in " in output

@@ -33,9 +33,11 @@ from tests.channels.x.oauth1 import Credentials, check
 
 HOST: Final = "api.twitter.com"
 CREDENTIALS: Final = Credentials(
-    consumer_key="ck-test-3fd1a8", consumer_secret="cs-test-8b42c9e07d", token="1650-at-test-5e90b2",
+    consumer_key="ck-test-3fd1a8",
+    consumer_secret="cs-test-8b42c9e07d",
+    token="1650-at-test-5e90b2",
     token_secret="ats-test-c7a3f61d48",
-)  # fmt: skip
+)
 SECRETS: Final = (CREDENTIALS.consumer_key, CREDENTIALS.consumer_secret, CREDENTIALS.token, CREDENTIALS.token_secret)
 """What must never appear in a ledger, a log or an error."""
 HANDLE: Final = "example_status"
@@ -123,9 +125,15 @@ class FakeX:
     def _auth_problem(self, request: web.Request) -> str | None:
         if len(self._nonces) >= MAX_POSTS:
             self._nonces.clear()  # bounded: only a very long benchmark gets here, and it replays nothing
-        return check(request.headers.get("Authorization"), method=request.method,
-                     base_url=f"https://{request.host.lower()}{request.path}", query=request.query.items(),
-                     expected=self.credentials, now=time.time(), seen_nonces=self._nonces)  # fmt: skip
+        return check(
+            request.headers.get("Authorization"),
+            method=request.method,
+            base_url=f"https://{request.host.lower()}{request.path}",
+            query=request.query.items(),
+            expected=self.credentials,
+            now=time.time(),
+            seen_nonces=self._nonces,
+        )
 
     async def _accept_post(self, body: dict[str, Any]) -> web.StreamResponse:
         text = body.get("text")

@@ -25,16 +25,14 @@ class NoJournal:
 
 @dataclass
 class Saved:
-    """What a job's checkpoints stored, last one first in `progress`."""
+    """What a job's save_progress calls stored: each call's entries in `saves`, all of them in `progress`."""
 
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    saves: list[dict[str, str]] = field(default_factory=list)
+    progress: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def progress(self) -> dict[str, Any]:
-        return self.checkpoints[-1] if self.checkpoints else {}
-
-    async def checkpoint(self, progress: Mapping[str, Any]) -> None:
-        self.checkpoints.append(dict(progress))
+    async def save_progress(self, entries: Mapping[str, str]) -> None:
+        self.saves.append(dict(entries))
+        self.progress.update(entries)
 
 
 def make_job(
@@ -47,22 +45,51 @@ def make_job(
     thread_parent: str | None = None,
     attempt: int = 1,
     saved: Saved | None = None,
-    progress: Mapping[str, Any] | None = None,
+    progress: Mapping[str, str] | None = None,
 ) -> Job:
     """A job for update `seq` of incident INCIDENT_ID, as a lane would hand it over."""
     now = datetime.now(UTC)
     saved = saved if saved is not None else Saved()
     incident = Incident(
-        id=INCIDENT_ID, kind=Kind.INCIDENT, name=title, status=status, impact=impact, components={},
-        created_at=now, updated_at=now, started_at=now, monitoring_at=None,
-        resolved_at=now if status.is_final else None, scheduled_for=None, scheduled_until=None,
-        next_update_at=None, update_count=seq,
-    )  # fmt: skip
-    update = Update(id=f"upd{seq:09d}", incident_id=INCIDENT_ID, seq=seq, status=status, impact=impact,
-                    message=message, components=(), created_at=now, next_update_at=None)  # fmt: skip
+        id=INCIDENT_ID,
+        kind=Kind.INCIDENT,
+        name=title,
+        status=status,
+        impact=impact,
+        components={},
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+        monitoring_at=None,
+        resolved_at=now if status.is_final else None,
+        scheduled_for=None,
+        scheduled_until=None,
+        next_update_at=None,
+        update_count=seq,
+    )
+    update = Update(
+        id=f"upd{seq:09d}",
+        incident_id=INCIDENT_ID,
+        seq=seq,
+        status=status,
+        impact=impact,
+        message=message,
+        components=(),
+        created_at=now,
+        next_update_at=None,
+    )
     return Job(
-        delivery_id=f"dlv{seq:09d}", channel="x", target="x", attempt=attempt, max_attempts=4,
-        expires_at=time.time() + 3600, incident=incident, update=update, history=(update,),
-        thread_parent=thread_parent, progress=dict(saved.progress if progress is None else progress),
-        checkpoint=saved.checkpoint,
-    )  # fmt: skip
+        delivery_id=f"dlv{seq:09d}",
+        channel="x",
+        target="x",
+        attempt=attempt,
+        max_attempts=4,
+        expires_at=time.time() + 3600,
+        incident=incident,
+        update=update,
+        history=(update,),
+        thread_parent=thread_parent,
+        progress=dict(saved.progress if progress is None else progress),
+        save_progress=saved.save_progress,
+        stop_requested=lambda: False,
+    )

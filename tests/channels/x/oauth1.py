@@ -13,9 +13,16 @@ from typing import Final
 from urllib.parse import quote, unquote
 
 REQUIRED: Final = frozenset(
-    {"oauth_consumer_key", "oauth_token", "oauth_signature_method", "oauth_timestamp", "oauth_nonce",
-     "oauth_version", "oauth_signature"}
-)  # fmt: skip
+    {
+        "oauth_consumer_key",
+        "oauth_token",
+        "oauth_signature_method",
+        "oauth_timestamp",
+        "oauth_nonce",
+        "oauth_version",
+        "oauth_signature",
+    }
+)
 MAX_SKEW: Final = 300
 """Seconds a request's timestamp may differ from the server's clock, as X allows."""
 _PARAMETER = re.compile(r'\s*([A-Za-z0-9_]+)="([^"]*)"\s*')
@@ -34,8 +41,9 @@ def encode(text: str) -> str:
     return quote(text, safe="~")
 
 
-def signature(method: str, base_url: str, parameters: Iterable[tuple[str, str]], consumer_secret: str,
-              token_secret: str) -> str:  # fmt: skip
+def signature(
+    method: str, base_url: str, parameters: Iterable[tuple[str, str]], consumer_secret: str, token_secret: str
+) -> str:
     """The HMAC-SHA1 signature (RFC 5849 3.4.2) of a request, base64-encoded. `parameters` are the query
     and OAuth parameters (not oauth_signature), decoded."""
     normalized = "&".join(f"{k}={v}" for k, v in sorted((encode(k), encode(v)) for k, v in parameters))
@@ -63,8 +71,16 @@ def parse_header(header: str) -> dict[str, str] | str:
     return parameters
 
 
-def check(header: str | None, *, method: str, base_url: str, query: Iterable[tuple[str, str]],
-          expected: Credentials, now: float, seen_nonces: set[str]) -> str | None:  # fmt: skip
+def check(
+    header: str | None,
+    *,
+    method: str,
+    base_url: str,
+    query: Iterable[tuple[str, str]],
+    expected: Credentials,
+    now: float,
+    seen_nonces: set[str],
+) -> str | None:
     """None when `header` is a well-formed, realm-less OAuth 1.0a HMAC-SHA1 header for these credentials
     whose signature matches the request (and whose nonce is new: it is added to `seen_nonces`); else the
     problem, in words."""

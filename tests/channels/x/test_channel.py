@@ -47,8 +47,9 @@ async def test_a_first_update_is_a_standalone_post(channel: XChannel, fake: Fake
 async def test_a_later_update_replies_to_the_thread_parent(channel: XChannel, fake: FakeX) -> None:
     """With a thread parent the post is a reply to it, and the receipt says so."""
     first = await channel.send(make_job())
-    receipt = await channel.send(make_job(seq=2, status=Status.IDENTIFIED, message="Cause found.",
-                                          thread_parent=first.external_id))  # fmt: skip
+    receipt = await channel.send(
+        make_job(seq=2, status=Status.IDENTIFIED, message="Cause found.", thread_parent=first.external_id)
+    )
     assert [post.reply_to for post in fake.posts] == [None, first.external_id]
     assert receipt.detail.startswith(f"posted {receipt.external_id} in reply to {first.external_id};")
 

@@ -64,8 +64,9 @@ async def desk(settings: Settings, channels: tuple[str, ...] = ("x",)) -> AsyncI
 async def test_an_incident_is_one_thread(x_config: XConfig, fake: FakeX) -> None:
     """Three updates: the first stands alone, the second replies to it, the third to the second."""
     async with desk(x_config()) as commander:
-        opened, first = await commander.deliver(title="API errors", status="investigating", impact="major",
-                                                message="Error rates are up.")  # fmt: skip
+        opened, first = await commander.deliver(
+            title="API errors", status="investigating", impact="major", message="Error rates are up."
+        )
         incident = opened.incident.id
         _, second = await commander.deliver(incident_id=incident, status="identified", message="Bad deploy.")
         _, third = await commander.deliver(incident_id=incident, status="resolved", message="Rolled back.")
@@ -73,8 +74,10 @@ async def test_an_incident_is_one_thread(x_config: XConfig, fake: FakeX) -> None
     assert [post.id for post in fake.posts] == [first.external_id, second.external_id, third.external_id]
     assert [post.reply_to for post in fake.posts] == [None, first.external_id, second.external_id]
     assert [post.text.split("\n")[0] for post in fake.posts] == [
-        "Investigating - Major outage: API errors", "Identified - Major outage: API errors", "Resolved: API errors"
-    ]  # fmt: skip
+        "Investigating - Major outage: API errors",
+        "Identified - Major outage: API errors",
+        "Resolved: API errors",
+    ]
 
 
 async def test_a_rate_limited_post_waits_for_the_reset(x_config: XConfig, fake: FakeX) -> None:

@@ -11,17 +11,29 @@ CREDENTIALS = Credentials("dpf43f3p2l4k3l03", "kd94hf93k423kf44", "nnch734d00sl2
 
 
 def signed_header(url: str = URL, *, nonce: str = "n0nce", timestamp: str = "1700000000") -> str:
-    client = Client(CREDENTIALS.consumer_key, CREDENTIALS.consumer_secret, CREDENTIALS.token,
-                    CREDENTIALS.token_secret, nonce=nonce, timestamp=timestamp)  # fmt: skip
+    client = Client(
+        CREDENTIALS.consumer_key,
+        CREDENTIALS.consumer_secret,
+        CREDENTIALS.token,
+        CREDENTIALS.token_secret,
+        nonce=nonce,
+        timestamp=timestamp,
+    )
     _url, headers, _body = client.sign(url, "GET")
     return str(headers["Authorization"])
 
 
 def test_signature_matches_the_rfc_example() -> None:
     """RFC 5849 section 1.2's photo request signs to the RFC's published signature."""
-    parameters = [("file", "vacation.jpg"), ("size", "original"), ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
-                  ("oauth_token", "nnch734d00sl2jdk"), ("oauth_signature_method", "HMAC-SHA1"),
-                  ("oauth_timestamp", "137131202"), ("oauth_nonce", "chapoH")]  # fmt: skip
+    parameters = [
+        ("file", "vacation.jpg"),
+        ("size", "original"),
+        ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
+        ("oauth_token", "nnch734d00sl2jdk"),
+        ("oauth_signature_method", "HMAC-SHA1"),
+        ("oauth_timestamp", "137131202"),
+        ("oauth_nonce", "chapoH"),
+    ]
     got = signature("GET", "http://photos.example.net/photos", parameters, "kd94hf93k423kf44", "pfkkdhi9sl3r4s00")
     assert got == "MdpQcU8iPSUjWoN/UDMsK2sui9I="
 
@@ -36,8 +48,15 @@ def verdict(
     now: float = 1700000000,
     nonces: set[str] | None = None,
 ) -> str | None:
-    return check(header, method=method, base_url=base_url, query=query or [], expected=expected, now=now,
-                 seen_nonces=set() if nonces is None else nonces)  # fmt: skip
+    return check(
+        header,
+        method=method,
+        base_url=base_url,
+        query=query or [],
+        expected=expected,
+        now=now,
+        seen_nonces=set() if nonces is None else nonces,
+    )
 
 
 def test_a_header_signed_by_oauthlib_passes_once() -> None:

@@ -14,8 +14,9 @@ HEADER = "Identified - Major outage: API errors"
 
 
 def compose(message: str, *, link: str | None = LINK, always_link: bool = False, title: str = "API errors") -> str:
-    return compose_post(status="Identified", impact="Major outage", title=title, message=message, link=link,
-                        always_link=always_link).text  # fmt: skip
+    return compose_post(
+        status="Identified", impact="Major outage", title=title, message=message, link=link, always_link=always_link
+    ).text
 
 
 def body_of(text: str, *, link: str | None = LINK) -> str:
@@ -45,9 +46,17 @@ def test_characters_weigh_as_x_counts_them(text: str, weight: int) -> None:
 
 @pytest.mark.parametrize(
     "emoji",
-    ["👍", "👍🏽", "👨\u200d👩\u200d👧\u200d👦", "👩🏽\u200d💻", "🇺🇦", "1\ufe0f\u20e3", "❤\ufe0f",
-     "🏴\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"],
-)  # fmt: skip
+    [
+        "👍",
+        "👍🏽",
+        "👨\u200d👩\u200d👧\u200d👦",
+        "👩🏽\u200d💻",
+        "🇺🇦",
+        "1\ufe0f\u20e3",
+        "❤\ufe0f",
+        "🏴\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f",
+    ],
+)
 def test_an_emoji_sequence_weighs_two(emoji: str) -> None:
     """Skin tones, ZWJ families, flags, keycaps and tag flags each count 2, however many code points."""
     assert weighted_length(emoji) == 2
@@ -74,8 +83,9 @@ def test_links_weigh_23_whatever_their_length(text: str, weight: int) -> None:
 
 def test_a_short_update_is_posted_whole_without_a_link() -> None:
     """Status and impact lead, then a blank line and the message; no link unless shortened."""
-    post = compose_post(status="Identified", impact="Major outage", title="API errors", message="Fix deployed.",
-                        link=LINK)  # fmt: skip
+    post = compose_post(
+        status="Identified", impact="Major outage", title="API errors", message="Fix deployed.", link=LINK
+    )
     assert (post.text, post.shortened) == (f"{HEADER}\n\nFix deployed.", False)
     assert post.weight == weighted_length(post.text)
 
@@ -166,8 +176,14 @@ SAMPLES = ["word", "数据", "Cafe\u0301", "👩🏽\u200d💻", "https://exampl
 def test_every_composition_fits(sample: str, count: int) -> None:
     """Whatever the script, size, link setting: at most 280, NFC, and the weight reported is the real one."""
     for link, always in [(LINK, False), (LINK, True), (None, False)]:
-        post = compose_post(status="Monitoring", impact="Minor outage", title="Login failures",
-                            message=" ".join([sample] * count), link=link, always_link=always)  # fmt: skip
+        post = compose_post(
+            status="Monitoring",
+            impact="Minor outage",
+            title="Login failures",
+            message=" ".join([sample] * count),
+            link=link,
+            always_link=always,
+        )
         assert post.weight == weighted_length(post.text) <= MAX_WEIGHT
         assert unicodedata.is_normalized("NFC", post.text)
         assert post.text.startswith("Monitoring - Minor outage: Login failures")

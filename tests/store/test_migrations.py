@@ -1,0 +1,122 @@
+"""An older journal opened by this build is migrated in place, in one transaction, keeping its data.
+
+Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_4 and the
+version's own steps), the way each of those versions left the file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from broadcaster.store.sqlite import SqliteStore
+from broadcaster.store.sqlite.queue import LEASES
+from broadcaster.store.sqlite.schema import SCHEMA_VERSION
+from tests.support.journal import claim, planned, post
+
+AS_VERSION_4 = (
+    "DROP INDEX deliveries_progress; DROP TABLE progress; ALTER TABLE deliveries DROP COLUMN has_progress;"
+    "ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';"
+)
+"""Undoes version 5: progress back in one JSON column per delivery."""
+
+
+async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp_path: Path) -> None:
+    """What an open email delivery had saved comes along (a retry still skips those recipients); what a
+    delivered one had accepted is pruned, its refusals kept."""
+    path = tmp_path / "v4.db"
+    journal = SqliteStore(path, url="sqlite:///v4.db")
+    await journal.open()
+    await post(journal, planned("open", "done"))
+    await journal.close()
+    saved = {"accepted": ["a@example.com", "b@example.com"], "refused": {"c@example.com": "550 no such user"}}
+    with sqlite3.connect(path) as conn:
+        conn.executescript(AS_VERSION_4 + "PRAGMA user_version = 4;")
+        conn.execute("UPDATE deliveries SET progress = ?", (json.dumps(saved),))
+        conn.execute("UPDATE deliveries SET state = 'delivered', finished_at = 1 WHERE target = 'done'")
+    reopened = SqliteStore(path, url="sqlite:///v4.db")
+    await reopened.open()
+    try:
+        (claimed,) = (
+            await reopened.claim(
+                "scripted", ordering=planned()[0].ordering, owner="me", limit=5, now=time.time(), lease=60
+            )
+        ).claimed
+        assert claimed.delivery.target == "open"
+        assert claimed.progress == {"a@example.com": "", "b@example.com": "", "c@example.com": "550 no such user"}
+        await reopened.expire_due(now=time.time())  # a sweep prunes what can no longer be attempted
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT d.target, p.key, p.note FROM progress p JOIN deliveries d ON d.id = p.delivery_id "
+            "ORDER BY d.target, p.key"
+        ).fetchall()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert rows == [
+        ("done", "c@example.com", "550 no such user"),
+        ("open", "a@example.com", ""),
+        ("open", "b@example.com", ""),
+        ("open", "c@example.com", "550 no such user"),
+    ]
+    assert version == SCHEMA_VERSION
+
+
+async def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
+    """An existing journal keeps its data and gets the current indexes."""
+    path = tmp_path / "old.db"
+    journal = SqliteStore(path, url="sqlite:///old.db")
+    await journal.open()
+    accepted = await post(journal, planned())
+    await journal.close()
+    with sqlite3.connect(path) as conn:  # make it look like a version 1 journal
+        conn.executescript(
+            AS_VERSION_4 + "DROP INDEX deliveries_due; DROP INDEX deliveries_open;"
+            "DROP INDEX deliveries_thread;"
+            "CREATE INDEX deliveries_queue ON deliveries (channel, state, not_before);"
+            "CREATE INDEX deliveries_order ON deliveries (channel, target, state, seq);"
+            "CREATE INDEX deliveries_thread ON deliveries (incident_id, channel, target, state);"
+            "PRAGMA user_version = 1;"
+        )
+    reopened = SqliteStore(path, url="sqlite:///old.db")
+    await reopened.open()
+    try:
+        assert [d.id for d in await reopened.deliveries(open_only=True)] == [accepted.deliveries[0].id]
+        assert await claim(reopened) == [accepted.deliveries[0].id]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert {"deliveries_due", "deliveries_open", "deliveries_thread", "deliveries_failed"} <= indexes
+    assert not {"deliveries_queue", "deliveries_order", "deliveries_leased"} & indexes
+    assert version == SCHEMA_VERSION
+
+
+async def test_a_version_2_journal_loses_the_lease_index_and_keeps_its_leases(tmp_path: Path) -> None:
+    """Version 3 drops the index on leases; a lease taken before the upgrade is still recovered, and
+    recovery reads open deliveries through an index rather than scanning the whole history."""
+    path = tmp_path / "v2.db"
+    journal = SqliteStore(path, url="sqlite:///v2.db")
+    await journal.open()
+    accepted = await post(journal, planned())
+    assert await claim(journal, owner="gone:1") == [accepted.deliveries[0].id]
+    await journal.close()
+    with sqlite3.connect(path) as conn:  # as version 2 left it
+        conn.executescript(
+            AS_VERSION_4 + "CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE state = 'in_flight';"
+            "PRAGMA user_version = 2;"
+        )
+    reopened = SqliteStore(path, url="sqlite:///v2.db")
+    await reopened.open()
+    try:
+        recovered = await reopened.recover(now=time.time(), owner_is_dead=lambda owner: owner == "gone:1")
+        assert [d.id for d in recovered] == [accepted.deliveries[0].id]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {LEASES}").fetchall()
+    assert "deliveries_leased" not in indexes
+    assert "USING INDEX deliveries_open" in plan[0][-1]
