@@ -103,7 +103,11 @@ class DeliveryState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (DeliveryState.PENDING, DeliveryState.IN_FLIGHT)
+        return self in FINAL_DELIVERY_STATES
+
+
+FINAL_DELIVERY_STATES: Final = frozenset({"delivered", "failed", "expired", "superseded"})
+"""The states a delivery leaves only by an operator's requeue (as a set: the lanes test it per outcome)."""
 
 
 class Ordering(StrEnum):

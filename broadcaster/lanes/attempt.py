@@ -1,4 +1,5 @@
-"""One attempt of one delivery: the channel's send, bounded by the lane's timeout, and what it came to."""
+"""One attempt of one delivery: the job the channel gets, what a failed attempt came to, and the watchdog
+that bounds each attempt by the lane's timeout."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from enum import Enum
 
 from broadcaster.domain.records import record
 from broadcaster.store.base import Claimed
-from channels.base import Channel, Interrupted, Job, PermanentError, TargetGone, TransientError
+from channels.base import Interrupted, Job, PermanentError, SaveProgress, TargetGone, TransientError
 
 log = logging.getLogger("broadcaster.lane")
 
@@ -20,7 +21,6 @@ WATCHDOG_TICK = 0.25
 
 
 class Verdict(Enum):
-    DELIVERED = "delivered"
     TRANSIENT = "transient"
     """Worth retrying (an error the channel classed as transient, a timeout, or a bug in the channel)."""
     PERMANENT = "permanent"
@@ -31,11 +31,10 @@ class Verdict(Enum):
 
 
 @record
-class Result:
+class Failure:
     verdict: Verdict
     text: str
-    """The receipt's detail, or what went wrong; scrubbed of secrets."""
-    external_id: str | None = None
+    """What went wrong, scrubbed of secrets."""
     retry_after: float | None = None
 
 
@@ -49,40 +48,44 @@ class RunningAttempt:
     timed_out: bool = False
 
 
-async def attempt(
-    channel: Channel, job: Job, running: RunningAttempt, *, limit: float, redact: Callable[[str], str]
-) -> Result:
-    """Run `job` on `channel`, abandoned after `limit` seconds, and classify how it ended. Never raises for
-    what the channel did; a cancel that is not the watchdog's (the lane stopping) goes on up."""
-    running.deadline = asyncio.get_running_loop().time() + limit
-    try:
-        try:
-            receipt = await channel.send(job)
-        except asyncio.CancelledError:
-            # The watchdog's cancel is a timeout; any other goes on up.
-            if running.timed_out and running.task.uncancel() == 0:
-                raise TimeoutError from None
-            raise
-    except Exception as exc:
-        return _classify(exc, job, limit, redact)
-    return Result(Verdict.DELIVERED, redact(receipt.detail), external_id=receipt.external_id)
+def job_for(claimed: Claimed, *, channel: str, save_progress: SaveProgress, stop_requested: Callable[[], bool]) -> Job:
+    """The job a channel gets for a leased delivery."""
+    delivery = claimed.delivery
+    return Job(
+        delivery_id=delivery.id,
+        channel=channel,
+        target=delivery.target,
+        attempt=delivery.attempts,
+        max_attempts=delivery.max_attempts,
+        expires_at=delivery.expires_at,
+        incident=claimed.incident,
+        update=claimed.update,
+        history=claimed.history,
+        thread_parent=claimed.thread_parent,
+        progress=claimed.progress,
+        save_progress=save_progress,
+        stop_requested=stop_requested,
+    )
 
 
-def _classify(exc: Exception, job: Job, limit: float, redact: Callable[[str], str]) -> Result:
+def classify(exc: Exception, claimed: Claimed, limit: float, redact: Callable[[str], str]) -> Failure:
+    """What a failed attempt came to, from what the channel raised (a TimeoutError: the lane's `limit`
+    seconds ran out). The text is scrubbed of secrets."""
     if isinstance(exc, Interrupted):
-        return Result(Verdict.INTERRUPTED, redact(f"interrupted: {exc}"))
+        return Failure(Verdict.INTERRUPTED, redact(f"interrupted: {exc}"))
     if isinstance(exc, TransientError):
-        return Result(Verdict.TRANSIENT, redact(str(exc)), retry_after=exc.retry_after)
+        return Failure(Verdict.TRANSIENT, redact(str(exc)), retry_after=exc.retry_after)
     if isinstance(exc, TargetGone):
-        return Result(Verdict.GONE, redact(str(exc)))
+        return Failure(Verdict.GONE, redact(str(exc)))
     if isinstance(exc, PermanentError):
-        return Result(Verdict.PERMANENT, redact(str(exc)))
+        return Failure(Verdict.PERMANENT, redact(str(exc)))
     if isinstance(exc, TimeoutError):
-        return Result(Verdict.TRANSIENT, f"timed out after {limit:g}s")
+        return Failure(Verdict.TRANSIENT, f"timed out after {limit:g}s")
     # A bug in the channel, not a verdict on the delivery: log it, retry it; if it keeps happening, the
     # delivery runs out of attempts and is parked as failed. The worker lives on.
-    log.error("%s lane: unexpected error delivering %s", job.channel, job.delivery_id, exc_info=exc)
-    return Result(Verdict.TRANSIENT, redact(f"internal error: {type(exc).__name__}: {exc}"))
+    delivery = claimed.delivery
+    log.error("%s lane: unexpected error delivering %s", delivery.channel, delivery.id, exc_info=exc)
+    return Failure(Verdict.TRANSIENT, redact(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 async def watchdog(running: Mapping[str, RunningAttempt], limit: float) -> None:

@@ -18,12 +18,12 @@ from functools import partial
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.lanes.attempt import RunningAttempt, Verdict, attempt, cancel_and_wait, watchdog
+from broadcaster.lanes.attempt import RunningAttempt, Verdict, cancel_and_wait, classify, job_for, watchdog
 from broadcaster.lanes.events import EVENT_OF_STATE, EventKind, LaneEvent, LaneStatus, Observer, event_of
 from broadcaster.lanes.pauses import Pauses
 from broadcaster.retry import Breakers, after_transient_failure
 from broadcaster.store.base import Claimed, Outcome, Store
-from channels.base import Channel, Job
+from channels.base import Channel
 from config.settings import LanePolicy
 
 log = logging.getLogger("broadcaster.lane")
@@ -271,9 +271,22 @@ class Lane:
             return
         self._breakers.started(delivery.target)
         self._emit(event_of(EventKind.STARTED, delivery))
-        result = await attempt(
-            self.channel, self._job(claimed), running, limit=self.policy.timeout, redact=self._redact
-        )
+        running.deadline = asyncio.get_running_loop().time() + self.policy.timeout
+        try:
+            save = partial(self._store.save_progress, self._owner, delivery.id)
+            job = job_for(claimed, channel=self.name, save_progress=save, stop_requested=self.stopping)
+            receipt = await self.channel.send(job)
+        except asyncio.CancelledError:
+            if not running.timed_out or running.task.uncancel() > 0:
+                raise  # not the watchdog's: the lane is stopping
+            result = classify(TimeoutError(), claimed, self.policy.timeout, self._redact)
+        except Exception as exc:
+            result = classify(exc, claimed, self.policy.timeout, self._redact)
+        else:
+            self._breakers.succeeded(delivery.target)
+            detail = self._redact(receipt.detail)
+            self._record(claimed, started, DeliveryState.DELIVERED, detail=detail, external_id=receipt.external_id)
+            return
         if result.verdict is Verdict.INTERRUPTED and self._stopping:
             # Stopped at a safe point because the lane is stopping: handed back by stop(), not counted.
             self._running.pop(delivery.id, None)
@@ -283,30 +296,9 @@ class Lane:
         elif result.verdict is Verdict.GONE:
             self._record(claimed, started, DeliveryState.FAILED, error=result.text)
             await self._pauses.pause_target(delivery.target, result.text)
-        elif result.verdict is Verdict.PERMANENT:
-            self._breakers.succeeded(delivery.target)  # it answered: the target itself is up
-            self._record(claimed, started, DeliveryState.FAILED, error=result.text)
         else:
-            self._breakers.succeeded(delivery.target)
-            self._record(claimed, started, DeliveryState.DELIVERED, detail=result.text, external_id=result.external_id)
-
-    def _job(self, claimed: Claimed) -> Job:
-        delivery = claimed.delivery
-        return Job(
-            delivery_id=delivery.id,
-            channel=self.name,
-            target=delivery.target,
-            attempt=delivery.attempts,
-            max_attempts=delivery.max_attempts,
-            expires_at=delivery.expires_at,
-            incident=claimed.incident,
-            update=claimed.update,
-            history=claimed.history,
-            thread_parent=claimed.thread_parent,
-            progress=claimed.progress,
-            save_progress=partial(self._store.save_progress, self._owner, delivery.id),
-            stop_requested=self.stopping,
-        )
+            self._breakers.succeeded(delivery.target)  # it answered with a refusal: the target itself is up
+            self._record(claimed, started, DeliveryState.FAILED, error=result.text)
 
     def _failed_transiently(self, claimed: Claimed, started: float, error: str, retry_after: float | None) -> None:
         delivery = claimed.delivery

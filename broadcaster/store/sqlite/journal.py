@@ -76,6 +76,9 @@ class SqliteStore(Store):
         self._progress: GroupCommit[queue.ProgressSave] = GroupCommit(
             lambda saves: self._lane_write(partial(queue.save_progress, saves=saves))
         )
+        self._with_progress: set[str] = set()
+        """Deliveries leased here that hold saved progress: when one of them ends, its progress is pruned in
+        the same transaction (any other is pruned by the next sweep, in expire_due or a lane's claim)."""
         self._known_updates: dict[str, queue.UpdateView] = {}
         """What claims read of recent updates (immutable once written), oldest first. A claim that falls
         back to the thread may fill it while the loop runs another: the worst a race costs is a read."""
@@ -244,16 +247,29 @@ class SqliteStore(Store):
             skip_targets=skip_targets,
             sweep=sweep,
             record=record,
+            prune=self._ending_with_progress(record),
             updates_only=updates,
             known=known,
         )
         result = await self._lane_write(claim)
+        self._with_progress.update(c.delivery.id for c in result.claimed if c.progress)
         for update_id in list(known)[: max(0, len(known) - KNOWN_UPDATES)]:
             del known[update_id]
         return result
 
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
-        return await self._lane_write(partial(queue.finish, owner=owner, outcomes=outcomes, now=time.time()))
+        prune = self._ending_with_progress(outcomes)
+        return await self._lane_write(
+            partial(queue.finish, owner=owner, outcomes=outcomes, now=time.time(), prune=prune)
+        )
+
+    def _ending_with_progress(self, outcomes: Sequence[Outcome]) -> bool:
+        """Whether any of `outcomes` ends a delivery that saved progress here (forgetting those)."""
+        if not self._with_progress:
+            return False
+        ending = {o.delivery_id for o in outcomes if o.state.is_final} & self._with_progress
+        self._with_progress -= ending
+        return bool(ending)
 
     async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
         release = partial(
@@ -267,6 +283,7 @@ class SqliteStore(Store):
     async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
         """Saved in a group commit with every other save made in the same turn of the event loop (an email
         fan-out's connections each wait for their recipient to be saved before the next transaction)."""
+        self._with_progress.add(delivery_id)
         await self._progress.save((owner, delivery_id, entries))
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:

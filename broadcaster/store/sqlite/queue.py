@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from broadcaster.domain.models import Incident, Update
-from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.domain.vocabulary import FINAL_DELIVERY_STATES, DeliveryState, Ordering
 from broadcaster.store.base import NO_PROGRESS, Claimed, ClaimResult, Delivery, Outcome
 from broadcaster.store.sqlite.reading import updates
 from broadcaster.store.sqlite.rows import (
@@ -47,6 +47,7 @@ def claim(
     skip_targets: Collection[str],
     sweep: bool,
     record: Sequence[Outcome] = (),
+    prune: bool = False,
     updates_only: Collection[str] | None = None,
     known: dict[str, UpdateView] | None = None,
 ) -> ClaimResult:
@@ -55,7 +56,7 @@ def claim(
     never change once written), kept by the caller between claims so a lane running one update's fan-out
     reads them once, not once per claim."""
     if record:
-        finish(conn, owner, record, now=now)
+        finish(conn, owner, record, now=now, prune=prune)
     # Expiring is a sweep over the channel's whole queue, so it runs when the lane asks (every poll
     # interval), not on every claim; the due query below never leases an expired delivery either way.
     expired = expire(conn, now, channel) if sweep else []
@@ -112,8 +113,11 @@ def _scope(ordering: Ordering, updates_only: Collection[str] | None) -> tuple[st
     )
 
 
-def finish(conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome], *, now: float) -> int:
-    """Record outcomes of leases still held by `owner` (a lease taken back meanwhile is left alone).
+def finish(
+    conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome], *, now: float, prune: bool = False
+) -> int:
+    """Record outcomes of leases still held by `owner` (a lease taken back meanwhile is left alone), and with
+    `prune` (some of them ended a delivery that saved progress) prune what is no longer needed.
 
     A delivery delivered at its first attempt gets no attempt-log row: its own row (attempts 1,
     finished_at, detail) already says everything, and a big fan-out writes half as much;
@@ -144,19 +148,19 @@ def finish(conn: sqlite3.Connection, owner: str, outcomes: Sequence[Outcome], *,
         "WHERE id = ?7 AND state = 'in_flight' AND lease_owner = ?8",
         [
             (
-                o.state.value,
+                o.state,  # a StrEnum binds as its text
                 o.not_before,
                 o.error,
                 o.detail,
                 o.external_id,
-                o.finished_at if o.state.is_final else None,
+                o.finished_at if o.state in FINAL_DELIVERY_STATES else None,
                 o.delivery_id,
                 owner,
             )
             for o in outcomes
         ],
     ).rowcount
-    if any(o.state.is_final for o in outcomes):
+    if prune:
         prune_progress(conn, now)
     return recorded
 
