@@ -116,6 +116,9 @@ class Job:
     stop_requested: Callable[[], bool]
     """True once the lane is stopping: a long attempt (a fan-out) ends after the step in hand, with its
     progress saved, by raising Interrupted. A short one just finishes."""
+    deadline: float = float("inf")
+    """Epoch seconds at which the lane abandons this attempt (its timeout): a long attempt ends at a safe
+    point before it, rather than be cut off mid-step."""
 
 
 class JournalReader(Protocol):

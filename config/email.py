@@ -9,6 +9,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from config.secrets import plain_credentials
 from config.sections import Section
 
 Security = Literal["starttls", "tls", "none"]
@@ -155,6 +156,14 @@ class EmailSettings(Section):
             host=self.host, port=self.port, security=self.security, username=self.username, password=self.password
         )
         return [primary, *self.fallback_relays]
+
+    def secret_forms(self) -> list[str]:
+        """Each relay's AUTH PLAIN blob (config.secrets.HasSecretForms): a relay may quote it back."""
+        return [
+            plain_credentials(relay.username, relay.password.get_secret_value())
+            for relay in self.relays()
+            if relay.username is not None and relay.password is not None
+        ]
 
     def suppression_path(self, data_dir: Path) -> Path:
         return self.suppression_file or data_dir / "email-suppressed.txt"

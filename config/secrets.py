@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final, get_args
+from typing import Any, Final, Protocol, get_args, runtime_checkable
 from urllib.parse import parse_qsl, quote_plus, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
@@ -32,6 +32,14 @@ _URL_PARTS: Final = re.compile(
     r"(?P<scheme>[^:/?#]+)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?(?:#(?P<fragment>.*))?",
     re.DOTALL,
 )
+
+
+@runtime_checkable
+class HasSecretForms(Protocol):
+    """A settings section whose secrets also travel in a form made of several fields (SMTP's AUTH PLAIN
+    blob of user name and password): it names those forms, to be scrubbed as they are."""
+
+    def secret_forms(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,10 @@ def url_secrets(url: str, *, path_is_secret: bool = True) -> list[str]:
         # "token@host" (no colon) carries the credential as the user name.
         found += [userinfo, unquote(password if colon else user), basic_credentials(unquote(user), unquote(password))]
     if path_is_secret and len(path) > 1:
-        found.append(path)
+        # The whole path, as a receiver may echo it JSON-escaped ("\/services\/..."), and each segment that
+        # looks like a credential, as one may echo just its token.
+        found += [path, path.replace("/", "\\/")]
+        found += [segment for segment in path.split("/") if _looks_like_credential(segment)]
     if query:
         found.append(query)
         found += [
@@ -83,9 +94,9 @@ def url_secrets(url: str, *, path_is_secret: bool = True) -> list[str]:
 
 
 def _looks_like_credential(value: str) -> bool:
-    """A query value scrubbed on its own: one with a digit, or a long one. Plain words ("json", "true")
-    are not, or every text mentioning them would be shredded; they are still scrubbed as part of the
-    whole query."""
+    """A query value or path segment scrubbed on its own: one with a digit, or a long one. Plain words
+    ("json", "hooks", "true") are not, or every text mentioning them would be shredded; they are still
+    scrubbed as part of the whole query or path."""
     return len(value) >= TOKEN_LENGTH or (len(value) >= MIN_SECRET_LENGTH and _DIGIT.search(value) is not None)
 
 
@@ -109,6 +120,11 @@ def mask_url(url: str, *, keep_path: bool = False) -> str:
 def mask_urls_in(text: str) -> str:
     """`text` with every URL in it cut down to what mask_url shows."""
     return _URL_IN_TEXT.sub(lambda found: mask_url(found[0]), text)
+
+
+def plain_credentials(user: str, password: str) -> str:
+    """The SASL PLAIN blob an SMTP client sends in AUTH PLAIN (a server may echo it in its refusal)."""
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
 
 
 def basic_credentials(user: str, password: str) -> str:
@@ -186,6 +202,8 @@ def collect_secrets(value: object) -> Secrets:
 
 def _collect(value: object, found: Secrets) -> None:
     if isinstance(value, BaseModel):
+        if hasattr(type(value), "secret_forms") and isinstance(value, HasSecretForms):  # the cheap test first
+            found.url_parts.extend(value.secret_forms())
         for field_ in _secret_fields(type(value)):
             item = getattr(value, field_.name)
             if field_.url is None:

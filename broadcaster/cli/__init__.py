@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(*_explain(exc))
     except KeyboardInterrupt:
         return _fail("interrupted; anything not delivered stays in the journal", EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: its traceback goes through the scrubbing log handler, never raw
+        log.exception("unexpected error")
+        return _fail(f"unexpected error ({type(exc).__name__}); the traceback is above", EXIT_ERROR)
 
 
 def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:

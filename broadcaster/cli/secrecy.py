@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import TextIO
 
+from broadcaster.domain.text import printable
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -26,14 +28,15 @@ class OutputScrubber:
 
 class ScrubbingFormatter(logging.Formatter):
     """Formats a record as usual, then scrubs the whole line: the message, and any exception or stack
-    text, which may quote a URL or a header from deep inside a library."""
+    text, which may quote a URL or a header from deep inside a library. Control characters in it (a
+    receiver's reason phrase with a terminal escape) are made visible, as everywhere text reaches a terminal."""
 
     def __init__(self, fmt: str, scrub: Callable[[str], str]) -> None:
         super().__init__(fmt)
         self._scrub = scrub
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._scrub(super().format(record))
+        return printable(self._scrub(super().format(record)))
 
 
 scrub_output = OutputScrubber()

@@ -29,3 +29,8 @@ class JournalWriteError(StoreError):
     """The journal is there but cannot take a write: the disk is full, a write failed (an I/O error, a
     file-size limit). Not a mistake in the input or the configuration: CLI exit 4, and nothing that was
     being written was acknowledged."""
+
+
+class LeaseLost(StoreError):
+    """A lane wrote for a delivery it no longer holds (its lease ran out and another process took it): what
+    it does next must stop, since the delivery is someone else's now."""

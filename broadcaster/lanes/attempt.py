@@ -1,17 +1,17 @@
-"""One attempt of one delivery: the job the channel gets, what a failed attempt came to, and the watchdog
-that bounds each attempt by the lane's timeout."""
+"""One attempt of one delivery: the job the channel gets, what a failed attempt came to, the watchdog that
+bounds each attempt by the lane's timeout, and the heartbeat that keeps the lane's leases."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from broadcaster.domain.errors import StoreError
 from broadcaster.domain.records import record
-from broadcaster.store.base import Claimed
+from broadcaster.store.base import Claimed, Store
 from channels.base import Interrupted, Job, PermanentError, SaveProgress, TargetGone, TransientError
 
 log = logging.getLogger("broadcaster.lane")
@@ -20,7 +20,7 @@ WATCHDOG_TICK = 0.25
 """Seconds between the watchdog's rounds at most; at least a twentieth of the lane's timeout."""
 
 
-class Verdict(Enum):
+class FailureKind(Enum):
     TRANSIENT = "transient"
     """Worth retrying (an error the channel classed as transient, a timeout, or a bug in the channel)."""
     PERMANENT = "permanent"
@@ -32,7 +32,7 @@ class Verdict(Enum):
 
 @record
 class Failure:
-    verdict: Verdict
+    kind: FailureKind
     text: str
     """What went wrong, scrubbed of secrets."""
     retry_after: float | None = None
@@ -48,7 +48,14 @@ class RunningAttempt:
     timed_out: bool = False
 
 
-def job_for(claimed: Claimed, *, channel: str, save_progress: SaveProgress, stop_requested: Callable[[], bool]) -> Job:
+def job_for(
+    claimed: Claimed,
+    *,
+    channel: str,
+    save_progress: SaveProgress,
+    stop_requested: Callable[[], bool],
+    deadline: float,
+) -> Job:
     """The job a channel gets for a leased delivery."""
     delivery = claimed.delivery
     return Job(
@@ -65,6 +72,7 @@ def job_for(claimed: Claimed, *, channel: str, save_progress: SaveProgress, stop
         progress=claimed.progress,
         save_progress=save_progress,
         stop_requested=stop_requested,
+        deadline=deadline,
     )
 
 
@@ -72,20 +80,20 @@ def classify(exc: Exception, claimed: Claimed, limit: float, redact: Callable[[s
     """What a failed attempt came to, from what the channel raised (a TimeoutError: the lane's `limit`
     seconds ran out). The text is scrubbed of secrets."""
     if isinstance(exc, Interrupted):
-        return Failure(Verdict.INTERRUPTED, redact(f"interrupted: {exc}"))
+        return Failure(FailureKind.INTERRUPTED, redact(f"interrupted: {exc}"))
     if isinstance(exc, TransientError):
-        return Failure(Verdict.TRANSIENT, redact(str(exc)), retry_after=exc.retry_after)
+        return Failure(FailureKind.TRANSIENT, redact(str(exc)), retry_after=exc.retry_after)
     if isinstance(exc, TargetGone):
-        return Failure(Verdict.GONE, redact(str(exc)))
+        return Failure(FailureKind.GONE, redact(str(exc)))
     if isinstance(exc, PermanentError):
-        return Failure(Verdict.PERMANENT, redact(str(exc)))
+        return Failure(FailureKind.PERMANENT, redact(str(exc)))
     if isinstance(exc, TimeoutError):
-        return Failure(Verdict.TRANSIENT, f"timed out after {limit:g}s")
+        return Failure(FailureKind.TRANSIENT, f"timed out after {limit:g}s")
     # A bug in the channel, not a verdict on the delivery: log it, retry it; if it keeps happening, the
     # delivery runs out of attempts and is parked as failed. The worker lives on.
     delivery = claimed.delivery
     log.error("%s lane: unexpected error delivering %s", delivery.channel, delivery.id, exc_info=exc)
-    return Failure(Verdict.TRANSIENT, redact(f"internal error: {type(exc).__name__}: {exc}"))
+    return Failure(FailureKind.TRANSIENT, redact(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 async def watchdog(running: Mapping[str, RunningAttempt], limit: float) -> None:
@@ -102,7 +110,15 @@ async def watchdog(running: Mapping[str, RunningAttempt], limit: float) -> None:
                 attempt_in_hand.task.cancel()
 
 
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def heartbeat(
+    store: Store, owner: str, leased: Callable[[], list[str]], *, lease: float, clock: Callable[[], float]
+) -> None:
+    """Renew the leases on `leased()` every third of `lease` seconds, until cancelled: no sweep takes back a
+    delivery while its lane still holds it."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        if held := leased():
+            try:
+                await store.renew(owner, held, until=clock() + lease)
+            except StoreError as exc:
+                log.error("cannot renew the leases of %d deliveries: %s", len(held), exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,6 +11,8 @@ from typing import Final
 from broadcaster.domain.records import record
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store.base import Delivery
+
+log = logging.getLogger("broadcaster.lane")
 
 
 class EventKind(StrEnum):
@@ -40,6 +43,21 @@ def event_of(kind: EventKind, delivery: Delivery, detail: str = "", not_before: 
 
 
 Observer = Callable[[LaneEvent], None]
+
+
+def observing(observe: Observer | None, lane: str) -> Observer:
+    """`observe`, made safe to call: an observer that fails is logged, never the lane's problem."""
+
+    def notify(event: LaneEvent) -> None:
+        if observe is None:
+            return
+        try:
+            observe(event)
+        except Exception:
+            log.exception("%s lane: observer failed on %s", lane, event.kind)
+
+    return notify
+
 
 EVENT_OF_STATE: Final = {
     DeliveryState.PENDING: EventKind.RETRYING,

@@ -18,8 +18,8 @@ from functools import partial
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.lanes.attempt import RunningAttempt, Verdict, cancel_and_wait, classify, job_for, watchdog
-from broadcaster.lanes.events import EVENT_OF_STATE, EventKind, LaneEvent, LaneStatus, Observer, event_of
+from broadcaster.lanes.attempt import FailureKind, RunningAttempt, classify, heartbeat, job_for, watchdog
+from broadcaster.lanes.events import EVENT_OF_STATE, EventKind, LaneEvent, LaneStatus, Observer, event_of, observing
 from broadcaster.lanes.pauses import Pauses
 from broadcaster.retry import Breakers, after_transient_failure
 from broadcaster.store.base import Claimed, Outcome, Store
@@ -70,7 +70,7 @@ class Lane:
         self.policy = policy
         self._store = store
         self._owner = owner
-        self._observe = observe
+        self._observe = observing(observe, name)
         self._redact = redact
         self._clock = clock
         self._poll_interval = poll_interval
@@ -97,17 +97,23 @@ class Lane:
     # --- lifecycle
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._journal_loop(), name=f"lane-{self.name}"),
-            asyncio.create_task(self._heartbeat_loop(), name=f"lane-{self.name}-heartbeat"),
-            asyncio.create_task(watchdog(self._running, self.policy.timeout), name=f"lane-{self.name}-watchdog"),
-        ]
+        renewing = heartbeat(self._store, self._owner, self._leased, lease=self.lease, clock=self._clock)
+        loops = {
+            "journal": self._journal_loop(),
+            "heartbeat": renewing,
+            "watchdog": watchdog(self._running, self.policy.timeout),
+        }
+        self._tasks = [asyncio.create_task(loop, name=f"lane-{self.name}-{role}") for role, loop in loops.items()]
 
     def wake(self) -> None:
         self._wake.set()
 
     def stopping(self) -> bool:
         return self._stopping
+
+    def _leased(self) -> list[str]:
+        """The deliveries this lane holds: running, or waiting for a slot."""
+        return [*self._running, *(claimed.delivery.id for claimed in self._ready)]
 
     async def stop(self, *, drain: float = DRAIN_LIMIT) -> None:
         """Stop claiming, after the journal exchange in hand (a claim is never cut off half-way, leaving
@@ -118,29 +124,39 @@ class Lane:
         if not self._tasks:
             return
         journal_loop, *others = self._tasks
+        self._tasks = []
         self._stopping = True
         self._wake.set()
-        await journal_loop
+        try:
+            await journal_loop
+        finally:
+            await self._drain(drain, others)
+
+    async def _drain(self, drain: float, others: list[asyncio.Task[None]]) -> None:
         waiting = [claimed.delivery.id for claimed in self._ready]
         self._ready.clear()
-        if self._workers:
-            await asyncio.wait(set(self._workers), timeout=min(self.policy.timeout, drain))
-        self._interrupted += [(running.claimed, STOPPED) for running in self._running.values()]
-        await asyncio.gather(*(cancel_and_wait(worker) for worker in list(self._workers)))
-        for task in others:
-            await cancel_and_wait(task)
-        self._tasks = []
-        await self._flush()
-        with contextlib.suppress(StoreError):
-            if waiting:
+        with contextlib.suppress(StoreError):  # a journal that cannot be written: the next run recovers them
+            if waiting:  # first: they would wait through the drain unrenewed
                 await self._store.release(self._owner, waiting)
-            await self._hand_back_interrupted()
-
-    async def _hand_back_interrupted(self) -> None:
-        interrupted, self._interrupted = self._interrupted, []
-        for claimed, reason in interrupted:
-            await self._store.release(self._owner, [claimed.delivery.id], interrupted=reason)
-            self._emit(event_of(EventKind.INTERRUPTED, claimed.delivery, reason))
+        try:
+            if self._workers:
+                await asyncio.wait(set(self._workers), timeout=min(self.policy.timeout, drain))
+            workers = list(self._workers)
+            for worker in workers:  # all at once, then wait: none may finish between the two
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._interrupted += [(running.claimed, STOPPED) for running in self._running.values()]
+            self._running.clear()
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            await self._flush()
+        finally:
+            interrupted, self._interrupted = self._interrupted, []
+            with contextlib.suppress(StoreError):
+                for claimed, reason in interrupted:  # back to the queue, the attempt logged as interrupted
+                    await self._store.release(self._owner, [claimed.delivery.id], interrupted=reason)
+                    self._observe(event_of(EventKind.INTERRUPTED, claimed.delivery, reason))
 
     # --- taking deliveries as they are accepted (see store.Handoff)
 
@@ -179,6 +195,8 @@ class Lane:
                 await self._exchange()
             except StoreError as exc:
                 log.error("%s lane: journal unavailable, will retry: %s", self.name, exc)
+            except Exception:  # a bug: it must not end the lane's claiming while /readyz says it runs
+                log.exception("%s lane: unexpected error in the journal loop, will retry", self.name)
             await self._sleep()
 
     async def _exchange(self) -> None:
@@ -209,11 +227,11 @@ class Lane:
             self._unrecorded[:0] = batch
             raise
         for _, event in batch:
-            self._emit(event)
+            self._observe(event)
         for delivery in result.expired:
-            self._emit(event_of(EventKind.EXPIRED, delivery, delivery.last_error))
+            self._observe(event_of(EventKind.EXPIRED, delivery, delivery.last_error))
         for delivery in result.superseded:
-            self._emit(event_of(EventKind.SUPERSEDED, delivery, delivery.last_error))
+            self._observe(event_of(EventKind.SUPERSEDED, delivery, delivery.last_error))
         self._ready.extend(result.claimed)
         self._start_ready()
 
@@ -245,10 +263,10 @@ class Lane:
         """A pause also holds what was leased ahead: hand it back to the queue."""
         if not self._pauses.any:
             return  # nothing to look for (the buffer may hold a whole fan-out handed off to this lane)
-        held = [c for c in self._ready if self._pauses.holds(c.delivery.target)]
+        held = {c.delivery.id for c in self._ready if self._pauses.holds(c.delivery.target)}
         if held:
-            self._ready = collections.deque(c for c in self._ready if c not in held)
-            await self._store.release(self._owner, [c.delivery.id for c in held])
+            await self._store.release(self._owner, held)
+            self._ready = collections.deque(c for c in self._ready if c.delivery.id not in held)
 
     async def _sleep(self) -> None:
         timeout = self._poll_interval
@@ -270,16 +288,25 @@ class Lane:
             self._record(claimed, started, DeliveryState.EXPIRED, error="not delivered within its time-to-live")
             return
         self._breakers.started(delivery.target)
-        self._emit(event_of(EventKind.STARTED, delivery))
+        self._observe(event_of(EventKind.STARTED, delivery))
         running.deadline = asyncio.get_running_loop().time() + self.policy.timeout
         try:
             save = partial(self._store.save_progress, self._owner, delivery.id)
-            job = job_for(claimed, channel=self.name, save_progress=save, stop_requested=self.stopping)
+            job = job_for(
+                claimed,
+                channel=self.name,
+                save_progress=save,
+                stop_requested=self.stopping,
+                deadline=started + self.policy.timeout,
+            )
             receipt = await self.channel.send(job)
-        except asyncio.CancelledError:
-            if not running.timed_out or running.task.uncancel() > 0:
-                raise  # not the watchdog's: the lane is stopping
-            result = classify(TimeoutError(), claimed, self.policy.timeout, self._redact)
+        except asyncio.CancelledError as exc:
+            if running.timed_out and running.task.uncancel() == 0:  # the watchdog's cancel: a timeout
+                result = classify(TimeoutError(), claimed, self.policy.timeout, self._redact)
+            elif running.task.cancelling():
+                raise  # the lane is stopping
+            else:  # raised inside the channel, nobody cancelled this worker: a bug like any other
+                result = classify(RuntimeError(f"cancelled from within: {exc!r}"), claimed, 0, self._redact)
         except Exception as exc:
             result = classify(exc, claimed, self.policy.timeout, self._redact)
         else:
@@ -287,13 +314,13 @@ class Lane:
             detail = self._redact(receipt.detail)
             self._record(claimed, started, DeliveryState.DELIVERED, detail=detail, external_id=receipt.external_id)
             return
-        if result.verdict is Verdict.INTERRUPTED and self._stopping:
+        if result.kind is FailureKind.INTERRUPTED and self._stopping:
             # Stopped at a safe point because the lane is stopping: handed back by stop(), not counted.
             self._running.pop(delivery.id, None)
             self._interrupted.append((claimed, result.text))
-        elif result.verdict in (Verdict.TRANSIENT, Verdict.INTERRUPTED):  # interrupted unasked: a bug
+        elif result.kind in (FailureKind.TRANSIENT, FailureKind.INTERRUPTED):  # interrupted unasked: a bug
             self._failed_transiently(claimed, started, result.text, result.retry_after)
-        elif result.verdict is Verdict.GONE:
+        elif result.kind is FailureKind.GONE:
             self._record(claimed, started, DeliveryState.FAILED, error=result.text)
             await self._pauses.pause_target(delivery.target, result.text)
         else:
@@ -368,22 +395,4 @@ class Lane:
             self._unrecorded[:0] = batch
             raise
         for _, event in batch:
-            self._emit(event)
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            leased = [*self._running, *(claimed.delivery.id for claimed in self._ready)]
-            if leased:
-                try:
-                    await self._store.renew(self._owner, leased, until=self._clock() + self.lease)
-                except StoreError as exc:
-                    log.error("%s lane: cannot renew leases: %s", self.name, exc)
-
-    def _emit(self, event: LaneEvent) -> None:
-        if self._observe is None:
-            return
-        try:
             self._observe(event)
-        except Exception:
-            log.exception("%s lane: observer failed on %s", self.name, event.kind)

@@ -215,10 +215,10 @@ class Store(ABC):
 
     @abstractmethod
     async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
-        """Add `entries` (key -> note, "" for a step that went through) to what a leased delivery has done;
-        saved for good when this returns (it survives the process being killed). Ignored unless `owner`
-        still holds the lease. Progress is pruned once the delivery can no longer be attempted (delivered,
-        superseded, or past its time-to-live): the entries with a note (refusals) are kept."""
+        """Add `entries` (key -> value; "" marks a step that went through) to what a leased delivery has done;
+        saved for good when this returns (it survives the process being killed). Raises LeaseLost, saving
+        nothing, when `owner` no longer holds the lease. Progress is pruned once the delivery can no longer
+        be attempted (delivered, superseded, or past its time-to-live): entries with a value are kept."""
 
     @abstractmethod
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:

@@ -9,6 +9,7 @@ from aiohttp import web
 from broadcaster.domain.errors import StoreError
 from broadcaster.lanes import LaneStatus
 from broadcaster.web.keys import DISPATCHER, RUNTIME
+from config.secrets import mask_url
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -21,8 +22,10 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         waiting = len(await runtime.store.deliveries(open_only=True))
     except StoreError as exc:
-        return web.json_response({"status": "unavailable", "journal": str(exc), "lanes": lanes}, status=503)
-    return web.json_response({"status": "ready", "journal": runtime.store.url, "waiting": waiting, "lanes": lanes})
+        error = runtime.settings.scrubber(str(exc))
+        return web.json_response({"status": "unavailable", "journal": error, "lanes": lanes}, status=503)
+    journal = mask_url(runtime.store.url, keep_path=True)  # a store URL may carry a password
+    return web.json_response({"status": "ready", "journal": journal, "waiting": waiting, "lanes": lanes})
 
 
 def _lane_json(status: LaneStatus) -> dict[str, Any]:

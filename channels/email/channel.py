@@ -27,7 +27,7 @@ from channels.base import (
     TransientError,
 )
 from channels.email.body import EmailContent
-from channels.email.fanout import Fanout, Outcome
+from channels.email.fanout import REFUSAL_GUARD, Fanout, Outcome
 from channels.email.message import RenderedMessage, Unsubscribe, render_message
 from channels.email.pool import ConnectionPool, Dialer, RelayError, close_quietly
 from channels.email.progress import Progress, ProgressLog
@@ -115,9 +115,16 @@ class EmailChannel(Channel):
                 suppressions=self._suppressions,
                 expires_at=job.expires_at,
                 stop_requested=job.stop_requested,
+                stop_by=self._stop_by(job.deadline),
                 clock=self._clock,
             ).run()
         return self._conclude(audience, progress, outcome, message)
+
+    def _stop_by(self, deadline: float) -> float:
+        """When to start no more transactions: a command timeout before the attempt's deadline (at most half
+        the time left), so the last ones finish before the lane would cut them off."""
+        margin = min(self._settings.command_timeout, max(0.0, deadline - self._clock()) / 2)
+        return deadline - margin
 
     def render(self, job: Job) -> RenderedMessage:
         """The shared part of this update's email (public for tests and benchmarks)."""
@@ -160,14 +167,21 @@ class EmailChannel(Channel):
         refused = [reply for key in keys if (reply := progress.refusal(key)) is not None]
         total = len(keys)
         counts = f"{accepted:,} accepted, {len(refused):,} refused{_codes(refused)} of {total:,}"
+        left = outcome.left
         if outcome.refused_by_relay:
             raise PermanentError(
-                f"the relay refused every one of the first {len(refused)} recipients{_codes(refused)}: "
-                "it is refusing us, not them, so nobody was suppressed"
+                f"the relay refused {REFUSAL_GUARD} recipients in a row{_codes(refused)}: it is refusing us, "
+                f"not them, so none of them was suppressed; {counts}"
             )
-        left = outcome.left
+        if outcome.unsaved:
+            raise TransientError(
+                f"stopped with {len(left):,} not yet mailed: the journal cannot record who was mailed "
+                f"({outcome.unsaved}), and mailing on without a record could mail them twice; {counts}"
+            )
         if outcome.stopped:
             raise Interrupted(f"stopped with {len(left):,} not yet mailed; {counts}")
+        if outcome.out_of_time:
+            raise TransientError(f"the attempt's time ran out with {len(left):,} not yet mailed; {counts}")
         if outcome.expired:
             raise TransientError(f"time-to-live passed mid-batch with {len(left):,} not sent: {counts}")
         if left:

@@ -6,8 +6,9 @@ recipients are tried again. Every acceptance is saved to the journal before the 
 (channels/email/progress.py), so a later attempt never mails an accepted recipient again, and a process
 killed at any moment has at most one transaction per connection whose outcome it never learned.
 
-When the lane stops (Job.stop_requested), each worker ends after the transaction in hand; what is left goes
-back to the queue for whoever delivers next."""
+When the lane stops (Job.stop_requested), or the attempt's time is nearly out, each worker ends after the
+transaction in hand; what is left goes back to the queue for whoever delivers next. Nothing is cut off
+mid-transaction unless a single transaction outlasts the drain or the relay's command timeout."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from broadcaster.domain.errors import StoreError
 from channels.email.message import RenderedMessage
 from channels.email.pool import Connection, ConnectionPool, RelayError
 from channels.email.progress import ProgressLog
@@ -33,8 +35,9 @@ SUPPRESS_INTERVAL: Final = 1.0
 MAX_CONNECTION_FAILURES: Final = 3
 """Consecutive dropped connections (or refused senders) after which one worker gives up for this attempt."""
 REFUSAL_GUARD: Final = 25
-"""Refusals with no acceptance at all that mean the relay refuses us, not the addresses (e.g. "550 relaying
-denied"): the delivery then fails without suppressing anyone."""
+"""Refusals in a row (no acceptance between them) that mean the relay refuses us, not the addresses (e.g.
+"550 relaying denied", a quota or a block): the delivery then fails, and none of those recipients is
+recorded as refused or suppressed."""
 SAVE_ON_THE_WAY_OUT: Final = 5.0
 """Seconds an interrupted fan-out may spend saving what it did before it lets go."""
 
@@ -50,6 +53,10 @@ class Outcome:
     refused_by_relay: bool = False
     stopped: bool = False
     """The lane asked it to stop; what is left was never tried."""
+    out_of_time: bool = False
+    """The attempt's time was nearly out; what is left was never tried."""
+    unsaved: str = ""
+    """Why the journal could not record an acceptance: the fan-out stopped there."""
 
 
 class Fanout:
@@ -67,6 +74,7 @@ class Fanout:
         suppressions: SuppressionList,
         expires_at: float,
         stop_requested: Callable[[], bool],
+        stop_by: float = float("inf"),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._queue = deque(recipients)
@@ -78,9 +86,13 @@ class Fanout:
         self._suppressions = suppressions
         self._expires_at = expires_at
         self._stop_requested = stop_requested
+        self._stop_by = stop_by
         self._clock = clock
         self._outcome = Outcome()
         self._bounces: dict[str, str] = {}
+        """Hard bounces confirmed by a later acceptance: the relay was taking mail, so they are the
+        recipients' own. Appended to the suppression list."""
+        self._held_bounces: dict[str, str] = {}
         self._finished = asyncio.Event()
 
     async def run(self) -> Outcome:
@@ -95,18 +107,26 @@ class Fanout:
             suppressing.cancel()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(SAVE_ON_THE_WAY_OUT):
-                    await self._save(final=False)
+                    await self._suppress()
+                    await self._log.finish(keep_refusals=False)
             if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
                 raise exc.exceptions[0] from None
             raise
         self._finished.set()
         await suppressing
         outcome = self._outcome
-        if outcome.refused_by_relay:
-            self._bounces.clear()  # the relay refused us, not these addresses: suppress nobody
-        outcome.stopped = bool(self._queue) and self._stop_requested()
+        if not outcome.refused_by_relay:  # the relay was taking mail: the last refusals are the recipients'
+            self._bounces |= self._held_bounces
+        self._held_bounces = {}
+        if self._queue:
+            outcome.stopped = self._stop_requested()
+            outcome.out_of_time = not outcome.stopped and self._clock() >= self._stop_by
         outcome.left.update((address, "not tried") for address in self._queue)
-        await self._save(final=True)
+        await self._suppress()
+        try:
+            await self._log.finish(keep_refusals=not outcome.refused_by_relay)
+        except StoreError as exc:
+            outcome.unsaved = outcome.unsaved or str(exc)
         return outcome
 
     async def _work(self) -> None:
@@ -132,7 +152,11 @@ class Fanout:
                 self._record(address, result)
                 if result.verdict is Verdict.ACCEPTED:
                     # Saved before this connection's next transaction: the bound on repeats after a crash.
-                    await self._log.save()
+                    try:
+                        await self._log.save()
+                    except StoreError as exc:
+                        self._outcome.unsaved = str(exc)
+                        return
                 if result.verdict in (Verdict.DROPPED, Verdict.SENDER_REFUSED):
                     await self._let_go(connection, address, result)
                     connection = None
@@ -149,11 +173,15 @@ class Fanout:
 
     def _next(self) -> str | None:
         """The next address to mail, or None when this worker is done: nothing left, the time-to-live has
-        passed, the relay refuses us, or the lane is stopping."""
+        passed, the relay refuses us, the journal cannot record, the lane is stopping, or the attempt's time
+        is nearly out."""
         outcome = self._outcome
-        if not self._queue or outcome.expired or outcome.refused_by_relay or self._stop_requested():
+        if not self._queue or outcome.expired or outcome.refused_by_relay or outcome.unsaved:
             return None
-        if self._clock() >= self._expires_at:
+        now = self._clock()
+        if self._stop_requested() or now >= self._stop_by:
+            return None
+        if now >= self._expires_at:
             outcome.expired = True
             return None
         return self._queue.popleft()
@@ -173,12 +201,13 @@ class Fanout:
         if result.verdict is Verdict.ACCEPTED:
             self._log.accepted(key)
             self._outcome.accepted_now += 1
+            self._bounces |= self._held_bounces
+            self._held_bounces = {}
         elif result.verdict in (Verdict.BOUNCED, Verdict.REJECTED):
             self._log.refused(key, result.reason)
             if result.verdict is Verdict.BOUNCED:
-                self._bounces[address] = result.reason
-            progress = self._log.progress
-            if not progress.accepted_count and progress.refused_count >= REFUSAL_GUARD:
+                self._held_bounces[address] = result.reason
+            if self._log.refusals_in_a_row >= REFUSAL_GUARD:
                 self._outcome.refused_by_relay = True
         elif result.verdict is not Verdict.SENDER_REFUSED:  # a refused sender goes back in the queue
             self._outcome.left[address] = result.reason
@@ -188,12 +217,11 @@ class Fanout:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SUPPRESS_INTERVAL):
                     await self._finished.wait()
-            await self._suppress(final=False)
+            await self._suppress()
 
-    async def _suppress(self, *, final: bool) -> None:
-        """Append the hard bounces to the suppression list. They wait for a first acceptance (or the end),
-        so that a relay refusing everyone is caught by the guard before anyone is suppressed."""
-        if not self._bounces or not (final or self._log.progress.accepted_count):
+    async def _suppress(self) -> None:
+        """Append the confirmed hard bounces to the suppression list."""
+        if not self._bounces:
             return
         bounces, self._bounces = self._bounces, {}
         try:
@@ -202,7 +230,3 @@ class Fanout:
             self._bounces.update(bounces)
             # Sending matters more than bookkeeping: carry on, and try again at the next turn.
             log.warning("email: cannot add bounces to the suppression list yet: %s", exc)
-
-    async def _save(self, *, final: bool) -> None:
-        await self._suppress(final=final)
-        await self._log.save(refusals_alone=final and not self._outcome.refused_by_relay)

@@ -3,16 +3,17 @@
 Each recipient's verdict is kept by lower-cased address: "" when the relay accepted the message, the
 relay's reply when it refused the recipient. An acceptance is saved (Job.save_progress) before its
 connection starts the next transaction, so a process killed at any moment repeats at most the one
-transaction in hand on each pooled connection. Refusals are saved along with the next acceptance: until
-something is accepted, a run of refusals may be the relay refusing us (see fanout.REFUSAL_GUARD), and
-those recipients must be tried again."""
+transaction in hand on each pooled connection; if it cannot be saved, the fan-out stops rather than mail
+on without a record. Refusals are held until a later acceptance shows the relay is taking mail: a run of
+refusals may be the relay refusing us (see fanout.REFUSAL_GUARD), and then those recipients must be tried
+again, not recorded as refused."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
-from broadcaster.domain.errors import StoreError
 from channels.base import SaveProgress
 
 log = logging.getLogger("broadcaster.email")
@@ -38,10 +39,6 @@ class Progress:
         note = self.verdicts.get(key)
         return note or None
 
-    @property
-    def refused_count(self) -> int:
-        return len(self.verdicts) - self.accepted_count
-
 
 class ProgressLog:
     """Records verdicts in a Progress and saves them to the journal."""
@@ -50,26 +47,48 @@ class ProgressLog:
         self.progress = progress
         self._save = save
         self._unsaved: dict[str, str] = {}
-        self._warned = False
+        self._held: dict[str, str] = {}
+        """Refusals since the last acceptance: not saved until another acceptance confirms them."""
+        self._saving: set[asyncio.Future[None]] = set()
+
+    @property
+    def refusals_in_a_row(self) -> int:
+        return len(self._held)
 
     def accepted(self, key: str) -> None:
-        self.progress.verdicts[key] = self._unsaved[key] = ACCEPTED
+        self.progress.verdicts[key] = ACCEPTED
         self.progress.accepted_count += 1
+        self._unsaved |= self._held
+        self._unsaved[key] = ACCEPTED
+        self._held = {}
 
     def refused(self, key: str, reply: str) -> None:
-        self.progress.verdicts[key] = self._unsaved[key] = reply
+        self.progress.verdicts[key] = self._held[key] = reply
 
-    async def save(self, *, refusals_alone: bool = False) -> None:
-        """Save what is not saved yet. Refusals wait for an acceptance unless `refusals_alone` (the end of a
-        fan-out the relay did not refuse wholesale). A journal that cannot be written does not stop the
-        mailing: it is logged once, and what was not saved goes with the next save."""
-        if not self._unsaved or not (self.progress.accepted_count or refusals_alone):
-            return
+    async def save(self) -> None:
+        """Save the acceptances and the refusals they confirmed. Raises StoreError when the journal cannot
+        record them (or the lease is lost): the caller must not start another transaction then."""
         entries, self._unsaved = self._unsaved, {}
+        if not entries:
+            return
+        # A task of its own, so that a save already handed to the journal completes, and can be waited for
+        # on the way out, even if the worker that made it is cancelled meanwhile.
+        saving = asyncio.ensure_future(self._save(entries))
+        self._saving.add(saving)
+        saving.add_done_callback(self._saving.discard)
         try:
-            await self._save(entries)
-        except StoreError as exc:
-            self._unsaved = entries | self._unsaved
-            if not self._warned:
-                self._warned = True
-                log.warning("email: cannot save delivery progress yet (will keep trying): %s", exc)
+            await asyncio.shield(saving)
+        except BaseException:
+            if saving.done() and not saving.cancelled() and saving.exception() is not None:
+                self._unsaved = entries | self._unsaved  # not written: for whoever saves next
+            raise
+
+    async def finish(self, *, keep_refusals: bool) -> None:
+        """On the way out: wait for saves in flight, then save what is left; the refusals still held too when
+        `keep_refusals` (the relay was not refusing us)."""
+        if self._saving:
+            await asyncio.wait(set(self._saving))
+        if keep_refusals:
+            self._unsaved |= self._held
+            self._held = {}
+        await self.save()

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from broadcaster.domain.text import printable
 from channels.base import PermanentError, TargetGone, TransientError
 
 BODY_CAP: Final = 64 * 1024
@@ -87,7 +88,7 @@ def raise_for_answer(
     Any other 4xx is permanent: the receiver refused this request and would refuse it again."""
     if 200 <= status < 300:
         return
-    what = f"HTTP {status} {reason}".rstrip() + (f": {body}" if body else "")
+    what = f"HTTP {status} {printable(reason)}".rstrip() + (f": {body}" if body else "")
     if status == 410:
         raise TargetGone(f"{what} (the receiver no longer wants these deliveries)")
     if status in _MOVED_FOR_GOOD:

@@ -3,6 +3,7 @@ never reach the operator's terminal or a text file raw: they are shown as visibl
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -121,3 +122,31 @@ def test_a_page_title_with_a_noncharacter_is_refused(tmp_path: Path) -> None:
         "broadcaster: configuration error: broadcaster.toml: [mirror] page_title: contains a character a "
         "status page cannot show (U+FFFF) (got 'Status \\uffff')\n"
     )
+
+
+async def test_a_receivers_reason_phrase_with_escapes_is_logged_escaped(tmp_path: Path) -> None:
+    """A webhook receiver answering 410 with escapes in its reason phrase (written by hand: aiohttp's own
+    server would refuse to send them): the lane's log line pausing the target, like every other line on
+    stderr, shows them escaped."""
+
+    async def gone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 410 Gone \x1b[31mred\x1b]0;owned\x07\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(gone, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    (tmp_path / "broadcaster.toml").write_text(
+        "[mirror]\nenabled = false\n[webhook]\nenabled = true\n[[webhook.targets]]\n"
+        f'url = "http://127.0.0.1:{port}/hook"\nname = "receiver"\n'
+    )
+    try:
+        send = ("send", "--title", "T", "--status", "investigating", "--message", "M", "--wait", "5")
+        sent = await asyncio.to_thread(run_cli, *send, cwd=tmp_path)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert sent.returncode == 3
+    assert "target receiver is gone (HTTP 410 Gone \\u001b[31mred\\u001b]0;owned\\u0007" in sent.stderr
+    assert_no_raw_controls(sent.stdout, sent.stderr)

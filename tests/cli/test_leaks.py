@@ -1,7 +1,8 @@
 """No secret leaves the broadcaster: not in anything the CLI prints, not in its logs, not in the journal.
 
 A real receiver on loopback answers every webhook with an error whose body echoes the request back (the
-URL, percent-encoded too, and every header, Authorization included); the real CLI runs in child
+URL, percent-encoded and JSON-escaped too, its last path segment alone, and every header, Authorization
+included); the real CLI runs in child
 processes. Each secret is then looked for, as typed, percent-encoded and base64-encoded, in every stdout
 and stderr and in the raw bytes of the journal files."""
 
@@ -64,7 +65,12 @@ class EchoReceiver:
         self.received.append((request.path, request.headers.get("Authorization", "")))
         url = str(request.url)
         headers = " ".join(f"{name}: {value}" for name, value in request.headers.items())
-        echo = f"{url} {request.headers.get('Authorization', '')} next={quote(url, safe='')} {headers} {body}"
+        escaped = json.dumps({"url": url}).replace("/", "\\/")  # as PHP's json_encode writes it
+        last = request.path.rsplit("/", 1)[-1]  # a token echoed on its own
+        echo = (
+            f"{url} {request.headers.get('Authorization', '')} next={quote(url, safe='')} {escaped} last={last} "
+            f"{headers} {body}"
+        )
         return web.Response(status=410 if request.path.startswith("/gone/") else 400, text=echo)
 
 

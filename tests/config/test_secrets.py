@@ -108,6 +108,8 @@ def test_url_secrets_are_the_credential_bearing_parts() -> None:
         "p4ss@word",
         basic_credentials("hookuser", "p4ss@word"),
         "/hooks/T0K3N-7f3a",
+        "\\/hooks\\/T0K3N-7f3a",  # as a receiver echoing it in JSON writes it
+        "T0K3N-7f3a",  # a segment that looks like a credential, echoed on its own ("hooks" does not)
         "token=QU3RY-19c2&format=json",
         "QU3RY-19c2",  # "json" is not a credential on its own: it would shred every text saying json
         "frag",
@@ -152,6 +154,8 @@ def test_a_secret_url_annotation_is_all_a_new_field_needs() -> None:
     )
     assert set(collect_secrets(model).values()) == {
         "/commands/T1/R2/xyz-rEsp0nse",
+        "\\/commands\\/T1\\/R2\\/xyz-rEsp0nse",
+        "xyz-rEsp0nse",
         "x-access-token:ghs_g1tT0ken",
         "ghs_g1tT0ken",
         basic_credentials("x-access-token", "ghs_g1tT0ken"),

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
+from typing import Any
 
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.lanes import EventKind, Lane
+from broadcaster.runtime import open_runtime
 from broadcaster.store import Handoff
 from broadcaster.store.sqlite import SqliteStore
 from channels.base import Interrupted, Job, Ordering, Receipt
+from config import load_settings
 from config.settings import LanePolicy
 from tests.lanes.support import running, true_if
 from tests.support.channels import SCRIPTS, Script, ScriptedChannel, hang
@@ -84,6 +88,14 @@ async def test_a_claim_waiting_for_the_lock_when_the_lane_stops_leaves_no_lease(
     handed back: no delivery stays in flight under the lease of a lane that has stopped."""
     SCRIPTS["scripted"] = script = Script(hang, targets=["a", "b", "c"])
     accepted = await post(store, planned("a", "b", "c"))
+    released: list[int] = []
+    release = store.release
+
+    async def counting_release(owner: str, delivery_ids: Any, **kwargs: Any) -> int:
+        released.append(count := await release(owner, delivery_ids, **kwargs))
+        return count
+
+    store.release = counting_release  # type: ignore[method-assign]
     other = sqlite3.connect(store.path, isolation_level=None)
     policy = LanePolicy(timeout=5, concurrency=1)
     lane = Lane(
@@ -109,6 +121,26 @@ async def test_a_claim_waiting_for_the_lock_when_the_lane_stops_leaves_no_lease(
     states = {d.target: d.state for d in await store.deliveries(update_id=accepted.update.id)}
     assert states == {"a": DeliveryState.PENDING, "b": DeliveryState.PENDING, "c": DeliveryState.PENDING}
     assert script.calls == []
+    assert sum(released) == 2  # the claim did lease two (one for the slot, one ahead of it); both came back
+    assert {d.attempts for d in await store.deliveries(update_id=accepted.update.id)} == {0}
+
+
+async def test_closing_the_runtime_hands_back_what_this_process_still_holds(workdir: Path) -> None:
+    """The last guarantee that no lease outlives its process: whatever it still holds when it closes (a
+    lane that could not hand back, say) goes back to the queue."""
+    runtime = await open_runtime(load_settings(None))
+    accepted = await post(runtime.store, planned("a", "b"))
+    leased = await runtime.store.claim(
+        "scripted", ordering=Ordering.IN_ORDER, owner=runtime.owner, limit=5, now=time.time(), lease=600
+    )
+    assert len(leased.claimed) == 2
+    await runtime.close()
+    reopened = await open_runtime(load_settings(None))
+    try:
+        deliveries = await reopened.store.deliveries(update_id=accepted.update.id)
+    finally:
+        await reopened.close()
+    assert {(d.state, d.attempts) for d in deliveries} == {(DeliveryState.PENDING, 0)}
 
 
 async def test_the_heartbeat_renews_the_leases_of_handed_off_deliveries(store: SqliteStore) -> None:

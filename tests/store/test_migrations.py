@@ -63,6 +63,32 @@ async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp
     assert version == SCHEMA_VERSION
 
 
+async def test_version_4_progress_of_other_channels_and_of_refusals_alone_comes_along(tmp_path: Path) -> None:
+    """X's progress (the text's digest and the post id, which keep a retry from posting twice) and email
+    progress holding only refusals reach the next attempt after the upgrade, as they would have before it."""
+    path = tmp_path / "v4.db"
+    journal = SqliteStore(path, url="sqlite:///v4.db")
+    await journal.open()
+    await post(journal, planned("x", "mail"))
+    await journal.close()
+    with sqlite3.connect(path) as conn:
+        conn.executescript(AS_VERSION_4 + "PRAGMA user_version = 4;")
+        x_saved = {"text": "3f1c9a", "post_id": "1790000000000000001"}
+        conn.execute("UPDATE deliveries SET progress = ? WHERE target = 'x'", (json.dumps(x_saved),))
+        refused_only = {"accepted": [], "refused": {"c@example.com": "550 no such user"}}
+        conn.execute("UPDATE deliveries SET progress = ? WHERE target = 'mail'", (json.dumps(refused_only),))
+    reopened = SqliteStore(path, url="sqlite:///v4.db")
+    await reopened.open()
+    try:
+        leased = await reopened.claim(
+            "scripted", ordering=planned()[0].ordering, owner="me", limit=5, now=time.time(), lease=60
+        )
+    finally:
+        await reopened.close()
+    progress = {c.delivery.target: dict(c.progress) for c in leased.claimed}
+    assert progress == {"x": x_saved, "mail": {"c@example.com": "550 no such user"}}
+
+
 async def test_a_version_1_journal_is_migrated_in_place(tmp_path: Path) -> None:
     """An existing journal keeps its data and gets the current indexes."""
     path = tmp_path / "old.db"

@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from broadcaster.domain.errors import StoreError
+from broadcaster.domain.errors import LeaseLost, StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
@@ -73,7 +73,7 @@ class SqliteStore(Store):
         """The loop's connection, for the lanes' bookkeeping; used only from the event loop's thread."""
         self._inline_writes = 0
         self._checkpointing = False
-        self._progress: GroupCommit[queue.ProgressSave] = GroupCommit(
+        self._progress: GroupCommit[queue.ProgressSave, bool] = GroupCommit(
             lambda saves: self._lane_write(partial(queue.save_progress, saves=saves))
         )
         self._with_progress: set[str] = set()
@@ -247,35 +247,42 @@ class SqliteStore(Store):
             skip_targets=skip_targets,
             sweep=sweep,
             record=record,
-            prune=self._ending_with_progress(record),
+            prune=bool(ending := self._ending_with_progress(record)),
             updates_only=updates,
             known=known,
         )
         result = await self._lane_write(claim)
+        self._with_progress -= ending
         self._with_progress.update(c.delivery.id for c in result.claimed if c.progress)
         for update_id in list(known)[: max(0, len(known) - KNOWN_UPDATES)]:
             del known[update_id]
         return result
 
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
-        prune = self._ending_with_progress(outcomes)
-        return await self._lane_write(
-            partial(queue.finish, owner=owner, outcomes=outcomes, now=time.time(), prune=prune)
+        ending = self._ending_with_progress(outcomes)
+        recorded = await self._lane_write(
+            partial(queue.finish, owner=owner, outcomes=outcomes, now=time.time(), prune=bool(ending))
         )
-
-    def _ending_with_progress(self, outcomes: Sequence[Outcome]) -> bool:
-        """Whether any of `outcomes` ends a delivery that saved progress here (forgetting those)."""
-        if not self._with_progress:
-            return False
-        ending = {o.delivery_id for o in outcomes if o.state.is_final} & self._with_progress
         self._with_progress -= ending
-        return bool(ending)
+        return recorded
+
+    def _ending_with_progress(self, outcomes: Sequence[Outcome]) -> set[str]:
+        """The deliveries among `outcomes` that end and saved progress here: their outcome's transaction
+        prunes it (once written, they are forgotten here)."""
+        if not self._with_progress:
+            return set()
+        return {o.delivery_id for o in outcomes if o.state.is_final} & self._with_progress
 
     async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
         release = partial(
             queue.release, owner=owner, delivery_ids=delivery_ids, now=time.time(), interrupted=interrupted
         )
-        return await self._lane_write(release)
+        released = await self._lane_write(release)
+        if delivery_ids is None:
+            self._with_progress.clear()
+        else:
+            self._with_progress.difference_update(delivery_ids)
+        return released
 
     async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
         await self._lane_write(partial(queue.renew, owner=owner, delivery_ids=delivery_ids, until=until))
@@ -284,7 +291,8 @@ class SqliteStore(Store):
         """Saved in a group commit with every other save made in the same turn of the event loop (an email
         fan-out's connections each wait for their recipient to be saved before the next transaction)."""
         self._with_progress.add(delivery_id)
-        await self._progress.save((owner, delivery_id, entries))
+        if not await self._progress.save((owner, delivery_id, entries)):
+            raise LeaseLost(f"delivery {delivery_id} is no longer leased to this process; its progress was not saved")
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
         return await self._write(partial(queue.recover, now=now, owner_is_dead=owner_is_dead))

@@ -194,19 +194,23 @@ def renew(conn: sqlite3.Connection, owner: str, delivery_ids: Collection[str], u
     )
 
 
-def save_progress(conn: sqlite3.Connection, saves: Sequence[ProgressSave]) -> None:
-    """Append each (owner, delivery id, entries) to its delivery's progress, if the owner still holds it."""
+def save_progress(conn: sqlite3.Connection, saves: Sequence[ProgressSave]) -> list[bool]:
+    """Append each (owner, delivery id, entries) to its delivery's progress, if the owner still holds its
+    lease; for each, whether it did."""
+    held: list[bool] = []
     for owner, delivery_id, entries in saves:
-        held = conn.execute(
+        leased = conn.execute(
             "UPDATE deliveries SET has_progress = 1 WHERE id = ? AND state = 'in_flight' AND lease_owner = ?",
             (delivery_id, owner),
         ).rowcount
-        if held:
+        if leased:
             conn.executemany(
                 "INSERT INTO progress (delivery_id, key, note) VALUES (?, ?, ?) "
                 "ON CONFLICT (delivery_id, key) DO UPDATE SET note = excluded.note",
                 [(delivery_id, key, note) for key, note in entries.items()],
             )
+        held.append(bool(leased))
+    return held
 
 
 def prune_progress(conn: sqlite3.Connection, now: float) -> int:

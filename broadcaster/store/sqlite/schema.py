@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error   TEXT NOT NULL DEFAULT '',
     detail       TEXT NOT NULL DEFAULT '',
     external_id  TEXT,
-    has_progress INTEGER NOT NULL DEFAULT 0      -- 1 while rows in `progress` may still be pruned
+    has_progress INTEGER NOT NULL DEFAULT 0      -- 1 while an attempt may still read its `progress` rows
 );
 -- Partial indexes hold only open deliveries: they stay small however long the history grows, and a
 -- delivery enters and leaves each once instead of moving on every change of state. Leases have no index
@@ -68,7 +68,9 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (channel, target, seq) 
 CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS deliveries_update ON deliveries (update_id);
 CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries (incident_id, channel, target, update_seq);
--- Deliveries whose progress may hold personal data to prune: few at any time, whatever the history.
+-- Deliveries an attempt may still resume (open, or failed and requeueable) that saved progress: few at any
+-- time, whatever the history. When one can no longer be attempted, its progress is pruned and the flag
+-- cleared.
 CREATE INDEX IF NOT EXISTS deliveries_progress ON deliveries (state) WHERE has_progress = 1;
 
 -- What a long delivery has done so far (an email fan-out: one row per recipient), appended as it goes so a
@@ -113,7 +115,9 @@ MIGRATIONS: Final = {
     3: "DROP INDEX IF EXISTS deliveries_leased;",
     4: "CREATE INDEX IF NOT EXISTS deliveries_failed ON deliveries (channel) WHERE state = 'failed';",
     # Progress moves from one JSON value per delivery, rewritten whole at each save, to rows appended as
-    # they happen. What an open (or still requeueable) delivery had saved comes along; refusals are kept.
+    # they happen. What an open (or still requeueable) delivery had saved comes along: email's accepted
+    # addresses and refusals, and any other channel's text values (X's text digest and post id, which keep
+    # a retry from posting again). Refusals are kept for finished deliveries too.
     5: "CREATE TABLE progress (delivery_id TEXT NOT NULL, key TEXT NOT NULL, note TEXT NOT NULL, "
     "PRIMARY KEY (delivery_id, key)) WITHOUT ROWID;\n"
     "INSERT OR IGNORE INTO progress (delivery_id, key, note) SELECT d.id, a.value, '' "
@@ -121,8 +125,11 @@ MIGRATIONS: Final = {
     f"AND (d.state IN {OPEN_STATES} OR (d.state = 'failed' AND d.expires_at > unixepoch()));\n"
     "INSERT OR REPLACE INTO progress (delivery_id, key, note) SELECT d.id, r.key, r.value "
     "FROM deliveries d, json_each(d.progress, '$.refused') r WHERE d.progress != '{}';\n"
+    "INSERT OR REPLACE INTO progress (delivery_id, key, note) SELECT d.id, e.key, e.value "
+    "FROM deliveries d, json_each(d.progress) e WHERE d.progress != '{}' AND e.type = 'text';\n"
     "ALTER TABLE deliveries ADD COLUMN has_progress INTEGER NOT NULL DEFAULT 0;\n"
-    "UPDATE deliveries SET has_progress = 1 WHERE id IN (SELECT delivery_id FROM progress WHERE note = '');\n"
+    "UPDATE deliveries SET has_progress = 1 WHERE id IN (SELECT delivery_id FROM progress) "
+    f"AND (state IN {OPEN_STATES} OR (state = 'failed' AND expires_at > unixepoch()));\n"
     "ALTER TABLE deliveries DROP COLUMN progress;\n"
     "CREATE INDEX deliveries_progress ON deliveries (state) WHERE has_progress = 1;",
 }
