@@ -8,7 +8,7 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from config.sections import Section
+from config.sections import BaseUrl, Section
 
 # What a status page cannot show: C0 and C1 controls and DEL (ESC and CSI start terminal escape sequences,
 # and the page's JSON and HTML are read with cat too), and what XML 1.0 cannot carry at all (lone
@@ -32,6 +32,11 @@ class MirrorSettings(Section):
         default=[Path("public")],
         description="Every directory gets the whole site; each is its own delivery target, so one broken "
         "mount never holds back another.",
+    )
+    public_url: BaseUrl = Field(
+        default="",
+        description="Where the status site is served (e.g. https://status.example.com): links in emails, "
+        "posts, feeds and shortlinks. Empty: pages link to each other relatively.",
     )
     page_title: ShowableText = "Service status"
     components: list[ShowableText] = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 
 from config.secrets import SecretUrl
 
@@ -17,23 +17,37 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def http_url(value: str) -> str:
+    """An http(s) base URL without its trailing slash ("" stays "")."""
+    value = value.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(http_url)]
+
+
 class ServiceSettings(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
-    public_url: str = Field(
+    public_url: BaseUrl = Field(
         default="",
-        description="Where the status mirror is served (e.g. https://status.example.com); used for links in "
-        "emails, posts, feeds and shortlinks. Empty: pages link to each other relatively.",
+        description="Where this service answers (e.g. https://broadcaster.example.com): the form, the ledger "
+        "and the unsubscribe links in emails. Empty: http://<host>:<port>. The status site's own address is "
+        "[mirror] public_url.",
     )
     data_dir: Path = Path("var")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="Proxies (addresses or networks) whose X-Forwarded-For names the client: login rate "
+        "limits count per client. Empty: the connection's own address is the client.",
+    )
 
-    @field_validator("public_url")
-    @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        value = value.strip()
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    def base_url(self) -> str:
+        """This service's address for links: public_url, else where it listens."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return self.public_url or f"http://{host}:{self.port}"
 
 
 class StoreSettings(Section):
@@ -45,10 +59,27 @@ class StoreSettings(Section):
 
 
 class AuthSettings(Section):
-    api_tokens: list[SecretStr] = []
+    api_tokens: list[SecretStr] | dict[str, SecretStr] = Field(
+        default=[],
+        description='Bearer tokens for the JSON API: a list, or a table naming each (name = "token"); an '
+        "update posted with a token records the token's name as its author (token-1, token-2... for a list).",
+    )
     slack_signing_secret: SecretStr | None = None
     mattermost_token: SecretStr | None = None
-    users: dict[str, SecretStr] = Field(default={}, description="user name -> argon2 password hash")
+    users: dict[str, SecretStr] = Field(
+        default={}, description="user name -> argon2 password hash (`broadcaster user add NAME` makes one)"
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the form's session cookies and login links. Unset: one is generated once into "
+        "<data_dir>/session.key (so every instance sharing the data directory agrees).",
+    )
+
+    def named_api_tokens(self) -> dict[str, str]:
+        """Every API token by its name, in clear."""
+        if isinstance(self.api_tokens, dict):
+            return {name: token.get_secret_value() for name, token in self.api_tokens.items()}
+        return {f"token-{n}": token.get_secret_value() for n, token in enumerate(self.api_tokens, start=1)}
 
 
 class NetworkSettings(Section):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any, Final
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -92,6 +92,26 @@ class Settings(BaseSettings):
     mirror: MirrorSettings = Field(default_factory=MirrorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     retry: dict[str, RetryOverrides] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _public_url_moved(self) -> Settings:
+        if self.service.public_url and not self.mirror.public_url:
+            raise ValueError(
+                "[service] public_url is now where this service answers (the form, the ledger, unsubscribe "
+                "links); the status site's address, which it used to be, moved to [mirror] public_url: set "
+                "that too (it may be the same URL)"
+            )
+        return self
+
+    @property
+    def unsubscribe_url(self) -> str:
+        """Where the emails' unsubscribe links point: [email] unsubscribe_url, else this service's own
+        /unsubscribe when [service] public_url says it answers over HTTPS (RFC 8058 one-click needs it),
+        else none."""
+        if self.email.unsubscribe_url:
+            return self.email.unsubscribe_url
+        service = self.service.public_url
+        return f"{service}/unsubscribe" if service.startswith("https://") else ""
 
     @field_validator("retry")
     @classmethod

@@ -232,7 +232,7 @@ def update_json(site: Site, update: Update) -> dict[str, Any]:
 
 
 def shortlink(site: Site, incident_id: str) -> str:
-    """The incident's page on the mirror: absolute when service.public_url is set, else relative to the site root."""
+    """The incident's page on the mirror: absolute when [mirror] public_url is set, else relative to the site root."""
     path = f"incidents/{incident_id}.html"
     return f"{site.url}/{path}" if site.url else path
 

@@ -1,7 +1,7 @@
 """The two bodies of a status email, plain text and HTML, rendered once per update.
 
 The HTML is self-contained (inline styles, no images, fonts or scripts) and every piece of user text in it
-is escaped; its only links are the incident's page on the mirror (when service.public_url is set) and the
+is escaped; its only links are the incident's page on the mirror (when [mirror] public_url is set) and the
 unsubscribe page. Nothing here depends on the recipient, so one rendering serves every subscriber."""
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from channels.email.progress import Progress, ProgressLog
 from channels.email.subscribers import Subscriber, SubscriberFile, SubscriberList, SubscribersUnavailable
 from channels.email.suppression import SuppressionList
 from config.email import EmailSettings, RelaySettings
+from config.keys import stored_secret
 from config.sections import NetworkSettings
 
 log = logging.getLogger("broadcaster.email")
@@ -63,6 +64,8 @@ class EmailChannel(Channel):
         network: NetworkSettings,
         public_url: str,
         data_dir: Path,
+        unsubscribe_url: str = "",
+        unsubscribe_secret: bytes | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if settings.subscribers_file is None or not settings.from_addr:
@@ -72,8 +75,7 @@ class EmailChannel(Channel):
         self._clock = clock
         self._subscribers = SubscriberFile(settings.subscribers_file, limit=settings.max_subscribers)
         self._suppressions = SuppressionList(settings.suppression_path(data_dir))
-        secret = settings.unsubscribe_secret.get_secret_value().encode() if settings.unsubscribe_secret else None
-        self._unsubscribe = Unsubscribe(settings.unsubscribe_url, secret) if settings.unsubscribe_url else None
+        self._unsubscribe = Unsubscribe(unsubscribe_url, unsubscribe_secret) if unsubscribe_url else None
         self._dialer = Dialer(
             network,
             helo_name=settings.helo_name or settings.sender_domain,
@@ -90,12 +92,23 @@ class EmailChannel(Channel):
 
     @classmethod
     def create(cls, context: ChannelContext) -> Self:
+        """Unsubscribe links go to [email] unsubscribe_url, else to this service's /unsubscribe, signed with
+        [email] unsubscribe_secret, else with one generated once into the data directory (an unsigned link
+        would let anyone unsubscribe anyone)."""
         settings = context.settings
+        url = settings.unsubscribe_url
+        configured = settings.email.unsubscribe_secret
+        if configured is not None:
+            secret: bytes | None = configured.get_secret_value().encode()
+        else:
+            secret = stored_secret(settings.service.data_dir, "unsubscribe") if url else None
         return cls(
             settings.email,
             network=settings.network,
-            public_url=settings.service.public_url,
+            public_url=settings.mirror.public_url,
             data_dir=settings.service.data_dir,
+            unsubscribe_url=url,
+            unsubscribe_secret=secret,
         )
 
     async def send(self, job: Job) -> Receipt:
@@ -134,7 +147,7 @@ class EmailChannel(Channel):
             update=job.update,
             earlier=earlier,
             incident_url=f"{self._public_url}/incidents/{job.incident.id}.html" if self._public_url else "",
-            unsubscribe_url=self._settings.unsubscribe_url,
+            unsubscribe_url=self._unsubscribe.url if self._unsubscribe else "",
             sender_domain=self._settings.sender_domain,
         )
         first = job.history[0].id if job.history else job.update.id

@@ -8,9 +8,6 @@ lost reply sends the very same message and mail clients can drop the duplicate."
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -18,6 +15,7 @@ from email.utils import format_datetime
 from typing import Final
 from urllib.parse import quote
 
+from broadcaster.domain.unsubscribe import unsubscribe_token
 from channels.email.body import EmailContent, render_html, render_text
 
 _POLICY: Final = policy.SMTP
@@ -40,10 +38,7 @@ class Unsubscribe:
         self._secret = secret
 
     def token(self, address: str) -> str:
-        if self._secret is None:
-            return ""
-        digest = hmac.new(self._secret, address.lower().encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return "" if self._secret is None else unsubscribe_token(self._secret, address)
 
     def link(self, address: str) -> str:
         link = f"{self.url}{self._joiner}email={quote(address, safe='')}"

@@ -46,7 +46,7 @@ class MirrorChannel(Channel):
     @classmethod
     def create(cls, context: ChannelContext) -> Self:
         settings = context.settings
-        return cls(settings.mirror, public_url=settings.service.public_url, journal=context.journal)
+        return cls(settings.mirror, public_url=settings.mirror.public_url, journal=context.journal)
 
     async def send(self, job: Job) -> Receipt:
         directory = self._directories.get(job.target)

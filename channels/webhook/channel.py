@@ -247,6 +247,6 @@ class WebhookChannel(Channel):
         return build_site(
             histories,
             page_name=self._settings.mirror.page_title,
-            public_url=self._settings.service.public_url,
+            public_url=self._settings.mirror.public_url,
             configured_components=self._settings.mirror.components,
         )

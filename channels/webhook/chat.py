@@ -74,7 +74,7 @@ class Notice:
     components: tuple[str, ...]
     """One "Name: State" line per component the incident affects."""
     url: str | None
-    """The incident's page on the mirror; None unless service.public_url makes it absolute."""
+    """The incident's page on the mirror; None unless [mirror] public_url makes it absolute."""
     page_name: str
     created_at: datetime
 

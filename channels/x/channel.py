@@ -57,7 +57,7 @@ class XChannel(Channel):
     def create(cls, context: ChannelContext) -> Self:
         settings = context.settings
         api = XApi(settings.x, settings.network, connections=settings.lane_policy(cls.name).concurrency)
-        return cls(api, public_url=settings.service.public_url, always_link=settings.x.always_link)
+        return cls(api, public_url=settings.mirror.public_url, always_link=settings.x.always_link)
 
     def compose(self, job: Job) -> PostText:
         """The post for this job's update: status and impact (none once resolved), the incident's name, the

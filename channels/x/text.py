@@ -121,7 +121,7 @@ class PostText:
 
 def incident_link(public_url: str, incident_id: str) -> str | None:
     """The incident's page on the mirror (as broadcaster.domain.statuspage.shortlink makes it), or None when
-    [service] public_url is empty: a relative link means nothing on X."""
+    [mirror] public_url is empty: a relative link means nothing on X."""
     return f"{public_url.rstrip('/')}/incidents/{incident_id}.html" if public_url else None
 
 

@@ -106,11 +106,11 @@ def write_config(directory: Path, *, port: int, subscribers: int, pool: int) -> 
     people.write_text("".join(f"subscriber{n:05d}@example.org\n" for n in range(subscribers)))
     config = directory / "broadcaster.toml"
     config.write_text(
-        f'[service]\ndata_dir = "{directory / "var"}"\npublic_url = "https://status.example.com"\n'
+        f'[service]\ndata_dir = "{directory / "var"}"\n'
         f'[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
         f'from_addr = "Example Status <{SENDER}>"\nsubscribers_file = "{people}"\n'
         f'unsubscribe_url = "https://status.example.com/unsubscribe"\npool_size = {pool}\n'
-        "[mirror]\nenabled = false\n[retry.email]\nmax_attempts = 1\n"
+        '[mirror]\nenabled = false\npublic_url = "https://status.example.com"\n[retry.email]\nmax_attempts = 1\n'
     )
     return config
 

@@ -80,7 +80,7 @@ class FakeXProcess:
 def settings_for(workdir: Path, port: int, ca_file: Path) -> Settings:
     config = workdir / "broadcaster.toml"
     config.write_text(f"""
-[service]
+[mirror]
 public_url = "{PUBLIC_URL}"
 [x]
 enabled = true

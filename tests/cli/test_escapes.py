@@ -25,11 +25,10 @@ def email_config(workdir: Path, port: int) -> None:
     """Email on, to the local server (its name pinned to 127.0.0.1), mirror off; two subscribers."""
     (workdir / "subscribers.txt").write_text("alice@example.org\nbob@example.org\n")
     (workdir / "broadcaster.toml").write_text(
-        '[service]\npublic_url = "https://status.example.com"\n'
         f'[email]\nenabled = true\nhost = "{HOSTNAME}"\nport = {port}\nsecurity = "none"\n'
         'from_addr = "Example Status <status@example.com>"\nsubscribers_file = "subscribers.txt"\n'
         'unsubscribe_url = "https://status.example.com/unsubscribe"\n'
-        "[mirror]\nenabled = false\n"
+        '[mirror]\nenabled = false\npublic_url = "https://status.example.com"\n'
         f'[network]\nresolve = {{ "{HOSTNAME}:{port}" = "127.0.0.1:{port}" }}\n'
     )
 

@@ -122,3 +122,33 @@ def test_example_config_is_valid(workdir: Path) -> None:
 def test_an_enabled_mirror_needs_a_directory(write_config: WriteConfig) -> None:
     assert "requires at least one directory" in error(write_config("[mirror]\ndirectories = []\n"))
     assert load_settings(write_config("[mirror]\nenabled = false\ndirectories = []\n")).mirror.enabled is False
+
+
+def test_the_old_public_url_alone_is_an_error_naming_its_new_key(write_config: WriteConfig) -> None:
+    """[service] public_url used to be the status site's address; a file written then must not silently
+    point the site's links at the service."""
+    message = error(write_config('[service]\npublic_url = "https://status.example.com"\n'))
+    assert "[mirror] public_url" in message
+    both = '[service]\npublic_url = "https://broadcaster.example.com"\n[mirror]\npublic_url = "https://status.example.com"\n'
+    settings = load_settings(write_config(both))
+    assert (settings.service.public_url, settings.mirror.public_url) == (
+        "https://broadcaster.example.com",
+        "https://status.example.com",
+    )
+
+
+def test_unsubscribe_links_go_to_this_service_when_it_answers_over_https(write_config: WriteConfig) -> None:
+    https = '[service]\npublic_url = "https://bc.example.com/"\n[mirror]\npublic_url = "https://status.example.com"\n'
+    assert load_settings(write_config(https)).unsubscribe_url == "https://bc.example.com/unsubscribe"
+    http = '[service]\npublic_url = "http://bc.example.com"\n[mirror]\npublic_url = "https://status.example.com"\n'
+    assert load_settings(write_config(http)).unsubscribe_url == ""  # RFC 8058 one-click needs HTTPS
+    explicit = '[email]\nunsubscribe_url = "https://elsewhere.example.com/u"\n'
+    assert load_settings(write_config(explicit)).unsubscribe_url == "https://elsewhere.example.com/u"
+
+
+def test_api_tokens_may_be_named(write_config: WriteConfig) -> None:
+    listed = load_settings(write_config('[auth]\napi_tokens = ["aaaa", "bbbb"]\n'))
+    assert listed.auth.named_api_tokens() == {"token-1": "aaaa", "token-2": "bbbb"}
+    named = load_settings(write_config('[auth]\napi_tokens = { deploy-bot = "cccc" }\n'))
+    assert named.auth.named_api_tokens() == {"deploy-bot": "cccc"}
+    assert "cccc" in named.secret_values()

@@ -70,7 +70,8 @@ def send_and_kill(
     try:
         deadline = time.monotonic() + within
         while not when():
-            assert process.poll() is None, f"it ended before it was killed: {process.communicate()[1]}"
+            if process.poll() is not None:
+                raise AssertionError(f"it ended before it was killed: {process.communicate()[1]}")
             assert time.monotonic() < deadline, f"the moment to kill it did not come within {within} s"
             time.sleep(every)
         process.send_signal(signal.SIGKILL)
@@ -79,5 +80,6 @@ def send_and_kill(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
-        process.communicate()
+        if process.stderr is not None and not process.stderr.closed:
+            process.communicate()
     return process.returncode

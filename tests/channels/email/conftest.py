@@ -92,7 +92,7 @@ def configure(write_config: WriteConfig, workdir: Path, ca_file: Path) -> Config
         (workdir / "subscribers.txt").write_text(text)
         pins = ", ".join(f'"{relay.host}:{relay.port}" = "127.0.0.1:{relay.port}"' for relay in (primary, *fallbacks))
         config = (
-            '[service]\npublic_url = "https://status.example.com"\n'
+            '[mirror]\npublic_url = "https://status.example.com"\n'
             "[email]\nenabled = true\n" + primary.toml() + 'from_addr = "Example Status <status@example.com>"\n'
             'subscribers_file = "subscribers.txt"\nunsubscribe_url = "https://status.example.com/unsubscribe"\n'
         )

@@ -33,7 +33,7 @@ def test_a_killed_fan_out_repeats_at_most_one_message_per_connection(
     with smtp_server(Script(reply_delay=0.003)) as server:
         configure(Relay(server.port), subscribers=people, email={"pool_size": POOL_SIZE})
         (workdir / "broadcaster.toml").write_text(
-            (workdir / "broadcaster.toml").read_text() + "[mirror]\nenabled = false\n"
+            (workdir / "broadcaster.toml").read_text().replace("[mirror]\n", "[mirror]\nenabled = false\n")
         )
         received = server.recorder.received
         args = ["send", "--title", "Mail outage", "--status", "investigating", "--message", "Mail is delayed."]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from broadcaster.domain.unsubscribe import unsubscribe_token
 from channels.base import PermanentError, TransientError
+from config.keys import stored_secret
 from tests.channels.email.conftest import Configure, Relay, email_channel
 from tests.channels.email.jobs import attempts
 from tests.channels.email.smtp_server import Script, smtp_server
@@ -17,7 +19,7 @@ def addresses(count: int, domain: str = "example.org") -> list[str]:
     return [f"user{n:04d}@{domain}" for n in range(count)]
 
 
-async def test_every_subscriber_receives_exactly_one_well_formed_message(configure: Configure) -> None:
+async def test_every_subscriber_receives_exactly_one_well_formed_message(configure: Configure, workdir: Path) -> None:
     """60 subscribers over 4 connections: one message each, addressed to them alone, parseable, same Message-ID."""
     people = addresses(60)
     with smtp_server() as server:
@@ -31,8 +33,10 @@ async def test_every_subscriber_receives_exactly_one_well_formed_message(configu
     for item in received:
         message = item.message
         assert message["To"] == item.recipients[0]
-        unsubscribe = f"<https://status.example.com/unsubscribe?email={item.recipients[0].replace('@', '%40')}>"
-        assert message["List-Unsubscribe"] == unsubscribe
+        address = item.recipients[0]
+        token = unsubscribe_token(stored_secret(workdir / "var", "unsubscribe"), address)
+        unsubscribe = f"<https://status.example.com/unsubscribe?email={address.replace('@', '%40')}&token={token}>"
+        assert message["List-Unsubscribe"] == unsubscribe  # signed with the key made once in the data directory
         assert message["Message-ID"] == receipt.external_id == "<update.0ab000000001@example.com>"
         assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
     assert receipt.detail == "60 accepted, 0 refused of 60"

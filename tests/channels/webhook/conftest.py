@@ -63,8 +63,8 @@ def configure(write_config: WriteConfig) -> Configure:
 
     def build(*targets: str, extra: str = "", retries: str = FAST_RETRIES) -> Settings:
         text = (
-            '[service]\npublic_url = "https://status.example.com"\n'
-            '[mirror]\nenabled = false\npage_title = "Example status"\ncomponents = ["API"]\n'
+            '[mirror]\nenabled = false\npublic_url = "https://status.example.com"\npage_title = "Example status"\n'
+            'components = ["API"]\n'
             f"{extra}\n{retries}\n[webhook]\nenabled = true\n" + "".join(targets)
         )
         return load_settings(write_config(text))

@@ -66,8 +66,6 @@ def x_config(write_config: Callable[[str], Path], fake: FakeX, ca_file: Path) ->
         }
         retry_keys: Keys = {"max_attempts": 4, "base_delay": 0.05, "max_delay": 0.2, "timeout": 10}
         text = f"""
-[service]
-public_url = "{PUBLIC_URL}"
 [store]
 url = "sqlite:///var/broadcaster.db"
 [x]
@@ -80,7 +78,9 @@ ca_file = "{ca_file}"
 {extra}
 """
         if "[mirror]" not in extra:
-            text += "[mirror]\nenabled = false\n"
+            text += f'[mirror]\nenabled = false\npublic_url = "{PUBLIC_URL}"\n'
+        else:
+            text = text.replace("[mirror]\n", f'[mirror]\npublic_url = "{PUBLIC_URL}"\n', 1)
         return load_settings(write_config(text))
 
     return build
