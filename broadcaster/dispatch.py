@@ -109,7 +109,9 @@ class Dispatcher:
                 log.exception("closing the %s channel failed", channel.name)
         self._channels.clear()
 
-    async def submit(self, draft: UpdateDraft, *, idempotency_key: str | None = None) -> Accepted:
+    async def submit(
+        self, draft: UpdateDraft, *, idempotency_key: str | None = None, request_digest: str | None = None
+    ) -> Accepted:
         """Journal an update (durable when this returns) and hand its deliveries to these lanes in the same
         transaction, as far as they have room (see store.Handoff); the lanes claim the rest."""
         runtime = self._runtime
@@ -120,7 +122,9 @@ class Dispatcher:
             room={name: lane.handoff_room() for name, lane in self._lanes.items()},
             skip_targets={name: lane.handoff_skips() for name, lane in self._lanes.items()},
         )
-        accepting = asyncio.ensure_future(runtime.submit(draft, idempotency_key=idempotency_key, handoff=handoff))
+        accepting = asyncio.ensure_future(
+            runtime.submit(draft, idempotency_key=idempotency_key, request_digest=request_digest, handoff=handoff)
+        )
         try:
             accepted = await asyncio.shield(accepting)
         except asyncio.CancelledError:

@@ -84,7 +84,12 @@ class Runtime:
         return plan
 
     async def submit(
-        self, draft: UpdateDraft, *, idempotency_key: str | None = None, handoff: Handoff | None = None
+        self,
+        draft: UpdateDraft,
+        *,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        handoff: Handoff | None = None,
     ) -> Accepted:
         """Journal an update and plan its deliveries; durable when this returns. Dispatcher.submit is the
         same with its lanes taking the deliveries at once."""
@@ -94,6 +99,7 @@ class Runtime:
             plan,
             now=datetime.fromtimestamp(self.clock(), UTC),
             idempotency_key=idempotency_key,
+            request_digest=request_digest,
             handoff=handoff,
         )
 

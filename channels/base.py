@@ -122,10 +122,15 @@ class Job:
 
 
 class JournalReader(Protocol):
-    """The part of the journal a channel may read (the mirror renders from it)."""
+    """The part of the journal a channel may read (the mirror renders from it; email skips suppressed
+    addresses)."""
 
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
         """Every open incident plus the `recent` most recently updated ones (None: all), with updates."""
+        ...
+
+    async def suppressed(self) -> frozenset[str]:
+        """Addresses never to mail again (one-click unsubscribes), lower-cased."""
         ...
 
 

@@ -21,6 +21,11 @@ class NotFoundError(InputError):
     """The named incident, update or channel does not exist."""
 
 
+class ConflictError(InputError):
+    """The request contradicts what was accepted before (an idempotency key reused for other content).
+    CLI exit 2, HTTP 409."""
+
+
 class StoreError(BroadcasterError):
     """The journal cannot be opened or written."""
 

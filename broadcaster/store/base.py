@@ -167,12 +167,14 @@ class Store(ABC):
         *,
         now: datetime,
         idempotency_key: str | None = None,
+        request_digest: str | None = None,
         handoff: Handoff | None = None,
     ) -> Accepted:
         """Validate `draft` against the incident, journal the update and plan its deliveries in one
         durable transaction; supersede older queued deliveries of LATEST_ONLY channels; lease what
         `handoff` allows to its owner. Raises InputError (nothing journaled) when the update is not
-        acceptable."""
+        acceptable. An `idempotency_key` seen before answers the update it made (Accepted.duplicate),
+        unless `request_digest` says the request differed from that one's: ConflictError."""
 
     # --- the delivery queue
 
@@ -261,6 +263,16 @@ class Store(ABC):
 
     @abstractmethod
     async def attempts(self, delivery_id: str) -> list[Attempt]: ...
+
+    # --- suppressions
+
+    @abstractmethod
+    async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:
+        """Never mail these addresses (lower-cased -> why) again; returns how many were not suppressed yet."""
+
+    @abstractmethod
+    async def suppressed(self) -> frozenset[str]:
+        """Every suppressed address, lower-cased."""
 
     # --- lane controls
 

@@ -22,6 +22,7 @@ from channels.base import (
     CheckResult,
     Interrupted,
     Job,
+    JournalReader,
     PermanentError,
     Receipt,
     TransientError,
@@ -64,6 +65,7 @@ class EmailChannel(Channel):
         network: NetworkSettings,
         public_url: str,
         data_dir: Path,
+        journal: JournalReader,
         unsubscribe_url: str = "",
         unsubscribe_secret: bytes | None = None,
         clock: Callable[[], float] = time.time,
@@ -71,6 +73,7 @@ class EmailChannel(Channel):
         if settings.subscribers_file is None or not settings.from_addr:
             raise ValueError("[email] needs from_addr and subscribers_file")
         self._settings = settings
+        self._journal = journal
         self._public_url = public_url
         self._clock = clock
         self._subscribers = SubscriberFile(settings.subscribers_file, limit=settings.max_subscribers)
@@ -107,6 +110,7 @@ class EmailChannel(Channel):
             network=settings.network,
             public_url=settings.mirror.public_url,
             data_dir=settings.service.data_dir,
+            journal=context.journal,
             unsubscribe_url=url,
             unsubscribe_secret=secret,
         )
@@ -158,7 +162,7 @@ class EmailChannel(Channel):
     async def _audience(self, job: Job, progress: Progress) -> Audience:
         try:
             listed = await self._subscribers.load()
-            suppressed = await self._suppressions.load()
+            suppressed = await self._suppressions.load() | await self._journal.suppressed()
         except SubscribersUnavailable as exc:
             raise TransientError(str(exc)) from None
         except OSError as exc:
@@ -220,7 +224,7 @@ class EmailChannel(Channel):
         results = [await self._check_relay(relay) for relay in self._settings.relays()]
         try:
             listed = await self._subscribers.load()
-            suppressed = await self._suppressions.load()
+            suppressed = await self._suppressions.load() | await self._journal.suppressed()
         except (SubscribersUnavailable, OSError) as exc:
             results.append(CheckResult("subscribers", False, str(exc)))
         else:

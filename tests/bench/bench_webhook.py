@@ -100,6 +100,9 @@ class Snapshot:
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
         return self._histories
 
+    async def suppressed(self) -> frozenset[str]:
+        return frozenset()
+
 
 async def no_progress(_progress: Mapping[str, Any]) -> None:
     return None

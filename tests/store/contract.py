@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from broadcaster.domain.errors import InputError, NotFoundError
+from broadcaster.domain.errors import ConflictError, InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
 from tests.store.contract_progress import ProgressContract
@@ -44,6 +44,24 @@ class StoreContract(ProgressContract):
         assert again.duplicate and again.update.id == first.update.id
         assert [d.id for d in again.deliveries] == [d.id for d in first.deliveries]
         assert len(await journal.incidents()) == 1
+
+    async def test_an_idempotency_key_reused_for_other_content_is_a_conflict(self, journal: Store) -> None:
+        """The same key with the same request answers the first update; with another request it is refused
+        (the caller reused a key by mistake), and nothing new is journaled."""
+        first = await post(journal, planned(), key="k-2", digest="sha-a")
+        same = await post(journal, planned(), key="k-2", digest="sha-a")
+        assert same.duplicate and same.update.id == first.update.id
+        with pytest.raises(ConflictError, match="used for update"):
+            await post(journal, planned(), key="k-2", digest="sha-b", message="Other content.")
+        assert len(await journal.incidents()) == 1
+
+    async def test_suppressed_addresses_are_kept_once_and_lower_cased(self, journal: Store) -> None:
+        added = await journal.suppress({"Ann@Example.com": "unsubscribed"}, source="unsubscribe", now=1.0)
+        again = await journal.suppress(
+            {"ann@example.com": "again", "bo@example.com": "unsubscribed"}, source="unsubscribe", now=2.0
+        )
+        assert (added, again) == (1, 1)
+        assert await journal.suppressed() == {"ann@example.com", "bo@example.com"}
 
     async def test_claims_are_leases_one_owner_at_a_time(self, journal: Store) -> None:
         await post(journal, planned("a", "b"))

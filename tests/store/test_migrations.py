@@ -1,7 +1,7 @@
 """An older journal opened by this build is migrated in place, in one transaction, keeping its data.
 
-Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_4 and the
-version's own steps), the way each of those versions left the file."""
+Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_5,
+AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_4 = (
+AS_VERSION_5 = "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
+"""Undoes version 6: no suppressions in the journal, no request digests."""
+AS_VERSION_4 = AS_VERSION_5 + (
     "DROP INDEX deliveries_progress; DROP TABLE progress; ALTER TABLE deliveries DROP COLUMN has_progress;"
     "ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';"
 )
-"""Undoes version 5: progress back in one JSON column per delivery."""
+"""Undoes versions 6 and 5: progress back in one JSON column per delivery."""
 
 
 async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ async def post(
     plan: list[PlannedDelivery],
     *,
     key: str | None = None,
+    digest: str | None = None,
     handoff: Handoff | None = None,
     **fields: Any,
 ) -> Accepted:
@@ -37,7 +38,9 @@ async def post(
     if "incident_id" not in fields:
         fields.setdefault("title", "API errors")
     draft = UpdateDraft.model_validate(fields)
-    return await journal.accept(draft, plan, now=datetime.now(UTC), idempotency_key=key, handoff=handoff)
+    return await journal.accept(
+        draft, plan, now=datetime.now(UTC), idempotency_key=key, request_digest=digest, handoff=handoff
+    )
 
 
 async def claim(

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from broadcaster.domain.errors import ConflictError
 from broadcaster.domain.models import (
     Incident,
     Update,
@@ -40,16 +41,25 @@ def accept(
     now: datetime,
     idempotency_key: str | None,
     *,
+    request_digest: str | None = None,
     handoff: Handoff | None = None,
 ) -> Accepted:
     if idempotency_key is not None:
-        row = conn.execute("SELECT id FROM updates WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+        row = conn.execute(
+            "SELECT id, request_digest FROM updates WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
         if row is not None:
+            if request_digest and row["request_digest"] and row["request_digest"] != request_digest:
+                raise ConflictError(
+                    f"idempotency key {idempotency_key!r} was used for update {row['id']}, with other content; "
+                    "use a new key for a new update",
+                    {"idempotency_key": "used before for other content"},
+                )
             return _accepted_before(conn, row["id"])
     current = incident(conn, draft.incident_id) if draft.incident_id is not None else None
     after, update = apply_update(draft, current, now)
     _write_incident(conn, after)
-    _insert_update(conn, update, after, idempotency_key)
+    _insert_update(conn, update, after, idempotency_key, request_digest)
     stamp = now.timestamp()
     superseded: list[Delivery] = []
     for planned in plan:
@@ -188,10 +198,11 @@ def _write_incident(conn: sqlite3.Connection, item: Incident) -> None:
     )
 
 
-def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: str | None) -> None:
+def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: str | None, digest: str | None) -> None:
     conn.execute(
         "INSERT INTO updates (id, incident_id, seq, status, impact, message, components, created_at, "
-        "next_update_at, author, incident_after, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "next_update_at, author, incident_after, idempotency_key, request_digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new.id,
             new.incident_id,
@@ -205,6 +216,7 @@ def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: 
             new.author,
             json.dumps(incident_to_json(after)),
             key,
+            digest,
         ),
     )
 

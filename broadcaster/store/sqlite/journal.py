@@ -206,11 +206,18 @@ class SqliteStore(Store):
         *,
         now: datetime,
         idempotency_key: str | None = None,
+        request_digest: str | None = None,
         handoff: Handoff | None = None,
     ) -> Accepted:
         accepted = await self._write(
             partial(
-                accepting.accept, draft=draft, plan=plan, now=now, idempotency_key=idempotency_key, handoff=handoff
+                accepting.accept,
+                draft=draft,
+                plan=plan,
+                now=now,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest,
+                handoff=handoff,
             ),
             durable=True,
         )
@@ -330,6 +337,15 @@ class SqliteStore(Store):
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         return await self._read(partial(reading.attempts, delivery_id=delivery_id))
+
+    # --- suppressions
+
+    async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:
+        # Durable: an acknowledged unsubscribe must hold through a crash.
+        return await self._write(partial(queue.suppress, entries=entries, source=source, now=now), durable=True)
+
+    async def suppressed(self) -> frozenset[str]:
+        return await self._read(reading.suppressed)
 
     # --- lane controls
 

@@ -272,6 +272,14 @@ def requeue_failed(conn: sqlite3.Connection, now: float, update_id: str | None, 
     return requeued, too_old_count
 
 
+def suppress(conn: sqlite3.Connection, entries: Mapping[str, str], source: str, now: float) -> int:
+    return conn.executemany(
+        "INSERT INTO suppressions (address, reason, source, added_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (address) DO NOTHING",
+        [(address.lower(), reason, source, now) for address, reason in entries.items()],
+    ).rowcount
+
+
 def set_paused(conn: sqlite3.Connection, *, channel: str, target: str, paused: bool, reason: str, now: float) -> None:
     conn.execute(
         "INSERT INTO controls (channel, target, paused, reason, updated_at) VALUES (?, ?, ?, ?, ?) "

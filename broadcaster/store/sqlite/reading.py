@@ -109,3 +109,7 @@ def attempts(conn: sqlite3.Connection, delivery_id: str) -> list[Attempt]:
 
 def controls(conn: sqlite3.Connection) -> list[LaneControl]:
     return [control_from_row(row) for row in conn.execute("SELECT * FROM controls ORDER BY channel, target")]
+
+
+def suppressed(conn: sqlite3.Connection) -> frozenset[str]:
+    return frozenset(row[0] for row in conn.execute("SELECT address FROM suppressions"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
 """The states of an open delivery, as SQL. The deliveries_open index is partial on exactly this term, and
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS updates (
     author          TEXT NOT NULL,
     incident_after  TEXT NOT NULL,         -- JSON of the Incident right after this update
     idempotency_key TEXT UNIQUE,
+    request_digest  TEXT,                  -- what the request under idempotency_key said, to refuse other content
     UNIQUE (incident_id, seq)
 );
 
@@ -93,6 +94,15 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 
+-- Addresses that must not be mailed again (one-click unsubscribes), kept in the journal so that two
+-- processes adding at once never lose one. The email channel reads them beside its suppression file.
+CREATE TABLE IF NOT EXISTS suppressions (
+    address  TEXT PRIMARY KEY,             -- lower-cased
+    reason   TEXT NOT NULL,
+    source   TEXT NOT NULL,                -- "unsubscribe", ...
+    added_at REAL NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS controls (
     channel    TEXT NOT NULL,
     target     TEXT NOT NULL,              -- '' pauses the whole channel
@@ -132,4 +142,7 @@ MIGRATIONS: Final = {
     f"AND (state IN {OPEN_STATES} OR (state = 'failed' AND expires_at > unixepoch()));\n"
     "ALTER TABLE deliveries DROP COLUMN progress;\n"
     "CREATE INDEX deliveries_progress ON deliveries (state) WHERE has_progress = 1;",
+    6: "ALTER TABLE updates ADD COLUMN request_digest TEXT;\n"
+    "CREATE TABLE suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL, source TEXT NOT NULL, "
+    "added_at REAL NOT NULL) WITHOUT ROWID;",
 }

@@ -112,11 +112,14 @@ class NoJournal:
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
         return []
 
+    async def suppressed(self) -> frozenset[str]:
+        return frozenset()
+
 
 @asynccontextmanager
-async def email_channel(settings: Settings) -> AsyncIterator[EmailChannel]:
+async def email_channel(settings: Settings, journal: NoJournal | None = None) -> AsyncIterator[EmailChannel]:
     """The channel as the lane builds it, closed (connections and all) at the end."""
-    channel = EmailChannel.create(ChannelContext(settings, NoJournal()))
+    channel = EmailChannel.create(ChannelContext(settings, journal or NoJournal()))
     try:
         yield channel
     finally:

@@ -10,7 +10,7 @@ import pytest
 from broadcaster.domain.unsubscribe import unsubscribe_token
 from channels.base import PermanentError, TransientError
 from config.keys import stored_secret
-from tests.channels.email.conftest import Configure, Relay, email_channel
+from tests.channels.email.conftest import Configure, NoJournal, Relay, email_channel
 from tests.channels.email.jobs import attempts
 from tests.channels.email.smtp_server import Script, smtp_server
 
@@ -195,3 +195,20 @@ async def test_a_missing_subscribers_file_is_transient(configure: Configure, wor
             with pytest.raises(TransientError, match="cannot read subscribers file"):
                 await channel.send(attempts().next())
     assert server.recorder.received == []
+
+
+class Unsubscribed(NoJournal):
+    """A journal in which one address has unsubscribed (one click, through the service)."""
+
+    async def suppressed(self) -> frozenset[str]:
+        return frozenset({"user0001@example.org"})
+
+
+async def test_addresses_unsubscribed_through_the_journal_are_not_mailed(configure: Configure) -> None:
+    people = addresses(4)
+    with smtp_server() as server:
+        settings = configure(Relay(server.port), subscribers=people)
+        async with email_channel(settings, Unsubscribed()) as channel:
+            receipt = await channel.send(attempts().next())
+    assert sorted(r.recipients[0] for r in server.recorder.received) == [people[0], *people[2:]]
+    assert receipt.detail == "3 accepted, 0 refused of 3; 1 suppressed"

@@ -30,6 +30,9 @@ class CountingJournal:
         self.reads += 1
         return await self._journal.site_history(recent=recent)
 
+    async def suppressed(self) -> frozenset[str]:
+        return await self._journal.suppressed()
+
 
 async def no_progress(_entries: object) -> None:
     return None

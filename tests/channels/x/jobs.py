@@ -22,6 +22,9 @@ class NoJournal:
     async def site_history(self, *, recent: int | None) -> list[Any]:
         raise AssertionError("the X channel never reads the journal")
 
+    async def suppressed(self) -> frozenset[str]:
+        return frozenset()
+
 
 @dataclass
 class Saved:
