@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from broadcaster.cli.admin import show_config
 
             return show_config(settings, str(path or "defaults"))
+        if args.command == "user":
+            from broadcaster.cli.users import add_user
+
+            return add_user(args)
         return asyncio.run(_run(args, settings))
     except (ConfigError, InputError, StoreError) as exc:
         return _fail(*_explain(exc))

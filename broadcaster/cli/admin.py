@@ -10,6 +10,7 @@ from typing import Any
 
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json, say, table, when
 from broadcaster.cli.secrecy import scrub_output
+from broadcaster.control import set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN
 from broadcaster.domain.statuspage import iso
@@ -172,16 +173,12 @@ def _policy(settings: Settings, channel: str) -> dict[str, Any]:
 
 
 async def pause(args: argparse.Namespace, runtime: Runtime, *, paused: bool) -> int:
-    spec = runtime.registry.get(args.channel)
-    if args.target and args.target not in spec.targets(runtime.settings):
-        known = ", ".join(spec.targets(runtime.settings)) or "none configured"
-        raise InputError(f"{args.channel} has no target {args.target!r} (targets: {known})")
-    await runtime.store.set_paused(spec.name, args.target, paused=paused, reason=args.reason, now=runtime.clock())
-    what = f"{spec.name} target {args.target}" if args.target else spec.name
+    await set_paused(runtime, args.channel, args.target, paused=paused, reason=args.reason)
+    what = f"{args.channel} target {args.target}" if args.target else args.channel
     if paused:
         say(
             f"{what} paused: its deliveries stay queued (their time-to-live still runs) until "
-            f"`broadcaster resume {spec.name}{' --target ' + args.target if args.target else ''}`."
+            f"`broadcaster resume {args.channel}{' --target ' + args.target if args.target else ''}`."
         )
     else:
         say(f"{what} resumed: running lanes pick up its queued deliveries within a second.")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from pydantic import ValidationError
-
+from broadcaster.domain.drafts import validate_draft
 from broadcaster.domain.errors import InputError
 from broadcaster.domain.models import MAX_DAYS_AHEAD, TOO_FAR_AHEAD, UpdateDraft
-from broadcaster.domain.text import printable
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -50,28 +49,9 @@ def draft_from_args(args: argparse.Namespace, *, now: datetime) -> UpdateDraft:
         "scheduled_for": _when(args.scheduled_for, now, "--scheduled-for"),
         "scheduled_until": _when(args.scheduled_until, now, "--scheduled-until"),
         "reopen": args.reopen,
-        "author": "cli",
+        "author": _os_user(),
     }
     return validate_draft({key: value for key, value in fields.items() if value is not None}, _FLAGS)
-
-
-def validate_draft(fields: dict[str, Any], names: dict[str, str]) -> UpdateDraft:
-    """Validate, reporting each problem under the name the submitter used (a flag, a form field)."""
-    try:
-        return UpdateDraft.model_validate(fields)
-    except ValidationError as exc:
-        problems: dict[str, str] = {}
-        for error in exc.errors(include_url=False):
-            loc = error["loc"]
-            field = str(loc[0]) if loc else ""
-            # loc[1] is a component's name as submitted: it may hold the very escape sequence refused.
-            label = names.get(field, field) + (f" {printable(str(loc[1]))}" if len(loc) > 1 else "")
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] in ("enum", "literal_error") and isinstance(error.get("input"), str):
-                message += f" (got {error['input']!r})"
-            problems[label or "update"] = message
-        summary = "; ".join(f"{label}: {message}" for label, message in problems.items())
-        raise InputError(summary, problems) from None
 
 
 def _component(item: str) -> tuple[str, str]:
@@ -107,3 +87,11 @@ def _when(text: str | None, now: datetime, flag: str) -> datetime | str | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise InputError(f"{flag} {text!r}: out of range", {flag: "out of range"}) from None
+
+
+def _os_user() -> str:
+    """Who ran the CLI, recorded as the update's author: the operating system's user name."""
+    try:
+        return getpass.getuser()[:100]
+    except (OSError, KeyError):  # no user name in the environment and none in the password database
+        return "cli"

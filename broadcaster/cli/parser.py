@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", parents=[common], help="show the effective settings, secrets masked")
     config.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # JSON is the only format; accepted
 
+    user = commands.add_parser("user", parents=[common], help="make a user for the commander form")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser(
+        "add",
+        parents=[common],
+        help="print an argon2 hash of a new user's password, for [auth] users",
+        description="Asks for the password twice (or reads it from standard input) and prints the line to "
+        "add to [auth] users. The password itself is not stored anywhere.",
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
     for verb, what in (("pause", "hold a channel's deliveries (queued, not sent)"), ("resume", "release them")):
         control = commands.add_parser(verb, parents=[common], help=what)
         control.add_argument("channel", metavar="CHANNEL")

@@ -6,15 +6,24 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
-from broadcaster.web import health
-from broadcaster.web.keys import DISPATCHER, RUNTIME
+from broadcaster.web import api, health, openapi
+from broadcaster.web.auth.gate import Gate
+from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
+from broadcaster.web.keys import DISPATCHER, GATE, RUNTIME
+from config.keys import stored_secret
 
 
 def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
     """The service's application over an open runtime and a started dispatcher (whose lanes it reports)."""
-    app = web.Application()
+    settings = runtime.settings
+    configured = settings.auth.session_secret
+    key = configured.get_secret_value().encode() if configured else stored_secret(settings.service.data_dir, "session")
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers, answer_errors, api.require_token])
     app[RUNTIME] = runtime
     app[DISPATCHER] = dispatcher
+    app[GATE] = Gate(settings, key)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get(f"{api.PREFIX}/openapi.json", openapi.serve_document)
+    app.router.add_routes(api.routes())
     return app

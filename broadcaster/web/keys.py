@@ -6,6 +6,10 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
+from broadcaster.web.auth.gate import Gate
 
 RUNTIME = web.AppKey("runtime", Runtime)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+GATE = web.AppKey("gate", Gate)
+CALLER = web.RequestKey("caller", str)
+"""Who is calling: the API token's name, or the signed-in user."""

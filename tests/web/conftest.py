@@ -1,0 +1,61 @@
+"""The service's application over a real journal and running lanes, served on loopback (aiohttp's test server)
+with a test client talking HTTP to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft202012Validator
+
+from broadcaster.dispatch import Dispatcher
+from broadcaster.runtime import Runtime, open_runtime
+from broadcaster.web import create_app
+from broadcaster.web.openapi import document
+from channels.registry import REGISTRY
+from config import load_settings
+from tests.conftest import WriteConfig
+from tests.support.channels import Script, deliver, scripted_spec
+
+TOKEN = "t0ken-deploy-bot-5c1a9e"
+OTHER_TOKEN = "t0ken-pager-77b2d0"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+Client = TestClient[web.Request, web.Application]
+
+
+@dataclass
+class Service:
+    client: Client
+    runtime: Runtime
+    script: Script
+
+
+@pytest.fixture
+async def service(workdir: Path, write_config: WriteConfig, scripts: dict[str, Script]) -> AsyncIterator[Service]:
+    """Mirror and a scripted channel (targets a and b) on; two named API tokens."""
+    scripts["scripted"] = script = Script(deliver, targets=["a", "b"])
+    registry = REGISTRY.copy()
+    registry.register(scripted_spec("scripted"))
+    write_config(f'[auth]\napi_tokens = {{ deploy-bot = "{TOKEN}", pager = "{OTHER_TOKEN}" }}\n')
+    runtime = await open_runtime(load_settings(workdir / "broadcaster.toml"), registry=registry)
+    try:
+        async with (
+            Dispatcher(runtime, poll_interval=0.05) as dispatcher,
+            TestClient(TestServer(create_app(runtime, dispatcher))) as client,
+        ):
+            yield Service(client, runtime, script)
+    finally:
+        await runtime.close()
+
+
+def conforms(body: Any, model: str) -> None:
+    """`body` is valid against the OpenAPI document's schema `model`: what the API answers is what it says."""
+    openapi = document()
+    schema = {"$ref": f"#/components/schemas/{model}", "components": openapi["components"]}
+    Draft202012Validator(schema).validate(body)
