@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Self
@@ -44,7 +44,7 @@ class Dispatcher:
         self._updates = updates
         self._drain = drain
         self._names = list(channels) if channels is not None else runtime.active_channels()
-        self._observe = observe
+        self._observers: list[Observer] = [observe] if observe is not None else []
         self._poll_interval = poll_interval
         self._lanes: dict[str, Lane] = {}
         self._channels: list[Channel] = []
@@ -147,6 +147,17 @@ class Dispatcher:
         for name, claimed_list in by_channel.items():
             self._lanes[name].take(claimed_list)
 
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Have `observer` told of every lane event from now on (the ledger's live page, the metrics);
+        returns what ends it."""
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return unsubscribe
+
     def wake(self) -> None:
         """New work was journaled in this process: look for it now rather than at the next poll."""
         for lane in self._lanes.values():
@@ -163,8 +174,11 @@ class Dispatcher:
                 not_before=event.not_before or event.delivery.not_before,
             )
             self._changed.set()
-        if self._observe is not None:
-            self._observe(event)
+        for observer in list(self._observers):
+            try:
+                observer(event)
+            except Exception:  # an observer's bug is never the lanes' problem
+                log.exception("an observer of the lanes failed on %s", event.kind)
 
     async def settle(self, update_ids: Collection[str], *, wait: float) -> list[Delivery]:
         """Wait until every delivery of these updates is final or cannot move before the deadline (its
