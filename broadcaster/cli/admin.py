@@ -39,11 +39,15 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
                 {
                     "update_id": update.id,
                     "incident_id": update.incident_id,
+                    "author": update.author,
                     "deliveries": [delivery_json(d) for d in deliveries],
                 }
             )
             return 0
-        say(f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}")
+        say(
+            f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}"
+            f"{_by(update.author)}"
+        )
         for delivery in deliveries:
             say(f"\n{delivery.channel} {delivery.target}: {delivery.state.value}")
             for attempt in await store.attempts(delivery.id):
@@ -65,6 +69,7 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
                         "update_id": u.id,
                         "status": u.status.value,
                         "created_at": iso(u.created_at),
+                        "author": u.author,
                         "message": u.message,
                         "deliveries": [delivery_json(d) for d in deliveries if d.update_id == u.id],
                     }
@@ -75,10 +80,15 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
         return 0
     say(f"{incident.name} ({incident.id}): {incident.status.value}, impact {incident.impact.value}")
     for update in history.updates:
-        say(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}")
+        say(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}{_by(update.author)}")
         say(f"  {update.message.splitlines()[0]}")
         deliveries_table([d for d in deliveries if d.update_id == update.id])
     return 0
+
+
+def _by(author: str) -> str:
+    """Who posted an update, for the ledger (never shown on the public site)."""
+    return f" by {author}" if author else ""
 
 
 async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:

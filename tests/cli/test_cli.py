@@ -257,3 +257,19 @@ def test_a_mirror_only_send_never_imports_the_network_libraries(tmp_path: Path) 
         check=False,
     )
     assert result.stdout.splitlines()[-1] == "0 []", result.stderr
+
+
+def test_the_cli_records_who_posted_and_only_the_ledger_shows_it(tmp_path: Path) -> None:
+    """The operating system's user is the author of a CLI update: `status` shows it, the status site never."""
+    user = {"LOGNAME": "commander-ann"}
+    sent = run_cli(
+        "send", "--title", "T", "--status", "investigating", "--message", "M", "--json", cwd=tmp_path, env=user
+    )
+    assert sent.returncode == 0, sent.stderr
+    incident = json.loads(sent.stdout)["incident_id"]
+    ledger = run_cli("status", incident, cwd=tmp_path)
+    assert " by commander-ann" in ledger.stdout
+    ledger_json = json.loads(run_cli("status", incident, "--json", cwd=tmp_path).stdout)
+    assert ledger_json["updates"][0]["author"] == "commander-ann"
+    site = "".join(path.read_text() for path in (tmp_path / "public").rglob("*") if path.is_file())
+    assert "commander-ann" not in site
