@@ -29,6 +29,7 @@ demo: $(VENV)/.runtime
 		--component "API=degraded_performance" --next-update 30m \
 		--message "Some API requests fail with 502 errors. We are investigating and will update within 30 minutes."
 	@echo "The status site is in ./public: open public/index.html, or serve the folder with any web server."
+	@echo "To post from a browser: $(BIN)/broadcaster serve, then open the one-time login link it prints."
 
 ## test: set up with test dependencies (pip, and Chromium from apt), then lint, types and the whole suite
 test: $(VENV)/.dev system-deps
@@ -66,6 +67,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_journal
 	$(BIN)/python -m tests.bench.bench_x
 	$(BIN)/python -m tests.bench.bench_scrubber
+	$(BIN)/python -m tests.bench.bench_intake
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
@@ -20,6 +20,9 @@ from broadcaster.store.base import Accepted, Claimed, Delivery, Handoff
 from channels.base import Channel, ChannelContext
 
 log = logging.getLogger("broadcaster.dispatch")
+
+IntakeObserver = Callable[[Accepted], None]
+T = TypeVar("T")
 
 
 class Dispatcher:
@@ -45,6 +48,7 @@ class Dispatcher:
         self._drain = drain
         self._names = list(channels) if channels is not None else runtime.active_channels()
         self._observers: list[Observer] = [observe] if observe is not None else []
+        self._intake_observers: list[IntakeObserver] = []
         self._poll_interval = poll_interval
         self._lanes: dict[str, Lane] = {}
         self._channels: list[Channel] = []
@@ -138,6 +142,11 @@ class Dispatcher:
             self._updates.add(accepted.update.id)
         self._take(accepted.handed_off)
         self.wake()
+        for observer in list(self._intake_observers):
+            try:
+                observer(accepted)
+            except Exception:  # the update is journaled: an observer's bug must not turn that into an error
+                log.exception("an observer of accepted updates failed")
         return accepted
 
     def _take(self, handed_off: Sequence[Claimed]) -> None:
@@ -150,13 +159,13 @@ class Dispatcher:
     def subscribe(self, observer: Observer) -> Callable[[], None]:
         """Have `observer` told of every lane event from now on (the ledger's live page, the metrics);
         returns what ends it."""
-        self._observers.append(observer)
+        return _listen(self._observers, observer)
 
-        def unsubscribe() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
-
-        return unsubscribe
+    def subscribe_accepted(self, observer: IntakeObserver) -> Callable[[], None]:
+        """Have `observer` told of every update journaled through `submit` from now on, replayed
+        Idempotency-Keys included (Accepted.duplicate); returns what ends it. Every intake of the service
+        (the API, the form, chatops) submits here, so this is where the metrics count accepted updates."""
+        return _listen(self._intake_observers, observer)
 
     def wake(self) -> None:
         """New work was journaled in this process: look for it now rather than at the next poll."""
@@ -220,3 +229,14 @@ class Dispatcher:
             return lane is None
         status = lane.status()
         return status.paused or delivery.target in status.paused_targets or delivery.not_before > deadline
+
+
+def _listen(listeners: list[T], listener: T) -> Callable[[], None]:
+    """Add `listener` to `listeners`; returns what removes it again."""
+    listeners.append(listener)
+
+    def stop() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return stop

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 
 from aiohttp import web
 
@@ -17,6 +18,9 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime, owner_is_dead
 from broadcaster.web import create_app
+from broadcaster.web.keys import GATE
+from broadcaster.web.overdue import watch_overdue
+from broadcaster.web.pages.login import login_instructions
 from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
@@ -32,7 +36,8 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(runtime, poll_interval=1.0)
-    runner = web.AppRunner(create_app(runtime, dispatcher), access_log=None)
+    app = create_app(runtime, dispatcher)
+    runner = web.AppRunner(app, access_log=None)
     try:
         await runner.setup()
         # Listening comes first, so a port in use stops the service before a lane has claimed or sent
@@ -42,15 +47,18 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
         async with dispatcher:
             log.warning("listening on http://%s with lanes: %s", bound, ", ".join(runtime.active_channels()))
             print(f"broadcaster: serving on http://{bound}", flush=True)
-            sweeper = asyncio.create_task(_sweep(runtime, dispatcher))
+            for line in login_instructions(app[GATE], runner.addresses[0], on_terminal=sys.stdout.isatty()):
+                print(line, flush=True)
+            chores = [asyncio.create_task(_sweep(runtime, dispatcher)), asyncio.create_task(watch_overdue(runtime))]
             if ready is not None:
                 ready.set()
             try:
                 await stop.wait()
             finally:
-                sweeper.cancel()
+                for chore in chores:
+                    chore.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await asyncio.gather(*chores, return_exceptions=True)
                 await runner.cleanup()  # stop answering while the lanes still run, then stop them
     finally:
         if runner.server is not None:  # set up, but the service never got as far as the cleanup above

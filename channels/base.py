@@ -26,6 +26,8 @@ __all__ = [
     "JournalReader",
     "Ordering",
     "PermanentError",
+    "Preview",
+    "Previews",
     "Rebuilds",
     "Receipt",
     "SaveProgress",
@@ -171,3 +173,22 @@ class Rebuilds(Protocol):
     `broadcaster render`. The core asks for the capability, never for a channel class."""
 
     async def render_all(self) -> list[CheckResult]: ...
+
+
+@record
+class Preview:
+    """What a channel would send for an update, shown on the commander's form before anything is sent."""
+
+    text: str
+    """As it would go out: a post's text, an email's subject line, a webhook's event."""
+    note: str = ""
+    """What to know about it: a post's weighted length, which formats go to how many targets."""
+
+
+@runtime_checkable
+class Previews(Protocol):
+    """A channel that can say what it would send for an update without sending it. Like `create`, it must
+    not do network I/O: the form asks every chosen channel on each preview. The core asks for the
+    capability, never for a channel class."""
+
+    def preview(self, incident: Incident, update: Update) -> Preview: ...

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
-from broadcaster.web import api, health, openapi
+from broadcaster.web import api, health, metrics, openapi, pages, status_site, unsubscribe
 from broadcaster.web.auth.gate import Gate
 from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
 from broadcaster.web.keys import DISPATCHER, GATE, RUNTIME
@@ -24,6 +24,10 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
     app[GATE] = Gate(settings, key)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    metrics.install(app)
+    unsubscribe.install(app)
+    status_site.install(app)
+    pages.install(app)
     app.router.add_get(f"{api.PREFIX}/openapi.json", openapi.serve_document)
     app.router.add_routes(api.routes())
     return app

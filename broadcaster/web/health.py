@@ -1,15 +1,27 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (the journal answers, and each lane's state)."""
+"""`GET /healthz` (the process answers) and `GET /readyz` (intake can journal; and what an operator wants at a
+glance: the store, each lane's state and backlog, the last preflight, overdue incidents).
+
+/readyz answers 503 only when the journal cannot be read: a dead channel (a revoked X token, an SMTP relay
+that is down) shows in its lane's figures but never takes the form and the API out of a load balancer,
+since updates are still accepted and wait in the journal for the channel to come back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from broadcaster.domain.errors import StoreError
+from broadcaster.domain.models import Incident
 from broadcaster.lanes import LaneStatus
+from broadcaster.web.backlog import Backlog, backlog_by_channel
 from broadcaster.web.keys import DISPATCHER, RUNTIME
+from broadcaster.web.overdue import overdue_incidents
 from config.secrets import mask_url
+
+NO_PREFLIGHT_YET: dict[str, Any] = {"checked_at": None, "results": []}
+"""What /readyz shows until the service runs `broadcaster check`'s preflight itself."""
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -18,20 +30,46 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    lanes = {status.channel: _lane_json(status) for status in request.app[DISPATCHER].statuses()}
+    statuses = request.app[DISPATCHER].statuses()
+    now = runtime.clock()
+    store = {
+        "backend": runtime.store.url.partition(":")[0],
+        "url": mask_url(runtime.store.url, keep_path=True),  # a store URL may carry a password
+        # The SQLite journal is the only copy, so never degraded; a shared store that falls back to its
+        # local journal (Redis, later) is what will report true here.
+        "degraded": False,
+    }
     try:
-        waiting = len(await runtime.store.deliveries(open_only=True))
+        backlog = await backlog_by_channel(runtime.store, [status.channel for status in statuses], now=now)
+        overdue = await overdue_incidents(runtime.store, now=datetime.fromtimestamp(now, UTC))
     except StoreError as exc:
-        error = runtime.settings.scrubber(str(exc))
-        return web.json_response({"status": "unavailable", "journal": error, "lanes": lanes}, status=503)
-    journal = mask_url(runtime.store.url, keep_path=True)  # a store URL may carry a password
-    return web.json_response({"status": "ready", "journal": journal, "waiting": waiting, "lanes": lanes})
+        store["error"] = runtime.settings.scrubber(str(exc))
+        lanes = {status.channel: _lane_json(status, None) for status in statuses}
+        body = {"status": "unavailable", "store": store, "lanes": lanes, "preflight": NO_PREFLIGHT_YET, "overdue": []}
+        return web.json_response(body, status=503)
+    return web.json_response(
+        {
+            "status": "ready",
+            "store": store,
+            "lanes": {status.channel: _lane_json(status, backlog[status.channel]) for status in statuses},
+            "preflight": NO_PREFLIGHT_YET,
+            "overdue": [_overdue_json(incident) for incident in overdue],
+        }
+    )
 
 
-def _lane_json(status: LaneStatus) -> dict[str, Any]:
+def _lane_json(status: LaneStatus, backlog: Backlog | None) -> dict[str, Any]:
+    """A lane as this process runs it; its backlog as the journal has it (None when unreadable)."""
     return {
         "state": "paused" if status.paused else "running",
-        "in_flight": status.in_flight,
+        "queue_depth": None if backlog is None else backlog.queue_depth,
+        "oldest_waiting_s": None if backlog is None else round(backlog.oldest_waiting_s, 3),
         "paused_targets": sorted(status.paused_targets),
+        "in_flight": status.in_flight,
         "open_breakers": sorted(status.open_breakers),
     }
+
+
+def _overdue_json(incident: Incident) -> dict[str, Any]:
+    due = incident.next_update_at
+    return {"incident_id": incident.id, "name": incident.name, "next_update_at": due.isoformat() if due else None}

@@ -23,5 +23,9 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> web.Response:
-    html = environment().get_template(name).render(**context)
+    html = page_html(name, **context)
     return web.Response(text=html, content_type="text/html", charset="utf-8", status=status, headers=headers)
+
+
+def page_html(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)

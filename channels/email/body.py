@@ -43,8 +43,12 @@ class EmailContent:
 
     @property
     def subject(self) -> str:
-        """E.g. "[Major outage] API errors - Identified", "[Maintenance] DB upgrade - Scheduled"."""
-        return f"[{self.update.impact.label}] {self.incident.name} - {self.update.status.label}"
+        return subject_line(self.incident, self.update)
+
+
+def subject_line(incident: Incident, update: Update) -> str:
+    """E.g. "[Major outage] API errors - Identified", "[Maintenance] DB upgrade - Scheduled"."""
+    return f"[{update.impact.label}] {incident.name} - {update.status.label}"
 
 
 def when(moment: datetime) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from broadcaster.domain.models import Incident, Update
 from channels.base import (
     Channel,
     ChannelContext,
@@ -24,10 +25,11 @@ from channels.base import (
     Job,
     JournalReader,
     PermanentError,
+    Preview,
     Receipt,
     TransientError,
 )
-from channels.email.body import EmailContent
+from channels.email.body import EmailContent, subject_line
 from channels.email.fanout import REFUSAL_GUARD, Fanout, Outcome
 from channels.email.message import RenderedMessage, Unsubscribe, render_message
 from channels.email.pool import ConnectionPool, Dialer, RelayError, close_quietly
@@ -142,6 +144,10 @@ class EmailChannel(Channel):
         the time left), so the last ones finish before the lane would cut them off."""
         margin = min(self._settings.command_timeout, max(0.0, deadline - self._clock()) / 2)
         return deadline - margin
+
+    def preview(self, incident: Incident, update: Update) -> Preview:
+        """The subject line every subscriber will see (the list itself is read only when sending)."""
+        return Preview(text=subject_line(incident, update), note=f"subject line, from {self._settings.from_addr}")
 
     def render(self, job: Job) -> RenderedMessage:
         """The shared part of this update's email (public for tests and benchmarks)."""

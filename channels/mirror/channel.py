@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, Self
 
+from broadcaster.domain.models import Incident, Update
 from broadcaster.domain.statuspage import INCIDENT_LIMIT, Site, build_site
+from broadcaster.domain.vocabulary import Kind
 from channels.base import (
     Channel,
     ChannelContext,
@@ -20,6 +22,7 @@ from channels.base import (
     Job,
     JournalReader,
     PermanentError,
+    Preview,
     Receipt,
     TransientError,
 )
@@ -56,6 +59,13 @@ class MirrorChannel(Channel):
         files = render_site(site, incident_ids={job.incident.id}, history_days=self._settings.history_days)
         changed = await self._write(directory, files)
         return Receipt(detail=f"{changed} of {len(files)} files changed in {directory}")
+
+    def preview(self, incident: Incident, update: Update) -> Preview:
+        """Which pages change: every update re-renders the index, the incident's page, the feed and the API."""
+        count = len(self._directories)
+        kind = "maintenance" if incident.kind is Kind.MAINTENANCE else "incident"
+        where = f"into {count} director{'ies' if count != 1 else 'y'}"
+        return Preview(text=f"the status site: index, the {kind}'s page, history.atom and api/v2", note=where)
 
     async def render_all(self) -> list[CheckResult]:
         """Rebuild the whole site (every incident page) into every directory; one result per directory."""

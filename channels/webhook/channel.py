@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import ssl
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ import aiohttp
 from yarl import URL
 
 from broadcaster.domain.errors import StoreError
+from broadcaster.domain.models import Incident, Update
 from broadcaster.domain.statuspage import INCIDENT_LIMIT, Site, build_site
 from channels.base import (
     Channel,
@@ -33,13 +34,14 @@ from channels.base import (
     Job,
     JournalReader,
     PermanentError,
+    Preview,
     Receipt,
     TransientError,
 )
 from channels.transport.http import client_session
 from channels.transport.net import pinned_address, ssl_context
 from channels.webhook.answers import describe_failure, raise_for_answer, read_capped, retry_after_seconds, snippet
-from channels.webhook.payloads import UpdateBodies, ping_body
+from channels.webhook.payloads import FORMAT_NAMES, UPDATE_EVENT, UpdateBodies, ping_body
 from channels.webhook.signing import Signer, message_id, signing_key, standard_headers
 from config import Settings
 from config.sections import NetworkSettings
@@ -153,6 +155,14 @@ class WebhookChannel(Channel):
                 return CheckResult(label, True, detail)
 
         return list(await asyncio.gather(*(one(label, target) for label, target in self._targets.items())))
+
+    def preview(self, incident: Incident, update: Update) -> Preview:
+        """The event every json target receives, and which body format goes to how many targets."""
+        formats = Counter(target.settings.format for target in self._targets.values())
+        note = ", ".join(
+            f"{FORMAT_NAMES[form]} to {count} target{'s' if count != 1 else ''}" for form, count in formats.items()
+        )
+        return Preview(text=UPDATE_EVENT if "json" in formats else "a chat message", note=note)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -26,6 +26,12 @@ from channels.webhook.chat import Notice, chat_ping, discord_message, slack_mess
 Format = Literal["json", "slack", "discord", "teams"]
 UPDATE_EVENT: Final = "incident.update"
 PING_EVENT: Final = "ping"
+FORMAT_NAMES: Final[dict[Format, str]] = {
+    "json": "Statuspage JSON envelope",
+    "slack": "Slack message",
+    "discord": "Discord message",
+    "teams": "Teams card",
+}
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Final, Self
 
 from broadcaster.domain.errors import StoreError
+from broadcaster.domain.models import Incident, Update
 from broadcaster.domain.vocabulary import Impact
 from channels.base import (
     Channel,
@@ -29,11 +30,12 @@ from channels.base import (
     DeliveryError,
     Job,
     PermanentError,
+    Preview,
     Receipt,
     TransientError,
 )
 from channels.x.api import ApiAnswer, XApi, XApiError, quota_note, rate_limit_wait
-from channels.x.text import PostText, compose_post, incident_link
+from channels.x.text import MAX_WEIGHT, PostText, compose_post, incident_link
 
 log = logging.getLogger("broadcaster.x")
 
@@ -60,18 +62,28 @@ class XChannel(Channel):
         return cls(api, public_url=settings.mirror.public_url, always_link=settings.x.always_link)
 
     def compose(self, job: Job) -> PostText:
-        """The post for this job's update: status and impact (none once resolved), the incident's name, the
-        message, and the link to the incident's page when shortened or configured."""
-        update = job.update
+        return self.compose_update(job.incident, job.update)
+
+    def compose_update(self, incident: Incident, update: Update) -> PostText:
+        """The post for an update: status and impact (none once resolved), the incident's name, the message,
+        and the link to the incident's page when shortened or configured."""
         impact = None if update.status.is_final or update.impact is Impact.NONE else update.impact.label
         return compose_post(
             status=update.status.label,
             impact=impact,
-            title=job.incident.name,
+            title=incident.name,
             message=update.message,
-            link=incident_link(self._public_url, job.incident.id),
+            link=incident_link(self._public_url, incident.id),
             always_link=self._always_link,
         )
+
+    def preview(self, incident: Incident, update: Update) -> Preview:
+        """The post exactly as `send` would compose it, and its weight against X's limit."""
+        post = self.compose_update(incident, update)
+        note = f"{post.weight} of {MAX_WEIGHT} weighted characters"
+        if post.shortened:
+            note += "; the message was shortened to fit, with a link to the incident's page"
+        return Preview(text=post.text, note=note)
 
     async def send(self, job: Job) -> Receipt:
         """Post the update (as a reply to `job.thread_parent` when there is one); the receipt's external_id

@@ -42,7 +42,8 @@ async def test_readyz_shows_the_journal_and_every_lane(client: TestClient[web.Re
     assert response.status == 200
     body = await response.json()
     assert body["status"] == "ready"
-    assert body["journal"].startswith("sqlite:///")
+    assert body["store"]["backend"] == "sqlite"
+    assert body["store"]["url"].startswith("sqlite:///")
     assert set(body["lanes"]) == {"scripted", "mirror"}
     assert body["lanes"]["scripted"]["state"] == "running"
 

@@ -44,13 +44,13 @@ def test_serve_delivers_what_the_cli_left_and_stops_cleanly(tmp_path: Path) -> N
             time.sleep(0.1)
         status, ready = get_json(f"{base}/readyz")
         assert status == 200
-        assert (ready["status"], ready["waiting"]) == ("ready", 1)
+        assert (ready["status"], ready["lanes"]["mirror"]["queue_depth"]) == ("ready", 1)
 
         assert run_cli("resume", "mirror", cwd=tmp_path).returncode == 0
         while not (tmp_path / "public" / "index.html").exists():
             assert time.monotonic() < deadline, "serve never delivered the held update"
             time.sleep(0.1)
-        while get_json(f"{base}/readyz")[1]["waiting"] != 0:
+        while get_json(f"{base}/readyz")[1]["lanes"]["mirror"]["queue_depth"] != 0:
             assert time.monotonic() < deadline
             time.sleep(0.1)
         server.send_signal(signal.SIGTERM)

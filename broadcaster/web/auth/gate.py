@@ -21,6 +21,9 @@ from broadcaster.web.auth.signing import Signer
 from config import Settings
 
 SESSION_COOKIE: Final = "broadcaster_session"
+LOGIN_COOKIE: Final = "broadcaster_login"
+LOGIN_FORM_LIFETIME: Final = 3600.0
+"""Seconds a login form may wait before it is sent."""
 SESSION_LIFETIME: Final = 12 * 3600.0
 LOGIN_LINK_LIFETIME: Final = 15 * 60.0
 LINK_USER: Final = "login-link"
@@ -115,6 +118,31 @@ class Gate:
         return self._signer.verify("csrf", token) == session.id
 
     # --- signing in
+
+    def start_login(self, response: web.StreamResponse, request: web.Request) -> str:
+        """Set a pre-session cookie (a random nonce, SameSite=Strict) and return the login form's token, signed
+        over that nonce. A login posted from another site carries neither (that is login CSRF: signing the
+        victim's browser in as the attacker, so what they type lands in the attacker's account)."""
+        nonce = secrets.token_urlsafe(16)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=int(LOGIN_FORM_LIFETIME),
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure or request.secure,
+            path="/login",
+        )
+        return self._signer.sign("login-form", nonce, lifetime=LOGIN_FORM_LIFETIME)
+
+    def login_form_ok(self, request: web.Request, token: str) -> bool:
+        """The posted login form's token matches this browser's pre-session cookie, and has not expired."""
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        return bool(nonce) and self._signer.verify("login-form", token) == nonce
+
+    @staticmethod
+    def end_login(response: web.StreamResponse) -> None:
+        response.del_cookie(LOGIN_COOKIE, path="/login")
 
     def log_in(self, request: web.Request, user: str, password: str) -> LoginAttempt:
         """Check a password, within the per-user and per-client failure limits."""

@@ -1,0 +1,71 @@
+"""Incidents whose promised next update is late ("next update by" passed with no newer update): /readyz
+lists them, and `broadcaster serve` logs a warning once per incident and due time, checking right after
+start-up and then every OVERDUE_CHECK_INTERVAL seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Final
+
+from broadcaster.domain.errors import StoreError
+from broadcaster.domain.models import Incident
+from broadcaster.runtime import Runtime
+from broadcaster.store import Store
+from broadcaster.web.views import is_overdue
+
+log = logging.getLogger("broadcaster.overdue")
+
+OVERDUE_CHECK_INTERVAL: Final = 15.0
+"""Seconds between checks: a warning comes at most this long after an update fell due."""
+OPEN_INCIDENTS_READ: Final = 1000
+"""Open incidents read per check; a real outage has a handful, and a bound keeps a runaway script's
+thousands from making each check (and each /readyz) read them all."""
+
+
+async def overdue_incidents(store: Store, *, now: datetime) -> list[Incident]:
+    """Open incidents whose next update is late, the longest overdue first."""
+    found = await store.incidents(open_only=True, limit=OPEN_INCIDENTS_READ)
+    late = [incident for incident in found if is_overdue(incident, now=now)]
+    return sorted(late, key=lambda incident: (incident.next_update_at or now, incident.id))
+
+
+class OverdueWarnings:
+    """Warns once per incident and due time: the same lateness is not repeated every check, but an
+    incident that gets a new "next update by" and misses that one too is warned about again."""
+
+    def __init__(self) -> None:
+        self._warned: set[tuple[str, datetime | None]] = set()
+
+    def note(self, overdue: Sequence[Incident]) -> list[Incident]:
+        """Log a warning for each incident newly overdue; returns them."""
+        current = {(incident.id, incident.next_update_at) for incident in overdue}
+        fresh = [incident for incident in overdue if (incident.id, incident.next_update_at) not in self._warned]
+        # Only what is overdue now is remembered, so the memory is bounded by the open incidents.
+        self._warned = current
+        for incident in fresh:
+            due = incident.next_update_at.isoformat(timespec="seconds") if incident.next_update_at else "?"
+            log.warning(
+                "incident %s (%s) is overdue: its next update was due at %s and none has been posted",
+                incident.id,
+                incident.name,
+                due,
+            )
+        return fresh
+
+
+async def watch_overdue(runtime: Runtime, *, interval: float = OVERDUE_CHECK_INTERVAL) -> None:
+    """Check now, then every `interval` seconds, until cancelled. A journal that cannot be read is logged
+    and checked again next time: the warning is a reminder, never a reason to stop the service."""
+    warnings = OverdueWarnings()
+    while True:
+        try:
+            now = datetime.fromtimestamp(runtime.clock(), UTC)
+            warnings.note(await overdue_incidents(runtime.store, now=now))
+        except StoreError as exc:
+            log.error("checking for overdue incidents failed: %s", exc)
+        except Exception:  # a bug: logged, and the reminders go on at the next check
+            log.exception("checking for overdue incidents failed")
+        await asyncio.sleep(interval)

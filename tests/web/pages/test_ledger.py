@@ -1,0 +1,177 @@
+"""The live ledger over HTTP: every delivery and attempt, a reload without JavaScript only while something
+is on its way, server-sent events for each change, and the operator's buttons behind the CSRF token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import ClientResponse
+
+from broadcaster.domain.models import UpdateDraft
+from broadcaster.domain.vocabulary import DeliveryState, Status
+from channels.base import Job, Receipt
+from tests.support.channels import deliver, fail_permanently
+from tests.support.helpers import eventually
+from tests.web.pages.conftest import USER, Commander
+
+REFRESH = '<noscript><meta http-equiv="refresh" content="5"></noscript>'
+
+
+async def post_update(commander: Commander, **fields: Any) -> str:
+    draft = UpdateDraft(
+        title="Checkout errors", status=Status.INVESTIGATING, message="Some fail.", author=USER, **fields
+    )
+    accepted = await commander.runtime.submit(draft)
+    return accepted.update.id
+
+
+def hold(release: asyncio.Event) -> Any:
+    """A behaviour that delivers once `release` is set."""
+
+    async def behave(job: Job) -> Receipt:
+        await release.wait()
+        return await deliver(job)
+
+    return behave
+
+
+async def states(commander: Commander, update_id: str) -> dict[str, DeliveryState]:
+    return {f"{d.channel}:{d.target}": d.state for d in await commander.runtime.store.deliveries(update_id=update_id)}
+
+
+async def next_event(stream: ClientResponse) -> dict[str, Any]:
+    """The next `delivery` event's data (comments and the retry line skipped)."""
+    kind, data = "", ""
+    async with asyncio.timeout(10):
+        while True:
+            line = (await stream.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data = line.removeprefix("data: ")
+            elif not line and kind == "delivery":
+                parsed: dict[str, Any] = json.loads(data)
+                return parsed
+
+
+async def test_the_ledger_shows_each_delivery_and_reloads_without_javascript_only_while_one_is_pending(
+    commander: Commander,
+) -> None:
+    release = asyncio.Event()
+    commander.script.behave = hold(release)
+    update_id = await post_update(commander, components={"Checkout": "partial_outage"})
+    await commander.log_in()
+    pending = await (await commander.client.get(f"/updates/{update_id}")).text()
+    assert REFRESH in pending
+    assert f"<dt>Author</dt><dd>{USER}</dd>" in pending
+    assert "Checkout: Partial outage" in pending
+    release.set()
+
+    async def all_delivered() -> bool:
+        return set((await states(commander, update_id)).values()) == {DeliveryState.DELIVERED}
+
+    await eventually(all_delivered)
+    final = await (await commander.client.get(f"/updates/{update_id}")).text()
+    assert "http-equiv" not in final
+    assert "Every delivery is final." in final
+    for delivery in await commander.runtime.store.deliveries(update_id=update_id):
+        row = final.split(f'<tr id="delivery-{delivery.id}" data-final="true">')[1].split("</tr>")[0]
+        assert '<span class="state state-delivered" data-field="state">delivered</span>' in row
+        assert f"1/{delivery.max_attempts}" in row
+        assert '<li data-number="1">#1 delivered' in row
+        assert delivery.detail and delivery.detail in row
+
+
+async def test_the_event_stream_sends_a_deliverys_change(commander: Commander) -> None:
+    release = asyncio.Event()
+    commander.script.behave = hold(release)
+    update_id = await post_update(commander)
+    assert (await commander.client.get(f"/updates/{update_id}/events")).status == 401  # not signed in
+    await commander.log_in()
+    async with commander.client.get(f"/updates/{update_id}/events") as stream:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        deliveries = {d.id: d for d in await commander.runtime.store.deliveries(update_id=update_id)}
+        first = [await next_event(stream) for _ in deliveries]  # the journal's state, one per delivery
+        assert {event["id"] for event in first} == set(deliveries)
+        scripted = {d.id for d in deliveries.values() if d.channel == "scripted"}
+        assert all(not event["final"] for event in first if event["id"] in scripted)
+        release.set()
+        delivered: set[str] = set()
+        while delivered != scripted:
+            event = await next_event(stream)
+            if event["id"] in scripted and event["state"] == "delivered":
+                assert event["final"] is True
+                assert event["attempt"]["outcome"] == "delivered"
+                assert event["note"].startswith("ok attempt 1")
+                delivered.add(event["id"])
+
+
+async def test_retrying_and_pausing_need_the_csrf_token_and_then_act(commander: Commander) -> None:
+    commander.script.behave = fail_permanently("the far end refused it")
+    update_id = await post_update(commander)
+
+    async def failed() -> bool:
+        found = await states(commander, update_id)
+        return found["scripted:a"] is found["scripted:b"] is DeliveryState.FAILED
+
+    await eventually(failed)
+    await commander.log_in()
+    ledger = f"/updates/{update_id}"
+    html = await (await commander.client.get(ledger)).text()
+    assert "the far end refused it" in html
+    assert "Retry 2 failed deliveries" in html
+    csrf = (await commander.form_tokens(ledger))["csrf"]
+    commander.script.behave = deliver
+
+    refused = await commander.client.post(f"{ledger}/retry", data={"csrf": "wrong"}, allow_redirects=False)
+    assert refused.status == 403
+    await asyncio.sleep(0.2)  # several polls of the lanes: nothing was requeued
+    assert (await states(commander, update_id))["scripted:a"] is DeliveryState.FAILED
+
+    retried = await commander.client.post(f"{ledger}/retry", data={"csrf": csrf}, allow_redirects=False)
+    assert (retried.status, retried.headers["Location"]) == (303, f"{ledger}?requeued=2&too_old=0")
+
+    async def delivered() -> bool:
+        return (await states(commander, update_id))["scripted:a"] is DeliveryState.DELIVERED
+
+    await eventually(delivered)
+    assert (
+        "2 failed deliveries back in the queue"
+        in await (await commander.client.get(retried.headers["Location"])).text()
+    )
+
+    target = {"channel": "scripted", "target": "b"}
+    assert (await commander.client.post(f"{ledger}/pause", data=target, allow_redirects=False)).status == 403
+    assert await commander.runtime.store.controls() == []
+    paused = await commander.client.post(f"{ledger}/pause", data={**target, "csrf": csrf}, allow_redirects=False)
+    assert paused.status == 303
+    [control] = await commander.runtime.store.controls()
+    assert (control.channel, control.target, control.paused) == ("scripted", "b", True)
+    assert control.reason == f"by {USER} from the ledger"
+    html = await (await commander.client.get(ledger)).text()
+    assert f"Paused: by {USER} from the ledger" in html
+    assert 'aria-label="Resume scripted target b"' in html
+    await commander.client.post(f"{ledger}/resume", data={**target, "csrf": csrf})
+    assert not any(control.paused for control in await commander.runtime.store.controls())
+    unknown = await commander.client.post(f"{ledger}/pause", data={"channel": "nope", "csrf": csrf})
+    assert unknown.status == 404
+
+
+async def test_an_overdue_incident_is_shown_on_its_ledger(commander: Commander) -> None:
+    update_id = await post_update(commander, next_update_at=datetime.now(UTC) + timedelta(seconds=0.3))
+    await commander.log_in()
+    assert "Overdue" not in await (await commander.client.get(f"/updates/{update_id}")).text()
+    await asyncio.sleep(0.4)
+    assert "<strong>Overdue:</strong>" in await (await commander.client.get(f"/updates/{update_id}")).text()
+
+
+async def test_an_unknown_update_is_a_404_page(commander: Commander) -> None:
+    await commander.log_in()
+    for update_id in ("0123456789ab", "not-an-id"):
+        missing = await commander.client.get(f"/updates/{update_id}")
+        assert missing.status == 404
+        assert "No such update" in await missing.text()
