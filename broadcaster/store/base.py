@@ -264,6 +264,15 @@ class Store(ABC):
     @abstractmethod
     async def attempts(self, delivery_id: str) -> list[Attempt]: ...
 
+    @abstractmethod
+    async def backlog(self) -> dict[str, tuple[int, float]]:
+        """Per channel with open deliveries: how many (pending or in flight), and when the oldest of them was
+        accepted (epoch seconds). One aggregate read, bounded by outstanding work."""
+
+    @abstractmethod
+    async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
+        """Open incidents whose next update was due by `now`, the longest overdue first, at most `limit`."""
+
     # --- suppressions
 
     @abstractmethod

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from broadcaster.control import requeue_failed, set_paused
 from broadcaster.domain.drafts import validate_draft
-from broadcaster.domain.errors import InputError
+from broadcaster.domain.errors import ConflictError, InputError
 from broadcaster.domain.models import ID_PATTERN, UpdateDraft
 from broadcaster.domain.text import printable
 from broadcaster.store import Accepted
@@ -84,7 +84,15 @@ async def post_update(request: web.Request) -> web.Response:
             {"Idempotency-Key": "invalid"},
         )
     draft = validate_draft({**body, "author": request[CALLER]}, {})
-    accepted = await request.app[DISPATCHER].submit(draft, idempotency_key=key, request_digest=digest(body))
+    # Keys are the caller's own: two tokens that happen to pick the same key make two updates.
+    scoped_key = None if key is None else f"api:{request[CALLER]}:{key}"
+    try:
+        accepted = await request.app[DISPATCHER].submit(draft, idempotency_key=scoped_key, request_digest=digest(body))
+    except ConflictError:
+        raise ConflictError(
+            f"Idempotency-Key {key!r} was used before for an update with other content; use a new key for a new update",
+            {"Idempotency-Key": "used before for other content"},
+        ) from None
     return web.json_response(
         accepted_view(accepted).model_dump(mode="json"),
         status=202,
@@ -163,6 +171,8 @@ async def _json_object(request: web.Request, *, empty_ok: bool = False) -> dict[
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise web.HTTPBadRequest(text=f"the body is not JSON: {exc}") from None
+    except RecursionError:  # thousands of nested brackets fit in MAX_BODY
+        raise web.HTTPBadRequest(text="the body is not an update: JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     return body

@@ -8,8 +8,10 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
 from broadcaster.web import api, health, metrics, openapi, pages, status_site, unsubscribe
 from broadcaster.web.auth.gate import Gate
+from broadcaster.web.backlog import BacklogReader
 from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
-from broadcaster.web.keys import DISPATCHER, GATE, RUNTIME
+from broadcaster.web.journal_writes import JournalWrites
+from broadcaster.web.keys import BACKLOG, DISPATCHER, GATE, JOURNAL_WRITES, RUNTIME
 from config.keys import stored_secret
 
 
@@ -22,6 +24,12 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
     app[RUNTIME] = runtime
     app[DISPATCHER] = dispatcher
     app[GATE] = Gate(settings, key)
+
+    def now() -> float:  # the runtime's clock as it is at each call (tests move it)
+        return runtime.clock()
+
+    app[BACKLOG] = BacklogReader(runtime.store, now)
+    app[JOURNAL_WRITES] = JournalWrites()
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     metrics.install(app)

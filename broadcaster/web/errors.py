@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import MutableMapping
 from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from broadcaster.domain.errors import ConflictError, InputError, JournalWriteError, NotFoundError, StoreError
-from broadcaster.web.keys import RUNTIME
+from broadcaster.web.keys import JOURNAL_WRITES, RUNTIME
 from broadcaster.web.views import Problem
 
 log = logging.getLogger("broadcaster.web")
@@ -69,9 +70,18 @@ def _refusal(request: web.Request, exc: InputError | StoreError | TimeoutError) 
         return problem(status, scrub(str(exc)), exc.fields)
     if isinstance(exc, TimeoutError):
         log.error("%s %s took longer than %gs", request.method, request.path, HANDLER_TIMEOUT)
-        return problem(503, f"no answer within {HANDLER_TIMEOUT:g}s; try again shortly")
+        if request.method == "GET":
+            return problem(503, f"no answer within {HANDLER_TIMEOUT:g}s; try again shortly")
+        # The journal's write runs on in its thread when the wait for it is given up, so it may have landed.
+        return problem(
+            503,
+            f"no answer within {HANDLER_TIMEOUT:g}s, so this may or may not have been done; "
+            "repeat it with the same Idempotency-Key (a repeated update is answered, not posted twice), "
+            "or check before repeating it",
+        )
     log.error("journal: %s", exc)
     if isinstance(exc, JournalWriteError):
+        request.app[JOURNAL_WRITES].failed(request.app[RUNTIME].clock(), scrub(str(exc)))
         return problem(503, "the journal could not be written, so nothing was accepted; try again shortly")
     return problem(503, "the journal is unavailable; try again shortly")
 
@@ -88,9 +98,18 @@ def _http_problem(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    """On every answer, including aiohttp's own refusals and redirects raised as exceptions."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc.headers)
+        raise
+    _secure(response.headers)
     return response
+
+
+def _secure(headers: MutableMapping[str, str]) -> None:
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")

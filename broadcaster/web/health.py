@@ -1,7 +1,8 @@
 """`GET /healthz` (the process answers) and `GET /readyz` (intake can journal; and what an operator wants at a
 glance: the store, each lane's state and backlog, the last preflight, overdue incidents).
 
-/readyz answers 503 only when the journal cannot be read: a dead channel (a revoked X token, an SMTP relay
+/readyz answers 503 only when intake cannot journal: the journal cannot be read, or intake failed to write it
+in the last half minute (journal_writes.py). A dead channel (a revoked X token, an SMTP relay
 that is down) shows in its lane's figures but never takes the form and the API out of a load balancer,
 since updates are still accepted and wait in the journal for the channel to come back."""
 
@@ -15,8 +16,8 @@ from aiohttp import web
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident
 from broadcaster.lanes import LaneStatus
-from broadcaster.web.backlog import Backlog, backlog_by_channel
-from broadcaster.web.keys import DISPATCHER, RUNTIME
+from broadcaster.web.backlog import Backlog
+from broadcaster.web.keys import BACKLOG, DISPATCHER, JOURNAL_WRITES, RUNTIME
 from broadcaster.web.overdue import overdue_incidents
 from config.secrets import mask_url
 
@@ -40,22 +41,24 @@ async def readyz(request: web.Request) -> web.Response:
         "degraded": False,
     }
     try:
-        backlog = await backlog_by_channel(runtime.store, [status.channel for status in statuses], now=now)
+        backlog = await request.app[BACKLOG].by_channel([status.channel for status in statuses])
         overdue = await overdue_incidents(runtime.store, now=datetime.fromtimestamp(now, UTC))
     except StoreError as exc:
         store["error"] = runtime.settings.scrubber(str(exc))
         lanes = {status.channel: _lane_json(status, None) for status in statuses}
-        body = {"status": "unavailable", "store": store, "lanes": lanes, "preflight": NO_PREFLIGHT_YET, "overdue": []}
-        return web.json_response(body, status=503)
-    return web.json_response(
-        {
-            "status": "ready",
-            "store": store,
-            "lanes": {status.channel: _lane_json(status, backlog[status.channel]) for status in statuses},
-            "preflight": NO_PREFLIGHT_YET,
-            "overdue": [_overdue_json(incident) for incident in overdue],
-        }
-    )
+        unreadable = {"status": "unavailable", "store": store, "lanes": lanes, "preflight": NO_PREFLIGHT_YET}
+        return web.json_response({**unreadable, "overdue": []}, status=503)
+    body: dict[str, Any] = {
+        "status": "ready",
+        "store": store,
+        "lanes": {status.channel: _lane_json(status, backlog[status.channel]) for status in statuses},
+        "preflight": NO_PREFLIGHT_YET,
+        "overdue": [_overdue_json(incident) for incident in overdue],
+    }
+    if (write_error := request.app[JOURNAL_WRITES].recent_failure(now)) is not None:
+        store["error"] = write_error
+        return web.json_response({**body, "status": "unavailable"}, status=503)
+    return web.json_response(body)
 
 
 def _lane_json(status: LaneStatus, backlog: Backlog | None) -> dict[str, Any]:

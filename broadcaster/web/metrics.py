@@ -19,8 +19,8 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.store import Accepted
-from broadcaster.web.backlog import Backlog, backlog_by_channel
-from broadcaster.web.keys import DISPATCHER, RUNTIME
+from broadcaster.web.backlog import Backlog
+from broadcaster.web.keys import BACKLOG, DISPATCHER, RUNTIME
 
 FINAL_OUTCOMES: Final = frozenset({EventKind.DELIVERED, EventKind.FAILED, EventKind.EXPIRED, EventKind.SUPERSEDED})
 LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -146,7 +146,7 @@ async def _follow_the_dispatcher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def serve_metrics(request: web.Request) -> web.StreamResponse:
-    runtime, metrics = request.app[RUNTIME], request.app[METRICS]
+    metrics = request.app[METRICS]
     lanes = [status.channel for status in request.app[DISPATCHER].statuses()]
-    metrics.set_backlog(await backlog_by_channel(runtime.store, lanes, now=runtime.clock()))
+    metrics.set_backlog(await request.app[BACKLOG].by_channel(lanes))
     return await metrics.exposition(request)

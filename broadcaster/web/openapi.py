@@ -55,7 +55,6 @@ def document() -> dict[str, Any]:
         "as `broadcaster send`'s flags."
     )
     schemas["UpdateRequest"] = request
-    errors = {str(status): _answer(why, "Problem") for status, why in _ERRORS.items()}
     return {
         "openapi": "3.1.0",
         "info": {"title": "broadcaster", "version": __version__},
@@ -75,22 +74,19 @@ def document() -> dict[str, Any]:
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "maxLength": 200},
-                            "description": "The same key with the same body answers the first update again "
-                            "(Idempotent-Replayed: true); with another body, 409.",
+                            "description": "The same key from the same token with the same body answers the first "
+                            "update again (Idempotent-Replayed: true); with another body, 409.",
                         }
                     ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": REF.format(model="UpdateRequest")}}},
-                    },
-                    "responses": {"202": _answer("Journaled; deliveries planned", "UpdateAccepted"), **errors},
+                    "requestBody": {"required": True, "content": _json(_ref("UpdateRequest"))},
+                    "responses": _responses(202, "Journaled; deliveries planned", "UpdateAccepted", *_WRITES, 409),
                 }
             },
             "/updates/{update_id}": {
                 "get": _get("An update and its ledger: every delivery and attempt", "UpdateView", "update_id"),
             },
             "/incidents": {
-                "get": {"summary": "Recent incidents", "responses": {"200": _answer("Incidents", "IncidentList")}},
+                "get": {"summary": "Recent incidents", "responses": _responses(200, "Incidents", "IncidentList")},
             },
             "/incidents/{incident_id}": {"get": _get("An incident and its updates", "IncidentView", "incident_id")},
             "/channels/{channel}/pause": {"post": _control("Hold a channel's (or one target's) deliveries")},
@@ -98,8 +94,8 @@ def document() -> dict[str, Any]:
             "/retry": {
                 "post": {
                     "summary": "Give failed deliveries fresh attempts within their time-to-live",
-                    "requestBody": {"content": {"application/json": {"schema": _ref("RetryRequest")}}},
-                    "responses": {"202": _answer("Requeued", "Requeued"), **errors},
+                    "requestBody": {"content": _json(_ref("RetryRequest"))},
+                    "responses": _responses(202, "Requeued", "Requeued", *_WRITES),
                 }
             },
         },
@@ -109,22 +105,38 @@ def document() -> dict[str, Any]:
 _ERRORS: Final = {
     400: "The body is not a JSON object",
     401: "No or wrong API token",
-    404: "No such incident, update or channel",
+    404: "No such incident, update, channel or target",
     409: "The Idempotency-Key was used for another body",
     413: "The body is too large",
-    422: "The update is not acceptable; `fields` says which field and why",
+    422: "The request is not acceptable; `fields` says which field and why",
+    503: "The journal is unavailable or could not be written, or no answer came in time; `error` says whether "
+    "anything was done (repeat an update with the same Idempotency-Key)",
 }
+_ALWAYS: Final = (401, 503)
+"""What any call may be answered: a token refused, or a journal that cannot answer."""
+_WRITES: Final = (400, 404, 413, 422)
+"""What a call with a body may be answered besides."""
+
+
+def _responses(status: int, description: str, model: str, *errors: int) -> dict[str, Any]:
+    """The success answer and the refusals, each in the contract's shape."""
+    refusals = {str(code): _answer(_ERRORS[code], "Problem") for code in sorted({*_ALWAYS, *errors})}
+    return {str(status): _answer(description, model), **refusals}
 
 
 def _answer(description: str, model: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}}}
+    return {"description": description, "content": _json(_ref(model))}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
 
 
 def _get(summary: str, model: str, parameter: str) -> dict[str, Any]:
     return {
         "summary": summary,
         "parameters": [{"name": parameter, "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": _answer(summary, model), "404": _answer(_ERRORS[404], "Problem")},
+        "responses": _responses(200, summary, model, 404),
     }
 
 
@@ -133,10 +145,9 @@ def _ref(model: str) -> dict[str, str]:
 
 
 def _control(summary: str) -> dict[str, Any]:
-    body = _ref("PauseRequest")
     return {
         "summary": summary,
         "parameters": [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "requestBody": {"content": {"application/json": {"schema": body}}},
-        "responses": {"200": _answer("Done", "PauseView"), "404": _answer(_ERRORS[404], "Problem")},
+        "requestBody": {"content": _json(_ref("PauseRequest"))},
+        "responses": _responses(200, "Done", "PauseView", *_WRITES),
     }

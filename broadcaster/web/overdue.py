@@ -14,22 +14,19 @@ from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident
 from broadcaster.runtime import Runtime
 from broadcaster.store import Store
-from broadcaster.web.views import is_overdue
 
 log = logging.getLogger("broadcaster.overdue")
 
 OVERDUE_CHECK_INTERVAL: Final = 15.0
 """Seconds between checks: a warning comes at most this long after an update fell due."""
 OPEN_INCIDENTS_READ: Final = 1000
-"""Open incidents read per check; a real outage has a handful, and a bound keeps a runaway script's
-thousands from making each check (and each /readyz) read them all."""
+"""Overdue incidents read per check at most; a real outage has a handful, and a bound keeps a runaway
+script's thousands from making each check (and each /readyz) answer with them all."""
 
 
 async def overdue_incidents(store: Store, *, now: datetime) -> list[Incident]:
     """Open incidents whose next update is late, the longest overdue first."""
-    found = await store.incidents(open_only=True, limit=OPEN_INCIDENTS_READ)
-    late = [incident for incident in found if is_overdue(incident, now=now)]
-    return sorted(late, key=lambda incident: (incident.next_update_at or now, incident.id))
+    return await store.overdue(now=now, limit=OPEN_INCIDENTS_READ)
 
 
 class OverdueWarnings:

@@ -37,7 +37,7 @@ class EmailContent:
     earlier: Sequence[Update]
     """The incident's previous updates, newest first."""
     incident_url: str
-    """The incident's page on the mirror, or "" when service.public_url is not set."""
+    """The incident's page on the mirror, or "" when [mirror] public_url is not set."""
     unsubscribe_url: str
     sender_domain: str
 

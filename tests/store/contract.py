@@ -11,11 +11,12 @@ import pytest
 from broadcaster.domain.errors import ConflictError, InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
+from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
 from tests.support.journal import claim, finish, planned, post
 
 
-class StoreContract(ProgressContract):
+class StoreContract(ProgressContract, OperationsContract):
     """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`)."""
 
     async def test_accepting_plans_one_pending_delivery_per_target(self, journal: Store) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import re
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -296,3 +297,5 @@ async def every_operation(journal: SqliteStore) -> None:
     await journal.incident(first.incident.id)
     await journal.set_paused("scripted", "t1", paused=True, reason="maintenance", now=now)
     await journal.controls()
+    assert "latest" in await journal.backlog()
+    await journal.overdue(now=datetime.now(UTC), limit=5)

@@ -4,9 +4,13 @@ against the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
+import pytest
+
+from broadcaster.web import errors
 from tests.support.helpers import eventually
 from tests.web.conftest import AUTH, OTHER_TOKEN, Service, conforms
 
@@ -84,12 +88,26 @@ async def test_the_same_idempotency_key_makes_one_update_and_other_content_is_a_
     assert len(incidents["incidents"]) == 1
 
 
+async def test_idempotency_keys_are_each_token_s_own(service: Service) -> None:
+    """Two scripts that happen to pick the same key, under different tokens, post two updates."""
+    key = {"Idempotency-Key": "deploy-1"}
+    mine = await service.client.post("/api/v1/updates", json=UPDATE, headers={**AUTH, **key})
+    theirs = await service.client.post(
+        "/api/v1/updates", json=UPDATE, headers={"Authorization": f"Bearer {OTHER_TOKEN}", **key}
+    )
+    assert (mine.status, theirs.status) == (202, 202)
+    assert "Idempotent-Replayed" not in theirs.headers
+    assert (await mine.json())["update_id"] != (await theirs.json())["update_id"]
+
+
 async def test_bad_requests_say_what_is_wrong(service: Service) -> None:
     client = service.client
     not_json = await client.post("/api/v1/updates", data=b"{not json", headers=AUTH)
     assert not_json.status == 400
     conforms(await not_json.json(), "Problem")
     assert (await client.post("/api/v1/updates", json=[UPDATE], headers=AUTH)).status == 400
+    nested = await client.post("/api/v1/updates", data=b"[" * 30_000 + b"]" * 30_000, headers=AUTH)
+    assert (nested.status, (await nested.json())["error"]) == (400, "the body is not an update: JSON nested too deeply")
     wrong = await client.post("/api/v1/updates", json={**UPDATE, "status": "investigatin"}, headers=AUTH)
     assert wrong.status == 422
     body = await wrong.json()
@@ -158,3 +176,29 @@ async def test_the_openapi_document_describes_every_route(service: Service) -> N
     }
     assert routed == described
     assert "author" not in body["components"]["schemas"]["UpdateRequest"]["properties"]
+
+
+async def test_a_post_that_times_out_says_it_may_have_been_done(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given up waiting for the journal, the service cannot know whether the write landed (it runs on in
+    the journal's thread), so it says so; repeating the update with the same key is then safe."""
+    monkeypatch.setattr(errors, "HANDLER_TIMEOUT", 0.3)
+    headers = {**AUTH, "Idempotency-Key": "slow-1"}
+    other_writer = sqlite3.connect(service.runtime.settings.service.data_dir / "broadcaster.db", isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")  # another process holds the journal's write lock
+    try:
+        posting = asyncio.ensure_future(service.client.post("/api/v1/updates", json=UPDATE, headers=headers))
+        await asyncio.sleep(0.6)  # past the time limit, still within the journal's wait for the lock
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    response = await posting
+    assert response.status == 503
+    body = await response.json()
+    conforms(body, "Problem")
+    assert "may or may not have been done" in body["error"]
+    assert "same Idempotency-Key" in body["error"]
+
+    again = await service.client.post("/api/v1/updates", json=UPDATE, headers=headers)
+    assert (again.status, again.headers.get("Idempotent-Replayed")) == (202, "true")  # it had landed

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import open_runtime
 from broadcaster.web import create_app
+from broadcaster.web.errors import CONTENT_SECURITY_POLICY
 from channels.registry import REGISTRY
 from config import load_settings
 from tests.support.channels import Script, deliver, scripted_spec
@@ -50,3 +51,18 @@ async def test_readyz_shows_the_journal_and_every_lane(client: TestClient[web.Re
 
 async def test_an_unknown_path_is_404(client: TestClient[web.Request, web.Application]) -> None:
     assert (await client.get("/nothing-here")).status == 404
+
+
+async def test_every_answer_carries_the_security_headers(client: TestClient[web.Request, web.Application]) -> None:
+    """Answers from handlers and aiohttp's own refusals alike (raised, not returned): a 404 page framed
+    or sniffed is as exploitable as any other."""
+    answers = [
+        await client.get("/healthz"),
+        await client.get("/nothing-here"),
+        await client.post("/healthz"),
+        await client.get("/api/v1/nothing-here"),
+    ]
+    assert [answer.status for answer in answers] == [200, 404, 405, 401]
+    for answer in answers:
+        assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert (answer.headers["X-Content-Type-Options"], answer.headers["X-Frame-Options"]) == ("nosniff", "DENY")

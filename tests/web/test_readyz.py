@@ -1,10 +1,12 @@
 """`GET /readyz` over HTTP: ready while the journal answers (whatever the channels do), with the store,
 each lane's backlog as the journal has it, the preflight and the overdue incidents; 503 only when the
-journal cannot be read."""
+journal cannot be read, or intake lately failed to write it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import resource
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import open_runtime
 from broadcaster.web import create_app
+from broadcaster.web.journal_writes import UNREADY_AFTER_FAILURE
 from config import load_settings
 from tests.conftest import WriteConfig
 from tests.support.channels import fail_permanently
@@ -115,3 +118,36 @@ async def test_a_journal_that_cannot_be_read_is_503(closed_journal: Client) -> N
     assert body["status"] == "unavailable"
     assert body["store"]["error"] == "the journal is not open"
     assert (await closed_journal.get("/healthz")).status == 200  # the process itself is alive
+
+
+@contextmanager
+def files_limited_to(size: int) -> Iterator[None]:
+    """While inside: this process cannot write any file past `size` bytes (EFBIG, as from a full disk;
+    Python ignores SIGXFSZ). The soft limit is restored on the way out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+ONE_WAL_FRAME = 32 + 24 + 4096
+"""The write-ahead log's header and one page: an update, which writes several pages, does not fit."""
+
+
+async def test_intake_that_could_not_write_the_journal_is_503_for_a_while(service: Service) -> None:
+    """A journal that reads but cannot be written (a full disk) refuses updates; /readyz, which only reads,
+    must not call the instance ready while that lasts, and tries again once UNREADY_AFTER_FAILURE passes."""
+    with files_limited_to(ONE_WAL_FRAME):
+        refused = await service.client.post("/api/v1/updates", json=UPDATE, headers=AUTH)
+    assert refused.status == 503
+    assert (await refused.json())["error"].startswith("the journal could not be written")
+    status, body = await readyz(service.client)
+    assert (status, body["status"]) == (503, "unavailable")
+    assert "disk" in body["store"]["error"]  # the journal's own words, for the operator
+    assert body["lanes"]["scripted"]["queue_depth"] == 0  # the journal still reads
+
+    failed_at = service.runtime.clock()
+    service.runtime.clock = lambda: failed_at + UNREADY_AFTER_FAILURE + 1
+    assert (await readyz(service.client))[0] == 200

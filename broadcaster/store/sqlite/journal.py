@@ -338,6 +338,12 @@ class SqliteStore(Store):
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         return await self._read(partial(reading.attempts, delivery_id=delivery_id))
 
+    async def backlog(self) -> dict[str, tuple[int, float]]:
+        return await self._read(reading.backlog)
+
+    async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
+        return await self._read(partial(reading.overdue, now=now.timestamp(), limit=limit))
+
     # --- suppressions
 
     async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:

@@ -113,3 +113,20 @@ def controls(conn: sqlite3.Connection) -> list[LaneControl]:
 
 def suppressed(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(row[0] for row in conn.execute("SELECT address FROM suppressions"))
+
+
+def backlog(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+    rows = conn.execute(
+        "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries INDEXED BY deliveries_open "
+        f"WHERE state IN {OPEN_STATES} GROUP BY channel"
+    ).fetchall()
+    return {channel: (count, oldest) for channel, count, oldest in rows}
+
+
+def overdue(conn: sqlite3.Connection, now: float, limit: int) -> list[Incident]:
+    rows = conn.execute(
+        "SELECT state FROM incidents WHERE is_open = 1 AND state ->> '$.next_update_at' <= ? "
+        "ORDER BY state ->> '$.next_update_at', id LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [incident_from_column(row["state"]) for row in rows]
