@@ -34,7 +34,8 @@ class ServiceSettings(Section):
     public_url: BaseUrl = Field(
         default="",
         description="Where this service answers (e.g. https://broadcaster.example.com): the form, the ledger "
-        "and the unsubscribe links in emails. Empty: http://<host>:<port>. The status site's own address is "
+        "and the unsubscribe links in emails (https:// for those, as RFC 8058 requires). Empty: emails carry no "
+        "unsubscribe link of this service's own. The status site's own address is "
         "[mirror] public_url.",
     )
     data_dir: Path = Path("var")
@@ -43,11 +44,6 @@ class ServiceSettings(Section):
         description="Proxies (addresses or networks) whose X-Forwarded-For names the client: login rate "
         "limits count per client. Empty: the connection's own address is the client.",
     )
-
-    def base_url(self) -> str:
-        """This service's address for links: public_url, else where it listens."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return self.public_url or f"http://{host}:{self.port}"
 
 
 class StoreSettings(Section):

@@ -15,13 +15,17 @@ from broadcaster.domain.errors import InputError
 from broadcaster.web.auth.passwords import hash_password
 
 NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+"""Also refuses the name a login link's session signs in as (gate.LINK_USER: spaces and brackets), so no user
+made here can be taken for one."""
 MIN_PASSWORD: Final = 10
 
 
 def add_user(args: argparse.Namespace) -> int:
     name: str = args.name
     if not NAME.match(name):
-        raise InputError(f"user name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter")
+        raise InputError(
+            f"user name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
+        )
     password = _password(from_stdin=args.password_stdin)
     if len(password) < MIN_PASSWORD:
         raise InputError(f"the password must have at least {MIN_PASSWORD} characters")

@@ -23,11 +23,11 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers, answer_errors, api.require_token])
     app[RUNTIME] = runtime
     app[DISPATCHER] = dispatcher
-    app[GATE] = Gate(settings, key)
 
     def now() -> float:  # the runtime's clock as it is at each call (tests move it)
         return runtime.clock()
 
+    app[GATE] = Gate(settings, key, clock=now)
     app[BACKLOG] = BacklogReader(runtime.store, now)
     app[JOURNAL_WRITES] = JournalWrites()
     app.router.add_get("/healthz", health.healthz)

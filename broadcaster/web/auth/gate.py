@@ -15,8 +15,8 @@ from typing import Final
 from aiohttp import web
 
 from broadcaster.web.auth.clients import client_address
-from broadcaster.web.auth.limits import FailureLimit
-from broadcaster.web.auth.passwords import password_matches
+from broadcaster.web.auth.limits import LoginLimits
+from broadcaster.web.auth.passwords import PasswordChecks
 from broadcaster.web.auth.signing import Signer
 from config import Settings
 
@@ -26,18 +26,19 @@ LOGIN_FORM_LIFETIME: Final = 3600.0
 """Seconds a login form may wait before it is sent."""
 SESSION_LIFETIME: Final = 12 * 3600.0
 LOGIN_LINK_LIFETIME: Final = 15 * 60.0
-LINK_USER: Final = "login-link"
-"""The user a single-use login link signs in as (when no user is configured yet)."""
-LOGIN_FAILURES_PER_USER: Final = 5
-LOGIN_FAILURES_PER_CLIENT: Final = 20
-LOGIN_WINDOW: Final = 15 * 60.0
+LINK_USER: Final = "(login link)"
+"""Who a single-use login link signs in as (when no user is configured yet): a name `broadcaster user add`
+refuses, so no configured user can be mistaken for it."""
+PASSWORD_FINGERPRINT_CHARS: Final = 12
+REVOKED_SESSIONS_KEPT: Final = 10_000
+"""Logged-out sessions remembered at most (each until it would have expired anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
     user: str
     id: str
-    """Random, per sign-in: what the session's CSRF tokens are bound to."""
+    """Random, per sign-in: what the session's CSRF tokens are bound to, and what logging out revokes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +57,21 @@ class Gate:
         self._secure = settings.service.public_url.startswith("https://")
         self._signer = Signer(key, clock=clock)
         self._clock = clock
-        self._per_user = FailureLimit(allowed=LOGIN_FAILURES_PER_USER, window=LOGIN_WINDOW)
-        self._per_client = FailureLimit(allowed=LOGIN_FAILURES_PER_CLIENT, window=LOGIN_WINDOW)
-        self._used_links: dict[str, float] = {}
+        self._limits = LoginLimits()
+        self._password_checks = PasswordChecks()
+        # A session carries a keyed fingerprint of its user's password hash: a new password (a new hash in
+        # the configuration) ends every session signed in with the old one, on every instance.
+        self._fingerprints = {
+            name: self._signer.mac("password", stored)[:PASSWORD_FINGERPRINT_CHARS]
+            for name, stored in self._users.items()
+        }
+        # Logged-out sessions, until they would have expired. Per process: another instance behind the same
+        # load balancer still accepts a session logged out here until it expires (SESSION_LIFETIME) or the
+        # password changes, and a restart forgets them; an instance that shares nothing cannot do better.
+        self._revoked: dict[str, float] = {}
+        # The login links this process printed: a link works once, and only in the process that printed it
+        # (the signing key outlives a restart; this set does not, so a used link cannot work again after one).
+        self._issued_links: dict[str, float] = {}
 
     @property
     def has_users(self) -> bool:
@@ -72,9 +85,11 @@ class Gate:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given:
             return None
+        # surrogatepass: a header that was not valid UTF-8 still encodes (and matches nothing), never raises.
+        presented = given.strip().encode("utf-8", "surrogatepass")
         found = None
         for name, token in self._tokens.items():
-            if hmac.compare_digest(token.encode(), given.strip().encode()):
+            if hmac.compare_digest(token.encode(), presented):
                 found = name
         return found
 
@@ -84,18 +99,26 @@ class Gate:
         payload = self._signer.verify("session", request.cookies.get(SESSION_COOKIE, ""))
         if payload is None:
             return None
-        encoded_user, _, session_id = payload.partition("~")
+        parts = payload.split("~")
+        if len(parts) != 3:
+            return None
+        encoded_user, session_id, fingerprint = parts
         try:
             user = base64.urlsafe_b64decode(encoded_user + "=" * (-len(encoded_user) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None
-        if user != LINK_USER and user not in self._users:  # removed from the configuration since
+        if not session_id or session_id in self._revoked:
             return None
-        return Session(user=user, id=session_id)
+        if user in self._fingerprints:  # and not removed from the configuration since, nor its password changed
+            current = hmac.compare_digest(fingerprint.encode(), self._fingerprints[user].encode())
+        else:  # a login link's session ends as soon as a user exists
+            current = user == LINK_USER and not self._users
+        return Session(user=user, id=session_id) if current else None
 
     def start_session(self, response: web.StreamResponse, user: str, request: web.Request) -> None:
         encoded_user = base64.urlsafe_b64encode(user.encode()).rstrip(b"=").decode()
-        payload = f"{encoded_user}~{secrets.token_urlsafe(16)}"
+        fingerprint = self._fingerprints.get(user, "")
+        payload = f"{encoded_user}~{secrets.token_urlsafe(16)}~{fingerprint}"
         cookie = self._signer.sign("session", payload, lifetime=SESSION_LIFETIME)
         response.set_cookie(
             SESSION_COOKIE,
@@ -107,8 +130,14 @@ class Gate:
             path="/",
         )
 
-    @staticmethod
-    def end_session(response: web.StreamResponse) -> None:
+    def end_session(self, response: web.StreamResponse, session: Session) -> None:
+        """Log out: the browser forgets the cookie, and this process refuses the session from now on, should
+        a copy of the cookie be presented."""
+        now = self._clock()
+        self._revoked = {revoked: until for revoked, until in self._revoked.items() if until > now}
+        self._revoked[session.id] = now + SESSION_LIFETIME
+        while len(self._revoked) > REVOKED_SESSIONS_KEPT:  # only signed-in users can add: a bound, not a limit
+            del self._revoked[next(iter(self._revoked))]
         response.del_cookie(SESSION_COOKIE, path="/")
 
     def csrf_token(self, session: Session) -> str:
@@ -144,29 +173,32 @@ class Gate:
     def end_login(response: web.StreamResponse) -> None:
         response.del_cookie(LOGIN_COOKIE, path="/login")
 
-    def log_in(self, request: web.Request, user: str, password: str) -> LoginAttempt:
-        """Check a password, within the per-user and per-client failure limits."""
+    async def log_in(self, request: web.Request, user: str, password: str) -> LoginAttempt:
+        """Check a password, within the login limits (broadcaster.web.auth.limits)."""
         client = client_address(request, self._trusted)
-        wait = max(self._per_user.blocked_for(user), self._per_client.blocked_for(client))
+        wait = self._limits.blocked_for(user, client)
         if wait > 0:
             return LoginAttempt(None, retry_after=wait)
-        if password_matches(self._users.get(user), password):
-            self._per_user.succeeded(user)
-            return LoginAttempt(user)
-        self._per_user.failed(user)
-        self._per_client.failed(client)
-        return LoginAttempt(None)
+        # Counted as a failure before the check, which waits on a thread: attempts arriving meanwhile see it
+        # (else a burst would all pass the limits before the first failure was recorded). Undone if it passes.
+        self._limits.failed(user, client)
+        if not await self._password_checks.matches(self._users.get(user), password):
+            return LoginAttempt(None)
+        self._limits.succeeded(user, client)
+        return LoginAttempt(user)
 
     def login_link_token(self) -> str:
-        """A single-use login link's token, valid for LOGIN_LINK_LIFETIME."""
-        return self._signer.sign("login-link", secrets.token_urlsafe(16), lifetime=LOGIN_LINK_LIFETIME)
+        """A single-use login link's token, valid for LOGIN_LINK_LIFETIME, in this process only."""
+        now = self._clock()
+        self._issued_links = {nonce: until for nonce, until in self._issued_links.items() if until > now}
+        nonce = secrets.token_urlsafe(16)
+        self._issued_links[nonce] = now + LOGIN_LINK_LIFETIME
+        return self._signer.sign("login-link", nonce, lifetime=LOGIN_LINK_LIFETIME)
 
     def redeem_login_link(self, token: str) -> bool:
-        """True the first time a valid, unexpired link's token is presented; never again."""
-        nonce = self._signer.verify("login-link", token)
-        now = self._clock()
-        self._used_links = {used: until for used, until in self._used_links.items() if until > now}
-        if nonce is None or nonce in self._used_links:
+        """True the first time a valid, unexpired link this process issued is presented, while no user exists;
+        never again."""
+        if self._users:
             return False
-        self._used_links[nonce] = now + LOGIN_LINK_LIFETIME
-        return True
+        nonce = self._signer.verify("login-link", token)
+        return nonce is not None and self._issued_links.pop(nonce, None) is not None

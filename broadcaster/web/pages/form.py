@@ -5,6 +5,7 @@ session's CSRF token, and an update goes through the same validation as the API'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -65,13 +66,14 @@ async def post_form(request: web.Request) -> web.StreamResponse:
     if posted is None:
         return csrf_refused(request)
     runtime = request.app[RUNTIME]
+    scrub = runtime.settings.scrubber
     incidents = await runtime.store.incidents(open_only=True, limit=OPEN_INCIDENTS_LISTED)
     picked = next((incident for incident in incidents if incident.id == posted.get("incident")), None)
     typed = FormInput.parse(posted).with_components_of(picked)
     action = posted.get("action", "preview")
     if action == "starter":
         return _page(request, session, typed.with_starter(), incidents)
-    fields, problems = typed.draft_fields(author=session.user, now=datetime.now(UTC))
+    fields, problems = typed.draft_fields(author=session.user, now=datetime.fromtimestamp(runtime.clock(), UTC))
     unknown = [channel for channel in typed.channels if channel not in runtime.active_channels()]
     if unknown:  # the form offers only enabled channels: an old or handmade form
         problems["channels"] = f"not enabled here: {', '.join(unknown)}"
@@ -79,7 +81,7 @@ async def post_form(request: web.Request) -> web.StreamResponse:
     try:
         draft = validate_draft(fields, FIELD_LABELS)
     except InputError as exc:
-        problems = {**exc.fields, **problems}
+        problems = {**{name: scrub(message) for name, message in exc.fields.items()}, **problems}
     if draft is None or problems:
         return _page(request, session, typed, incidents, problems=problems, status=422)
     if action == "send":
@@ -87,7 +89,7 @@ async def post_form(request: web.Request) -> web.StreamResponse:
     try:
         previews = await preview_draft(runtime, draft)
     except InputError as exc:
-        return _page(request, session, typed, incidents, problems=_problems_of(exc), status=422)
+        return _page(request, session, typed, incidents, problems=_problems_of(exc, scrub), status=422)
     return _page(request, session, typed, incidents, previews=previews)
 
 
@@ -102,16 +104,18 @@ async def _send(
         problems = {"update": "This form was already sent with other content. Check it, then send it again."}
         return _page(request, session, typed.with_new_key(), incidents, problems=problems, status=409)
     except InputError as exc:
-        return _page(request, session, typed, incidents, problems=_problems_of(exc), status=422)
+        scrub = request.app[RUNTIME].settings.scrubber
+        return _page(request, session, typed, incidents, problems=_problems_of(exc, scrub), status=422)
     return see_other(f"/updates/{accepted.update.id}")
 
 
-def _problems_of(exc: InputError) -> dict[str, str]:
+def _problems_of(exc: InputError, scrub: Callable[[str], str]) -> dict[str, str]:
     """An error from accepting (or previewing) the draft, by form field; the whole message when it names
-    no field the form has."""
-    problems = {FIELD_LABELS.get(name, name): message for name, message in exc.fields.items()}
+    no field the form has. Scrubbed, as the API's errors are: a channel's error can quote a secret (a webhook
+    URL with its token, say)."""
+    problems = {FIELD_LABELS.get(name, name): scrub(message) for name, message in exc.fields.items()}
     if not any(name.partition(" ")[0] in FORM_FIELDS for name in problems):
-        problems = {"update": str(exc)}
+        problems = {"update": scrub(str(exc))}
     return problems
 
 
@@ -125,7 +129,7 @@ def _page(
     previews: list[ChannelPreview] | None = None,
     status: int = 200,
 ) -> web.Response:
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(request.app[RUNTIME].clock(), UTC)
     by_field, general = _sort_problems(problems or {})
     context: dict[str, Any] = {
         "user": session.user,

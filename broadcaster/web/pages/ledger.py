@@ -95,12 +95,17 @@ async def _set_paused(request: web.Request, *, paused: bool) -> web.StreamRespon
     posted = await posted_form(request, session)
     if posted is None:
         return csrf_refused(request)
+    try:
+        await _update(request, update_id)  # the page it goes back to must be one: no redirect to any path
+    except NotFoundError:
+        return _not_found(request, update_id)
+    runtime = request.app[RUNTIME]
     channel, target = posted.get("channel", ""), posted.get("target", "")
     reason = f"by {session.user} from the ledger"
     try:
-        await set_paused(request.app[RUNTIME], channel, target, paused=paused, reason=reason)
+        await set_paused(runtime, channel, target, paused=paused, reason=reason)
     except InputError as exc:
-        return refused(404, "Nothing to pause there", str(exc), request=request)
+        return refused(404, "Nothing to pause there", runtime.settings.scrubber(str(exc)), request=request)
     return see_other(f"/updates/{update_id}")
 
 
@@ -137,7 +142,7 @@ def _page(
         pending=pending,
         failed=failed,
         refresh_seconds=REFRESH_SECONDS,
-        overdue=is_overdue(incident, now=datetime.now(UTC)),
+        overdue=is_overdue(incident, now=datetime.fromtimestamp(request.app[RUNTIME].clock(), UTC)),
         requeued=_count(request, "requeued"),
         too_old=_count(request, "too_old"),
         when=when,

@@ -1,8 +1,11 @@
 """`GET /updates/{id}/events`: the ledger's server-sent events, one per change of one of the update's
-deliveries, as this process's lanes report them (Dispatcher.subscribe).
+deliveries, as this process's lanes report them (Dispatcher.subscribe) and as the journal shows them.
 
 A stream opens with every delivery as the journal has it, so a change between the page and the stream is
-never missed; then each lane event follows. What waits to be sent is bounded: a stream that falls too
+never missed; then each lane event follows. This process's lanes are not the only ones: `broadcaster send`
+or `retry` in another process, or another instance, may be delivering the update, and say nothing here.
+So while any delivery is not final, the journal is read again every JOURNAL_POLL_SECONDS and what changed
+is sent; once all are final, the polling stops. What waits to be sent is bounded: a stream that falls too
 far behind drops its backlog and sends the journal's state again instead. Streams end when the client
 goes or the service shuts down (they are exempt from the handler time limit)."""
 
@@ -29,6 +32,11 @@ BACKLOG_LIMIT: Final = 1000
 HEARTBEAT_SECONDS: Final = 15.0
 """A comment line this often keeps proxies from closing a quiet stream, and finds clients that left."""
 RECONNECT_MILLISECONDS: Final = 3000
+JOURNAL_POLL_SECONDS: Final = 2.0
+"""How often the journal is read again while a delivery is not final (for what other processes did)."""
+
+DeliveryMark = tuple[str, int, str, str, float | None]
+"""What of a delivery, when it changes, makes it worth sending again: state, attempts, error, detail, end."""
 
 
 class _Stream:
@@ -93,21 +101,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(f"retry: {RECONNECT_MILLISECONDS}\n\n".encode())
-        await _send_journal_state(response, request, update_id)
-        while not stream.closing:
-            try:
-                async with asyncio.timeout(HEARTBEAT_SECONDS):
-                    await stream.changed.wait()
-            except TimeoutError:
-                await response.write(b": waiting\n\n")
-                continue
-            stream.changed.clear()
-            if stream.fell_behind:
-                stream.fell_behind = False
-                stream.backlog.clear()
-                await _send_journal_state(response, request, update_id)
-            while stream.backlog:
-                await _send(response, event_json(stream.backlog.popleft()))
+        await _follow(response, request, stream)
     except ConnectionResetError:
         pass  # the page was closed or reloaded
     finally:
@@ -118,10 +112,55 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _send_journal_state(response: web.StreamResponse, request: web.Request, update_id: str) -> None:
+async def _follow(response: web.StreamResponse, request: web.Request, stream: _Stream) -> None:
+    """Send the journal's state, then each lane event, and the journal's changes every JOURNAL_POLL_SECONDS
+    while a delivery is not final; until the stream closes."""
+    sent: dict[str, DeliveryMark] = {}
+    clock = asyncio.get_running_loop().time
+    unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
+    next_poll = clock() + JOURNAL_POLL_SECONDS
+    while not stream.closing:
+        try:
+            async with asyncio.timeout(max(0.0, next_poll - clock()) if unfinished else HEARTBEAT_SECONDS):
+                await stream.changed.wait()
+        except TimeoutError:
+            if unfinished:
+                unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
+                next_poll = clock() + JOURNAL_POLL_SECONDS
+            else:
+                await response.write(b": waiting\n\n")
+            continue
+        stream.changed.clear()
+        if stream.fell_behind:
+            stream.fell_behind = False
+            stream.backlog.clear()
+            sent.clear()
+            unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
+        while stream.backlog:
+            event = stream.backlog.popleft()
+            payload = event_json(event)
+            if payload["final"]:
+                unfinished.discard(event.delivery.id)
+            else:
+                unfinished.add(event.delivery.id)
+            await _send(response, payload)
+
+
+async def _send_journal_changes(
+    response: web.StreamResponse, request: web.Request, update_id: str, sent: dict[str, DeliveryMark]
+) -> set[str]:
+    """Send each of the update's deliveries whose journal state differs from what `sent` says was sent (all of
+    them when `sent` is empty), and note it there. Returns the deliveries not final."""
     store = request.app[RUNTIME].store
+    unfinished: set[str] = set()
     for delivery in await store.deliveries(update_id=update_id):
-        await _send(response, delivery_json(delivery, await store.attempts(delivery.id)))
+        if not delivery.state.is_final:
+            unfinished.add(delivery.id)
+        mark = (delivery.state.value, delivery.attempts, delivery.last_error, delivery.detail, delivery.finished_at)
+        if sent.get(delivery.id) != mark:
+            await _send(response, delivery_json(delivery, await store.attempts(delivery.id)))
+            sent[delivery.id] = mark
+    return unfinished
 
 
 async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ async def log_in(request: web.Request) -> web.StreamResponse:
     if not gate.login_form_ok(request, _text(posted.get("login_token"))):
         problem = "This sign-in form expired or was not opened on this site. Sign in again."
         return _login_form(request, target=target, user=user, problem=problem, status=403)
-    attempt = gate.log_in(request, user, password)
+    attempt = await gate.log_in(request, user, password)
     if attempt.retry_after > 0:
         minutes = math.ceil(attempt.retry_after / 60)
         problem = f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
@@ -59,19 +59,20 @@ async def log_out(request: web.Request) -> web.StreamResponse:
     if await posted_form(request, session) is None:
         return csrf_refused(request)
     response = see_other("/login")
-    request.app[GATE].end_session(response)
+    request.app[GATE].end_session(response, session)
     return response
 
 
 async def login_link(request: web.Request) -> web.StreamResponse:
-    """A single-use link signs the browser in (as LINK_USER) and goes to the form; a used or expired one
-    says so."""
+    """A single-use link signs the browser in (as LINK_USER) and goes to the form; a used, expired or
+    foreign one (printed by another process, or before users existed) says so."""
     gate = request.app[GATE]
     if not gate.redeem_login_link(request.query.get("token", "")):
         return refused(
             403,
             "This login link has expired or was already used",
-            f"A login link works once, within {int(LOGIN_LINK_LIFETIME // 60)} minutes. Restart `broadcaster serve` "
+            f"A login link works once, within {int(LOGIN_LINK_LIFETIME // 60)} minutes, only while the "
+            "`broadcaster serve` that printed it runs, and only until a user exists. Restart `broadcaster serve` "
             "on a terminal for a new one, or sign in as a user made with `broadcaster user add NAME`.",
             request=request,
         )

@@ -4,6 +4,7 @@ mirror."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator, Callable
@@ -22,10 +23,11 @@ from broadcaster.web import create_app
 from broadcaster.web.auth.gate import Gate
 from broadcaster.web.auth.passwords import hash_password
 from broadcaster.web.keys import GATE
+from channels.base import Job, Receipt
 from channels.registry import REGISTRY
 from config import load_settings
 from tests.conftest import WriteConfig
-from tests.support.channels import Script, deliver, scripted_spec
+from tests.support.channels import Behaviour, Script, deliver, scripted_spec
 
 USER: Final = "ann"
 PASSWORD: Final = "correct-horse-staple"
@@ -47,6 +49,16 @@ def hidden_field(html: str, name: str) -> str:
     return found[0]
 
 
+def hold(release: asyncio.Event) -> Behaviour:
+    """A behaviour for the scripted channel that delivers once `release` is set."""
+
+    async def behave(job: Job) -> Receipt:
+        await release.wait()
+        return await deliver(job)
+
+    return behave
+
+
 @dataclass
 class Commander:
     client: Client
@@ -57,12 +69,16 @@ class Commander:
     def gate(self) -> Gate:
         return self.client.app[GATE]
 
-    async def log_in(self, user: str = USER, password: str = PASSWORD, *, next_page: str = "/") -> ClientResponse:
-        """Open the login form (its cookie and token), then post it; the answer is not followed."""
+    async def log_in(
+        self, user: str = USER, password: str = PASSWORD, *, next_page: str = "/", forwarded_for: str | None = None
+    ) -> ClientResponse:
+        """Open the login form (its cookie and token), then post it (with `forwarded_for` as X-Forwarded-For,
+        as a proxy would add it); the answer is not followed."""
         form = await self.client.get("/login", params={"next": next_page})
         token = hidden_field(await form.text(), "login_token")
         fields = {"user": user, "password": password, "next": next_page, "login_token": token}
-        return await self.client.post("/login", data=fields, allow_redirects=False)
+        headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+        return await self.client.post("/login", data=fields, headers=headers, allow_redirects=False)
 
     async def form_tokens(self, path: str = "/") -> dict[str, str]:
         """The CSRF token and form key of the page at `path` (signed in)."""

@@ -16,19 +16,10 @@ from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, ex
 
 from broadcaster.domain.vocabulary import Status
 from broadcaster.web.pages.starters import BUILT_IN_STARTERS
-from channels.base import Job, Receipt
-from tests.support.channels import deliver
-from tests.web.pages.conftest import OTHER_CHANNELS, PASSWORD, USER, XSS, Commander, OpenCommander
+from tests.web.pages.conftest import OTHER_CHANNELS, PASSWORD, USER, XSS, Commander, OpenCommander, hold
 
 PHONE = ViewportSize(width=390, height=844)
-DELIVERY_DELAY = 2.0
-"""How long the scripted channel takes: long enough to see the ledger before its deliveries turn."""
 STILL_ON_ITS_WAY = '#deliveries tr[data-final="false"]'
-
-
-async def slowly(job: Job) -> Receipt:
-    await asyncio.sleep(DELIVERY_DELAY)
-    return await deliver(job)
 
 
 class Visit:
@@ -79,7 +70,8 @@ async def log_in(visit: Visit, base: str) -> None:
 async def test_log_in_post_an_update_and_watch_it_delivered_without_a_reload(
     visit: Visit, commander: Commander
 ) -> None:
-    commander.script.behave = slowly
+    release = asyncio.Event()
+    commander.script.behave = hold(release)  # the scripted deliveries wait until the page has shown them pending
     base = address(commander)
     page = visit.page
     await log_in(visit, base)
@@ -99,6 +91,7 @@ async def test_log_in_post_an_update_and_watch_it_delivered_without_a_reload(
     scripted = page.locator("#deliveries tr", has_text="scripted").locator('[data-field="state"]')
     assert await scripted.count() == 2
     assert "delivered" not in await scripted.all_inner_texts()
+    release.set()
     await expect(page.locator(STILL_ON_ITS_WAY)).to_have_count(0, timeout=15_000)
     assert set(await page.locator('#deliveries [data-field="state"]').all_inner_texts()) == {"delivered"}
     assert await page.evaluate("window.stillTheSamePage") is True

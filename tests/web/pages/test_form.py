@@ -4,9 +4,9 @@ templates, overdue incidents and one update per form however often it is sent.""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 from pathlib import Path
@@ -216,11 +216,11 @@ async def test_a_template_starts_the_message(commander: Commander) -> None:
 
 async def test_open_incidents_are_listed_and_overdue_ones_stand_out(commander: Commander) -> None:
     store = commander.runtime.store
-    soon = datetime.now(UTC) + timedelta(seconds=0.5)
-    for title, due in (("Late one", soon), ("On time", datetime.now(UTC) + timedelta(hours=1))):
+    now = datetime.now(UTC)
+    for title, due in (("Late one", now + timedelta(hours=1)), ("On time", now + timedelta(hours=3))):
         draft = UpdateDraft(title=title, status=Status.IDENTIFIED, message="M", next_update_at=due)
         await commander.runtime.submit(draft)
-    await asyncio.sleep(0.6)
+    commander.runtime.clock = lambda: time.time() + 2 * 3600  # the service's clock, two hours on
     await commander.log_in()
     html = await (await commander.client.get("/")).text()
     late = (await store.incidents(open_only=True))[-1]

@@ -1,23 +1,29 @@
-"""Signing in and out over HTTP: wrong passwords refused and then rate-limited, login CSRF refused, single-use
-and expiring login links, `next` kept on this site, and logging out only with the CSRF token."""
+"""Signing in and out over HTTP: wrong passwords refused and then rate-limited (per user and client, per
+client, per user under attack), clients behind trusted proxies, login CSRF refused, `next` kept on this
+site, the session cookie's flags, and logging out only with the CSRF token."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import asyncio
 
 import pytest
 
-from broadcaster.web.auth.gate import LOGIN_FAILURES_PER_USER, LOGIN_LINK_LIFETIME, SESSION_COOKIE, Gate
+from broadcaster.web.auth.gate import SESSION_COOKIE
+from broadcaster.web.auth.limits import (
+    LOGIN_FAILURES_PER_CLIENT,
+    LOGIN_FAILURES_PER_USER,
+    LOGIN_FAILURES_PER_USER_AND_CLIENT,
+)
 from broadcaster.web.pages.login import login_instructions
-from config import load_settings
-from config.keys import stored_secret
 from tests.web.pages.conftest import USER, Commander, OpenCommander, hidden_field
+
+WRONG = "not-the-password"
+BEHIND_A_PROXY = '[service]\ntrusted_proxies = ["127.0.0.1/32"]\n'
 
 
 async def test_a_wrong_password_is_refused_then_rate_limited(commander: Commander) -> None:
-    for _ in range(LOGIN_FAILURES_PER_USER):
-        refused = await commander.log_in(password="not-the-password")
+    for _ in range(LOGIN_FAILURES_PER_USER_AND_CLIENT):
+        refused = await commander.log_in(password=WRONG)
         assert refused.status == 403
         assert "Wrong user name or password." in await refused.text()
         assert SESSION_COOKIE not in refused.cookies
@@ -27,6 +33,58 @@ async def test_a_wrong_password_is_refused_then_rate_limited(commander: Commande
     assert "Too many failed sign-ins. Try again in 15 minutes." in await limited.text()
     assert SESSION_COOKIE not in limited.cookies
     assert (await commander.client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_attempts_at_the_same_time_cannot_all_slip_under_the_limit(commander: Commander) -> None:
+    """Each failure is counted before its password check (which waits on a thread), so attempts sent together
+    see each other's: no more than the limit is ever checked."""
+    form = await commander.client.get("/login")
+    token = hidden_field(await form.text(), "login_token")
+    fields = {"user": USER, "password": WRONG, "next": "/", "login_token": token}
+    answers = await asyncio.gather(
+        *(commander.client.post("/login", data=fields) for _ in range(3 * LOGIN_FAILURES_PER_USER_AND_CLIENT))
+    )
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses.count(403) == LOGIN_FAILURES_PER_USER_AND_CLIENT
+    assert set(statuses) == {403, 429}
+
+
+async def test_one_client_trying_many_users_is_limited(commander: Commander) -> None:
+    for n in range(LOGIN_FAILURES_PER_CLIENT):
+        assert (await commander.log_in(user=f"guess-{n}", password=WRONG)).status == 403
+    limited = await commander.log_in()  # a user this client never tried, with the right password
+    assert limited.status == 429
+    assert SESSION_COOKIE not in limited.cookies
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_apart(open_commander: OpenCommander) -> None:
+    async with open_commander(BEHIND_A_PROXY) as commander:
+        for _ in range(LOGIN_FAILURES_PER_USER_AND_CLIENT):
+            assert (await commander.log_in(password=WRONG, forwarded_for="203.0.113.1")).status == 403
+        assert (await commander.log_in(forwarded_for="203.0.113.1")).status == 429
+        # The commander elsewhere is not locked out by someone else's failures.
+        signed_in = await commander.log_in(forwarded_for="198.51.100.2")
+        assert signed_in.status == 303
+        assert SESSION_COOKIE in signed_in.cookies
+
+
+async def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(commander: Commander) -> None:
+    for n in range(LOGIN_FAILURES_PER_USER_AND_CLIENT):
+        assert (await commander.log_in(password=WRONG, forwarded_for=f"203.0.113.{n}")).status == 403
+    # Every attempt came from 127.0.0.1, whatever the header said.
+    assert (await commander.log_in(forwarded_for="198.51.100.2")).status == 429
+
+
+async def test_a_user_guessed_from_many_addresses_stays_open_to_clients_that_have_not_failed(
+    open_commander: OpenCommander,
+) -> None:
+    async with open_commander(BEHIND_A_PROXY) as commander:
+        for n in range(LOGIN_FAILURES_PER_USER):  # one guess from each address: no per-client limit is reached
+            assert (await commander.log_in(password=WRONG, forwarded_for=f"203.0.113.{n}")).status == 403
+        # Under attack: an address that has failed for this user is refused, even with the right password...
+        assert (await commander.log_in(forwarded_for="203.0.113.0")).status == 429
+        # ...while one that has not (the commander's own browser) still signs in.
+        assert (await commander.log_in(forwarded_for="198.51.100.2")).status == 303
 
 
 async def test_the_right_password_signs_in_and_returns_to_the_page_asked_for(commander: Commander) -> None:
@@ -39,6 +97,24 @@ async def test_the_right_password_signs_in_and_returns_to_the_page_asked_for(com
     page = await commander.client.get("/")
     assert page.status == 200
     assert f"Signed in as <strong>{USER}</strong>" in await page.text()
+
+
+@pytest.mark.parametrize(("public_url", "secure"), [("https://commander.example", True), ("http://10.0.0.5", False)])
+async def test_the_session_cookie_is_secure_when_the_service_answers_over_https(
+    open_commander: OpenCommander, public_url: str, secure: bool
+) -> None:
+    config = f'[service]\npublic_url = "{public_url}"\n[mirror]\npublic_url = "https://status.example"\n'
+    async with open_commander(config) as commander:
+        form = await commander.client.get("/login")
+        token = hidden_field(await form.text(), "login_token")
+        login_cookie = next(iter(form.cookies.values()))
+        assert bool(login_cookie["secure"]) is secure
+        # Sent by hand: a cookie jar keeps a Secure cookie from this plain-HTTP test server to itself.
+        fields = {"user": USER, "password": "correct-horse-staple", "next": "/", "login_token": token}
+        headers = {"Cookie": f"{login_cookie.key}={login_cookie.value}"}
+        signed_in = await commander.client.post("/login", data=fields, headers=headers, allow_redirects=False)
+        assert signed_in.status == 303
+        assert bool(signed_in.cookies[SESSION_COOKIE]["secure"]) is secure
 
 
 async def test_a_login_posted_without_the_login_forms_cookie_is_refused(commander: Commander) -> None:
@@ -70,30 +146,6 @@ async def test_a_login_posted_without_the_login_forms_cookie_is_refused(commande
 async def test_next_never_leads_to_another_site(commander: Commander, target: str) -> None:
     signed_in = await commander.log_in(next_page=target)
     assert (signed_in.status, signed_in.headers["Location"]) == (303, "/")
-
-
-async def test_a_login_link_signs_in_once(commander: Commander) -> None:
-    token = commander.gate.login_link_token()
-    first = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
-    assert (first.status, first.headers["Location"]) == (303, "/")
-    assert SESSION_COOKIE in first.cookies
-    assert (await commander.client.get("/")).status == 200  # signed in
-    commander.client.session.cookie_jar.clear()
-    again = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
-    assert again.status == 403
-    assert "This login link has expired or was already used" in await again.text()
-    assert SESSION_COOKIE not in again.cookies
-
-
-async def test_an_expired_or_forged_login_link_is_refused(commander: Commander, workdir: Path) -> None:
-    settings = load_settings(workdir / "broadcaster.toml")
-    key = stored_secret(settings.service.data_dir, "session")
-    made_earlier = Gate(settings, key, clock=lambda: time.time() - LOGIN_LINK_LIFETIME - 1)
-    for token in (made_earlier.login_link_token(), "not-a-token", ""):
-        refused = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
-        assert refused.status == 403
-        assert SESSION_COOKIE not in refused.cookies
-    assert (await commander.client.get("/", allow_redirects=False)).status == 303
 
 
 async def test_logging_out_needs_the_csrf_token(commander: Commander) -> None:
