@@ -14,12 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from broadcaster.web.auth import passwords
-from broadcaster.web.auth.clients import client_address
+from broadcaster.web.auth.clients import client_address, limit_key
 from broadcaster.web.auth.gate import LINK_USER, LOGIN_LINK_LIFETIME, SESSION_COOKIE, Gate
 from broadcaster.web.auth.limits import (
     LOGIN_FAILURES_PER_CLIENT,
     LOGIN_FAILURES_PER_USER,
     LOGIN_FAILURES_PER_USER_AND_CLIENT,
+    LOGIN_FAILURES_PER_USER_CAP,
     LOGIN_WINDOW,
     FailureLimit,
     LoginLimits,
@@ -137,6 +138,29 @@ def test_a_user_under_attack_stays_open_to_clients_that_have_not_failed() -> Non
     assert limits.blocked_for("ann", "guesser-9") == LOGIN_WINDOW - 60
     clock.now += LOGIN_WINDOW - 60  # the first failures slide out: ann is no longer under attack
     assert limits.blocked_for("ann", "guesser-9") == 0
+
+
+def test_a_user_guessed_from_too_many_addresses_is_open_only_to_browsers_that_signed_in_before() -> None:
+    limits = LoginLimits(clock=Clock())
+    for n in range(LOGIN_FAILURES_PER_USER_CAP - 1):
+        limits.failed("ann", f"guesser-{n}")
+    assert limits.blocked_for("ann", "commander") == 0  # below the cap, a client that never failed may try
+    limits.failed("ann", "guesser-last")
+    assert limits.blocked_for("ann", "commander") == LOGIN_WINDOW
+    assert limits.blocked_for("ann", "commander", known_device=True) == 0
+    assert limits.blocked_for("bob", "commander") == 0
+    # A known device still has its own limit: a stolen device cookie is no way round the per-client limits.
+    for _ in range(LOGIN_FAILURES_PER_USER_AND_CLIENT):
+        limits.failed("ann", "stolen-cookie")
+    assert limits.blocked_for("ann", "stolen-cookie", known_device=True) == LOGIN_WINDOW
+
+
+def test_an_ipv6_client_is_limited_as_its_64() -> None:
+    assert limit_key("2001:db8:1:2:3:4:5:6") == limit_key("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::9") == "2001:db8:1:3::/64"
+    assert limit_key("fe80::1%eth0") == "fe80::/64"
+    assert limit_key("::ffff:203.0.113.7") == limit_key("203.0.113.7") == "203.0.113.7"
+    assert limit_key("not an address") == "not an address"
 
 
 def test_one_client_is_limited_per_user_and_across_users() -> None:

@@ -14,7 +14,7 @@ from typing import Final
 
 from aiohttp import web
 
-from broadcaster.web.auth.clients import client_address
+from broadcaster.web.auth.clients import client_address, limit_key
 from broadcaster.web.auth.limits import LoginLimits
 from broadcaster.web.auth.passwords import PasswordChecks
 from broadcaster.web.auth.signing import Signer
@@ -22,6 +22,9 @@ from config import Settings
 
 SESSION_COOKIE: Final = "broadcaster_session"
 LOGIN_COOKIE: Final = "broadcaster_login"
+DEVICE_COOKIE: Final = "broadcaster_device"
+DEVICE_LIFETIME: Final = 90 * 24 * 3600.0
+"""Seconds a browser stays known (broadcaster.web.auth.limits) after it last signed in."""
 LOGIN_FORM_LIFETIME: Final = 3600.0
 """Seconds a login form may wait before it is sent."""
 SESSION_LIFETIME: Final = 12 * 3600.0
@@ -116,7 +119,7 @@ class Gate:
         return Session(user=user, id=session_id) if current else None
 
     def start_session(self, response: web.StreamResponse, user: str, request: web.Request) -> None:
-        encoded_user = base64.urlsafe_b64encode(user.encode()).rstrip(b"=").decode()
+        encoded_user = _encoded(user)
         fingerprint = self._fingerprints.get(user, "")
         payload = f"{encoded_user}~{secrets.token_urlsafe(16)}~{fingerprint}"
         cookie = self._signer.sign("session", payload, lifetime=SESSION_LIFETIME)
@@ -175,8 +178,8 @@ class Gate:
 
     async def log_in(self, request: web.Request, user: str, password: str) -> LoginAttempt:
         """Check a password, within the login limits (broadcaster.web.auth.limits)."""
-        client = client_address(request, self._trusted)
-        wait = self._limits.blocked_for(user, client)
+        client = limit_key(client_address(request, self._trusted))
+        wait = self._limits.blocked_for(user, client, known_device=self._known_device(request, user))
         if wait > 0:
             return LoginAttempt(None, retry_after=wait)
         # Counted as a failure before the check, which waits on a thread: attempts arriving meanwhile see it
@@ -186,6 +189,22 @@ class Gate:
             return LoginAttempt(None)
         self._limits.succeeded(user, client)
         return LoginAttempt(user)
+
+    def remember_device(self, response: web.StreamResponse, user: str, request: web.Request) -> None:
+        """Mark the browser as one that signed in as `user`: the per-user login limits spare it (a guesser
+        with many addresses cannot lock the commander's own browser out)."""
+        response.set_cookie(
+            DEVICE_COOKIE,
+            self._signer.sign("device", _encoded(user), lifetime=DEVICE_LIFETIME),
+            max_age=int(DEVICE_LIFETIME),
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure or request.secure,
+            path="/login",
+        )
+
+    def _known_device(self, request: web.Request, user: str) -> bool:
+        return self._signer.verify("device", request.cookies.get(DEVICE_COOKIE, "")) == _encoded(user)
 
     def login_link_token(self) -> str:
         """A single-use login link's token, valid for LOGIN_LINK_LIFETIME, in this process only."""
@@ -202,3 +221,8 @@ class Gate:
             return False
         nonce = self._signer.verify("login-link", token)
         return nonce is not None and self._issued_links.pop(nonce, None) is not None
+
+
+def _encoded(user: str) -> str:
+    """A user name as signed payloads carry it: any name, in the signer's alphabet (base64url, unpadded)."""
+    return base64.urlsafe_b64encode(user.encode()).rstrip(b"=").decode()

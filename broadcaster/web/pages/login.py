@@ -50,6 +50,7 @@ async def log_in(request: web.Request) -> web.StreamResponse:
         return _login_form(request, target=target, user=user, problem=problem, status=403)
     response = see_other(target)
     gate.start_session(response, attempt.user, request)
+    gate.remember_device(response, attempt.user, request)
     gate.end_login(response)
     return response
 

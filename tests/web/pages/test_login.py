@@ -1,6 +1,7 @@
 """Signing in and out over HTTP: wrong passwords refused and then rate-limited (per user and client, per
 client, per user under attack), clients behind trusted proxies, login CSRF refused, `next` kept on this
-site, the session cookie's flags, and logging out only with the CSRF token."""
+site, the session cookie's flags, logging out only with the CSRF token, IPv6 clients counted by /64 and the
+cap on one user's failures that spares browsers that signed in before."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import asyncio
 
 import pytest
 
-from broadcaster.web.auth.gate import SESSION_COOKIE
+from broadcaster.web.auth import limits
+from broadcaster.web.auth.gate import DEVICE_COOKIE, SESSION_COOKIE
 from broadcaster.web.auth.limits import (
     LOGIN_FAILURES_PER_CLIENT,
     LOGIN_FAILURES_PER_USER,
@@ -85,6 +87,35 @@ async def test_a_user_guessed_from_many_addresses_stays_open_to_clients_that_hav
         assert (await commander.log_in(forwarded_for="203.0.113.0")).status == 429
         # ...while one that has not (the commander's own browser) still signs in.
         assert (await commander.log_in(forwarded_for="198.51.100.2")).status == 303
+
+
+async def test_a_guesser_rotating_ipv6_addresses_in_one_64_is_one_client(open_commander: OpenCommander) -> None:
+    async with open_commander(BEHIND_A_PROXY) as commander:
+        for n in range(LOGIN_FAILURES_PER_USER_AND_CLIENT):
+            assert (await commander.log_in(password=WRONG, forwarded_for=f"2001:db8:1:2::{n + 1:x}")).status == 403
+        assert (await commander.log_in(forwarded_for="2001:db8:1:2:ffff::1")).status == 429
+        assert (await commander.log_in(forwarded_for="2001:db8:1:3::1")).status == 303  # another /64
+
+
+async def test_past_the_cap_on_a_users_failures_only_a_browser_that_signed_in_before_may_try(
+    open_commander: OpenCommander, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cap made small (it is read when the gate is built), so the test runs a dozen password checks, not 100.
+    monkeypatch.setattr(limits, "LOGIN_FAILURES_PER_USER_CAP", 12)
+    async with open_commander(BEHIND_A_PROXY) as commander:
+        signed_in = await commander.log_in(forwarded_for="198.51.100.2")
+        device = signed_in.cookies[DEVICE_COOKIE]
+        assert device["httponly"] and device["samesite"] == "Strict" and device["path"] == "/login"
+        commander.client.session.cookie_jar.clear()  # the guessers have no device cookie
+        for n in range(12):  # one guess per address: no per-client limit is reached
+            assert (await commander.log_in(password=WRONG, forwarded_for=f"203.0.113.{n}")).status == 403
+        new_browser = await commander.log_in(forwarded_for="198.51.100.3")
+        assert new_browser.status == 429
+        assert "Too many failed sign-ins" in await new_browser.text()
+        commander.client.session.cookie_jar.update_cookies(
+            {DEVICE_COOKIE: device.value}, commander.client.make_url("/login")
+        )
+        assert (await commander.log_in(forwarded_for="198.51.100.3")).status == 303
 
 
 async def test_the_right_password_signs_in_and_returns_to_the_page_asked_for(commander: Commander) -> None:
