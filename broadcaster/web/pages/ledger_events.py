@@ -6,26 +6,32 @@ never missed; then each lane event follows. This process's lanes are not the onl
 or `retry` in another process, or another instance, may be delivering the update, and say nothing here.
 So while any delivery is not final, the journal is read again every JOURNAL_POLL_SECONDS and what changed
 is sent; once all are final, the polling stops. What waits to be sent is bounded: a stream that falls too
-far behind drops its backlog and sends the journal's state again instead. Streams end when the client
-goes or the service shuts down (they are exempt from the handler time limit)."""
+far behind drops its backlog and sends the journal's state again instead. A journal that cannot be read
+is logged and read again at the next poll. Streams end when the client goes (found by the heartbeat's
+write, at the latest), when the session that opened it ends (logged out: checked at each poll and
+heartbeat) or when the service shuts down; they are exempt from the handler time limit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 from typing import Any, Final
 
 from aiohttp import web
 
+from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import ID_PATTERN
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.lanes.events import STATE_AFTER
 from broadcaster.store import Attempt, Delivery
 from broadcaster.web.keys import DISPATCHER, GATE, RUNTIME
 from broadcaster.web.pages.times import when
+
+log = logging.getLogger("broadcaster.web.ledger")
 
 BACKLOG_LIMIT: Final = 1000
 """Events a stream may hold unsent before it gives them up for a fresh read of the journal."""
@@ -35,8 +41,9 @@ RECONNECT_MILLISECONDS: Final = 3000
 JOURNAL_POLL_SECONDS: Final = 2.0
 """How often the journal is read again while a delivery is not final (for what other processes did)."""
 
-DeliveryMark = tuple[str, int, str, str, float | None]
-"""What of a delivery, when it changes, makes it worth sending again: state, attempts, error, detail, end."""
+DeliveryMark = tuple[str, int, str | None]
+"""What of a delivery, when it changes, makes it worth sending again: its state, attempts and note; the same
+whether a lane's event or the journal said it, so the journal's next read does not send it again."""
 
 
 class _Stream:
@@ -101,7 +108,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         await response.write(f"retry: {RECONNECT_MILLISECONDS}\n\n".encode())
-        await _follow(response, request, stream)
+        await _Follower(response, request, stream).run()
     except ConnectionResetError:
         pass  # the page was closed or reloaded
     finally:
@@ -112,60 +119,97 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _follow(response: web.StreamResponse, request: web.Request, stream: _Stream) -> None:
-    """Send the journal's state, then each lane event, and the journal's changes every JOURNAL_POLL_SECONDS
-    while a delivery is not final; until the stream closes."""
-    sent: dict[str, DeliveryMark] = {}
-    clock = asyncio.get_running_loop().time
-    unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
-    next_poll = clock() + JOURNAL_POLL_SECONDS
-    while not stream.closing:
+class _Follower:
+    """Sends one stream's events: the journal's state, each lane event, the journal's changes while a delivery
+    is not final, and a heartbeat whenever nothing else was written for HEARTBEAT_SECONDS."""
+
+    def __init__(self, response: web.StreamResponse, request: web.Request, stream: _Stream) -> None:
+        self._response = response
+        self._request = request
+        self._stream = stream
+        self._clock = asyncio.get_running_loop().time
+        self._sent: dict[str, DeliveryMark] = {}
+        """What each delivery looked like when last sent, so a journal read sends only what changed."""
+        self._unfinished: set[str] = set()
+        self._read_failed = False
+        self._last_write = self._clock()
+        self._next_poll = self._clock()
+
+    async def run(self) -> None:
+        """Until the stream closes or the session that opened it ends (logged out, or its password changed)."""
+        await self._poll()
+        while not self._stream.closing:
+            due = self._last_write + HEARTBEAT_SECONDS
+            if self._polling:
+                due = min(due, self._next_poll)
+            try:
+                async with asyncio.timeout(max(0.0, due - self._clock())):
+                    await self._stream.changed.wait()
+            except TimeoutError:
+                if self._request.app[GATE].session(self._request) is None:
+                    return
+                if self._polling and self._clock() >= self._next_poll:
+                    await self._poll()
+                if self._clock() - self._last_write >= HEARTBEAT_SECONDS:
+                    # Written even while polling finds nothing new: a write is how a client that left is found
+                    # (the service does not cancel handlers when a connection drops).
+                    await self._write(b": waiting\n\n")
+                continue
+            self._stream.changed.clear()
+            if self._stream.fell_behind:
+                self._stream.fell_behind = False
+                self._stream.backlog.clear()
+                self._sent.clear()
+                await self._poll()
+            while self._stream.backlog:
+                await self._send_event(self._stream.backlog.popleft())
+
+    async def _poll(self) -> None:
+        """Send each delivery whose journal state differs from what was sent (all when nothing was). A journal
+        that cannot be read is logged and read again at the next poll: the stream goes on."""
+        self._next_poll = self._clock() + JOURNAL_POLL_SECONDS
+        store = self._request.app[RUNTIME].store
         try:
-            async with asyncio.timeout(max(0.0, next_poll - clock()) if unfinished else HEARTBEAT_SECONDS):
-                await stream.changed.wait()
-        except TimeoutError:
-            if unfinished:
-                unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
-                next_poll = clock() + JOURNAL_POLL_SECONDS
-            else:
-                await response.write(b": waiting\n\n")
-            continue
-        stream.changed.clear()
-        if stream.fell_behind:
-            stream.fell_behind = False
-            stream.backlog.clear()
-            sent.clear()
-            unfinished = await _send_journal_changes(response, request, stream.update_id, sent)
-        while stream.backlog:
-            event = stream.backlog.popleft()
-            payload = event_json(event)
-            if payload["final"]:
-                unfinished.discard(event.delivery.id)
-            else:
-                unfinished.add(event.delivery.id)
-            await _send(response, payload)
+            deliveries = await store.deliveries(update_id=self._stream.update_id)
+            unfinished: set[str] = set()
+            for delivery in deliveries:
+                if not delivery.state.is_final:
+                    unfinished.add(delivery.id)
+                mark = _mark(delivery_json(delivery, []))
+                if self._sent.get(delivery.id) != mark:
+                    await self._send(delivery_json(delivery, await store.attempts(delivery.id)))
+        except StoreError as exc:
+            log.warning("the ledger of update %s could not read the journal: %s", self._stream.update_id, exc)
+            self._read_failed = True
+            return
+        self._read_failed = False
+        self._unfinished = unfinished
+
+    @property
+    def _polling(self) -> bool:
+        """The journal is read again while a delivery is not final, or after a read failed."""
+        return bool(self._unfinished) or self._read_failed
+
+    async def _send_event(self, event: LaneEvent) -> None:
+        payload = event_json(event)
+        if payload["final"]:
+            self._unfinished.discard(event.delivery.id)
+        else:
+            self._unfinished.add(event.delivery.id)
+        await self._send(payload)
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        self._sent[payload["id"]] = _mark(payload)
+        # One JSON line per event: json.dumps never writes a line break, which would end the data field.
+        await self._write(f"event: delivery\ndata: {json.dumps(payload)}\n\n".encode())
+
+    async def _write(self, data: bytes) -> None:
+        await self._response.write(data)
+        self._last_write = self._clock()
 
 
-async def _send_journal_changes(
-    response: web.StreamResponse, request: web.Request, update_id: str, sent: dict[str, DeliveryMark]
-) -> set[str]:
-    """Send each of the update's deliveries whose journal state differs from what `sent` says was sent (all of
-    them when `sent` is empty), and note it there. Returns the deliveries not final."""
-    store = request.app[RUNTIME].store
-    unfinished: set[str] = set()
-    for delivery in await store.deliveries(update_id=update_id):
-        if not delivery.state.is_final:
-            unfinished.add(delivery.id)
-        mark = (delivery.state.value, delivery.attempts, delivery.last_error, delivery.detail, delivery.finished_at)
-        if sent.get(delivery.id) != mark:
-            await _send(response, delivery_json(delivery, await store.attempts(delivery.id)))
-            sent[delivery.id] = mark
-    return unfinished
-
-
-async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
-    # One JSON line per event: json.dumps never writes a line break, which would end the data field.
-    await response.write(f"event: delivery\ndata: {json.dumps(payload)}\n\n".encode())
+def _mark(payload: dict[str, Any]) -> DeliveryMark:
+    return (payload["state"], payload["attempts"], payload["note"])
 
 
 def delivery_json(delivery: Delivery, attempts: list[Attempt]) -> dict[str, Any]:

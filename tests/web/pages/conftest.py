@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 from aiohttp import ClientResponse, web
@@ -57,6 +57,14 @@ def hold(release: asyncio.Event) -> Behaviour:
         return await deliver(job)
 
     return behave
+
+
+class ServedAsInProduction(TestServer):
+    """aiohttp's test server, but with handlers left running when their client goes, as `broadcaster serve`'s
+    AppRunner does (the test server cancels them): a handler must find a client that left by itself."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return web.AppRunner(self.app, **{**kwargs, "handler_cancellation": False})
 
 
 @dataclass
@@ -109,7 +117,7 @@ def open_commander(workdir: Path, write_config: WriteConfig, scripts: dict[str, 
         try:
             async with (
                 Dispatcher(runtime, poll_interval=0.05) as dispatcher,
-                TestClient(TestServer(create_app(runtime, dispatcher))) as client,
+                TestClient(ServedAsInProduction(create_app(runtime, dispatcher))) as client,
             ):
                 yield Commander(client, runtime, script)
         finally:
