@@ -8,10 +8,10 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
 from broadcaster.web import api, health, metrics, openapi, pages, status_site, unsubscribe
 from broadcaster.web.auth.gate import Gate
-from broadcaster.web.backlog import BacklogReader
+from broadcaster.web.backlog import JournalFigures
 from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
 from broadcaster.web.journal_writes import JournalWrites
-from broadcaster.web.keys import BACKLOG, DISPATCHER, GATE, JOURNAL_WRITES, RUNTIME
+from broadcaster.web.keys import DISPATCHER, GATE, JOURNAL_FIGURES, JOURNAL_WRITES, RUNTIME
 from config.keys import stored_secret
 
 
@@ -28,7 +28,7 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
         return runtime.clock()
 
     app[GATE] = Gate(settings, key, clock=now)
-    app[BACKLOG] = BacklogReader(runtime.store, now)
+    app[JOURNAL_FIGURES] = JournalFigures(runtime.store, now)
     app[JOURNAL_WRITES] = JournalWrites()
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

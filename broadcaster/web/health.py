@@ -8,7 +8,6 @@ since updates are still accepted and wait in the journal for the channel to come
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -17,8 +16,7 @@ from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident
 from broadcaster.lanes import LaneStatus
 from broadcaster.web.backlog import Backlog
-from broadcaster.web.keys import BACKLOG, DISPATCHER, JOURNAL_WRITES, RUNTIME
-from broadcaster.web.overdue import overdue_incidents
+from broadcaster.web.keys import DISPATCHER, JOURNAL_FIGURES, JOURNAL_WRITES, RUNTIME
 from config.secrets import mask_url
 
 NO_PREFLIGHT_YET: dict[str, Any] = {"checked_at": None, "results": []}
@@ -41,8 +39,9 @@ async def readyz(request: web.Request) -> web.Response:
         "degraded": False,
     }
     try:
-        backlog = await request.app[BACKLOG].by_channel([status.channel for status in statuses])
-        overdue = await overdue_incidents(runtime.store, now=datetime.fromtimestamp(now, UTC))
+        figures = request.app[JOURNAL_FIGURES]
+        backlog = await figures.backlog([status.channel for status in statuses])
+        overdue = await figures.overdue()
     except StoreError as exc:
         store["error"] = runtime.settings.scrubber(str(exc))
         lanes = {status.channel: _lane_json(status, None) for status in statuses}

@@ -7,13 +7,13 @@ from aiohttp import web
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
 from broadcaster.web.auth.gate import Gate
-from broadcaster.web.backlog import BacklogReader
+from broadcaster.web.backlog import JournalFigures
 from broadcaster.web.journal_writes import JournalWrites
 
 RUNTIME = web.AppKey("runtime", Runtime)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 GATE = web.AppKey("gate", Gate)
-BACKLOG = web.AppKey("backlog", BacklogReader)
+JOURNAL_FIGURES = web.AppKey("journal_figures", JournalFigures)
 JOURNAL_WRITES = web.AppKey("journal_writes", JournalWrites)
 CALLER = web.RequestKey("caller", str)
 """Who is calling: the API token's name, or the signed-in user."""

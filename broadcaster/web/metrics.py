@@ -20,7 +20,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.store import Accepted
 from broadcaster.web.backlog import Backlog
-from broadcaster.web.keys import BACKLOG, DISPATCHER, RUNTIME
+from broadcaster.web.keys import DISPATCHER, JOURNAL_FIGURES, RUNTIME
 
 FINAL_OUTCOMES: Final = frozenset({EventKind.DELIVERED, EventKind.FAILED, EventKind.EXPIRED, EventKind.SUPERSEDED})
 LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -148,5 +148,5 @@ async def _follow_the_dispatcher(app: web.Application) -> AsyncIterator[None]:
 async def serve_metrics(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     lanes = [status.channel for status in request.app[DISPATCHER].statuses()]
-    metrics.set_backlog(await request.app[BACKLOG].by_channel(lanes))
+    metrics.set_backlog(await request.app[JOURNAL_FIGURES].backlog(lanes))
     return await metrics.exposition(request)

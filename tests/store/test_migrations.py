@@ -1,13 +1,14 @@
 """An older journal opened by this build is migrated in place, in one transaction, keeping its data.
 
-Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_5,
-AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
+Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_6,
+AS_VERSION_5, AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broadcaster.store.sqlite import SqliteStore
@@ -15,13 +16,15 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_5 = "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
-"""Undoes version 6: no suppressions in the journal, no request digests."""
+AS_VERSION_6 = "DROP INDEX incidents_due;"
+"""Undoes version 7: no index of open incidents by their next update."""
+AS_VERSION_5 = AS_VERSION_6 + "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
+"""Undoes versions 7 and 6: no suppressions in the journal, no request digests."""
 AS_VERSION_4 = AS_VERSION_5 + (
     "DROP INDEX deliveries_progress; DROP TABLE progress; ALTER TABLE deliveries DROP COLUMN has_progress;"
     "ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';"
 )
-"""Undoes versions 6 and 5: progress back in one JSON column per delivery."""
+"""Undoes versions 7, 6 and 5: progress back in one JSON column per delivery."""
 
 
 async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp_path: Path) -> None:
@@ -148,3 +151,26 @@ async def test_a_version_2_journal_loses_the_lease_index_and_keeps_its_leases(tm
         plan = conn.execute(f"EXPLAIN QUERY PLAN {LEASES}").fetchall()
     assert "deliveries_leased" not in indexes
     assert "USING INDEX deliveries_open" in plan[0][-1]
+
+
+async def test_a_version_6_journal_finds_its_overdue_incidents_through_the_new_index(tmp_path: Path) -> None:
+    path = tmp_path / "v6.db"
+    journal = SqliteStore(path, url="sqlite:///v6.db")
+    await journal.open()
+    due = datetime.now(UTC) + timedelta(minutes=5)
+    accepted = await post(journal, planned(), next_update_at=due)
+    await journal.close()
+    with sqlite3.connect(path) as conn:
+        conn.executescript(AS_VERSION_6 + "PRAGMA user_version = 6;")
+    reopened = SqliteStore(path, url="sqlite:///v6.db")
+    await reopened.open()
+    try:
+        overdue = await reopened.overdue(now=due + timedelta(seconds=1), limit=5)
+        assert [incident.id for incident in overdue] == [accepted.incident.id]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert "incidents_due" in indexes
+    assert version == SCHEMA_VERSION

@@ -97,6 +97,26 @@ class TestSqliteStore(StoreContract):
             reader.close()
         assert scans == {}
 
+    async def test_overdue_incidents_are_found_through_their_index(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The overdue check runs every 15 s and for /readyz: it reads the open incidents' index by their
+        next update, never every incident the journal has had (which the scan rule above lets pass)."""
+        statements = record_statements(monkeypatch)
+        journal = SqliteStore(tmp_path / "due.db", url="sqlite:///due.db")
+        await journal.open()
+        try:
+            await journal.overdue(now=datetime.now(UTC), limit=5)
+        finally:
+            await journal.close()
+        reader = sqlite3.connect(tmp_path / "due.db")
+        try:
+            [(sql, params)] = [(sql, params) for sql, params in statements.items() if "FROM incidents" in sql]
+            plan = [step for *_, step in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        finally:
+            reader.close()
+        assert plan == ["SEARCH incidents USING INDEX incidents_due (<expr><?)"]
+
     async def test_lane_bookkeeping_waits_for_a_lock_off_the_event_loop(self, store: SqliteStore) -> None:
         """When another process holds the write lock, a claim waits on the journal thread: the event loop
         keeps running meanwhile, and the claim goes through once the lock is released."""

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import open_runtime
 from broadcaster.web import create_app
+from broadcaster.web.backlog import FRESH_FOR
 from broadcaster.web.journal_writes import UNREADY_AFTER_FAILURE
 from config import load_settings
 from tests.conftest import WriteConfig
@@ -99,6 +100,8 @@ async def test_overdue_incidents_are_listed(service: Service) -> None:
 
     resolve = {"incident_id": posted["incident_id"], "status": "resolved", "message": "Fixed."}
     assert (await service.client.post("/api/v1/updates", json=resolve, headers=AUTH)).status == 202
+    assert (await readyz(service.client))[1]["overdue"] == [expected]  # the read is shared for FRESH_FOR
+    service.runtime.clock = (due + timedelta(minutes=1, seconds=FRESH_FOR)).timestamp
     assert (await readyz(service.client))[1]["overdue"] == []
 
 

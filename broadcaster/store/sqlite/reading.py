@@ -18,7 +18,7 @@ from broadcaster.store.sqlite.rows import (
     select_deliveries,
     update_from_row,
 )
-from broadcaster.store.sqlite.schema import OPEN_STATES
+from broadcaster.store.sqlite.schema import NEXT_UPDATE_AT, OPEN_STATES
 
 
 def incident(conn: sqlite3.Connection, incident_id: str) -> Incident:
@@ -125,8 +125,8 @@ def backlog(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
 
 def overdue(conn: sqlite3.Connection, now: float, limit: int) -> list[Incident]:
     rows = conn.execute(
-        "SELECT state FROM incidents WHERE is_open = 1 AND state ->> '$.next_update_at' <= ? "
-        "ORDER BY state ->> '$.next_update_at', id LIMIT ?",
+        f"SELECT state FROM incidents WHERE is_open = 1 AND {NEXT_UPDATE_AT} <= ? "
+        f"ORDER BY {NEXT_UPDATE_AT}, id LIMIT ?",
         (now, limit),
     ).fetchall()
     return [incident_from_column(row["state"]) for row in rows]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
+NEXT_UPDATE_AT: Final = "(state ->> '$.next_update_at')"
+"""An incident's promised next update, as SQL: the incidents_due index is on this expression, and the overdue
+query must write it the same way to read that index."""
 """The states of an open delivery, as SQL. The deliveries_open index is partial on exactly this term, and
 queries name it to read that index (one that says `INDEXED BY deliveries_open` fails without it)."""
 
@@ -19,6 +22,9 @@ CREATE TABLE IF NOT EXISTS incidents (
     updated_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_recent ON incidents (updated_at);
+-- Open incidents by their promised next update: the overdue check (every 15 s, and /readyz) reads the few
+-- that are late rather than every incident the journal has ever had.
+CREATE INDEX IF NOT EXISTS incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;
 
 CREATE TABLE IF NOT EXISTS updates (
     id              TEXT PRIMARY KEY,
@@ -145,4 +151,5 @@ MIGRATIONS: Final = {
     6: "ALTER TABLE updates ADD COLUMN request_digest TEXT;\n"
     "CREATE TABLE suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL, source TEXT NOT NULL, "
     "added_at REAL NOT NULL) WITHOUT ROWID;",
+    7: f"CREATE INDEX incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;",
 }
