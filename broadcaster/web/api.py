@@ -69,6 +69,13 @@ async def require_token(request: web.Request, handler: Any) -> web.StreamRespons
     return answered
 
 
+def scoped_idempotency_key(caller: str, key: str) -> str:
+    """The journal's key for an API caller's Idempotency-Key. Keys are each caller's own (two tokens that
+    happen to pick the same key make two updates), and the pair is JSON so no name and key can run into
+    another's ("a" with "b:c" is not "a:b" with "c")."""
+    return "api:" + json.dumps([caller, key])
+
+
 async def post_update(request: web.Request) -> web.Response:
     body = await _json_object(request)
     unknown = sorted(set(body) - UPDATE_FIELDS)
@@ -84,8 +91,7 @@ async def post_update(request: web.Request) -> web.Response:
             {"Idempotency-Key": "invalid"},
         )
     draft = validate_draft({**body, "author": request[CALLER]}, {})
-    # Keys are the caller's own: two tokens that happen to pick the same key make two updates.
-    scoped_key = None if key is None else f"api:{request[CALLER]}:{key}"
+    scoped_key = None if key is None else scoped_idempotency_key(request[CALLER], key)
     try:
         accepted = await request.app[DISPATCHER].submit(draft, idempotency_key=scoped_key, request_digest=digest(body))
     except ConflictError:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from broadcaster.web import errors
+from broadcaster.web.api import scoped_idempotency_key
 from tests.support.helpers import eventually
 from tests.web.conftest import AUTH, OTHER_TOKEN, Service, conforms
 
@@ -98,6 +99,11 @@ async def test_idempotency_keys_are_each_token_s_own(service: Service) -> None:
     assert (mine.status, theirs.status) == (202, 202)
     assert "Idempotent-Replayed" not in theirs.headers
     assert (await mine.json())["update_id"] != (await theirs.json())["update_id"]
+
+
+def test_no_token_name_and_key_can_stand_for_another_pair() -> None:
+    assert scoped_idempotency_key("a", "b:c") != scoped_idempotency_key("a:b", "c")
+    assert scoped_idempotency_key("a", "b") == scoped_idempotency_key("a", "b")
 
 
 async def test_bad_requests_say_what_is_wrong(service: Service) -> None:
