@@ -16,17 +16,21 @@ class Clock:
         return self.now
 
 
+class Reads:
+    """A read that returns how many times it was made."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def __call__(self) -> int:
+        self.count += 1
+        await asyncio.sleep(0)  # callers arriving meanwhile wait for this read
+        return self.count
+
+
 async def test_one_read_serves_every_caller_until_it_is_stale() -> None:
     clock = Clock()
-    reads = 0
-
-    async def read() -> int:
-        nonlocal reads
-        reads += 1
-        await asyncio.sleep(0)  # callers arriving meanwhile wait for this read
-        return reads
-
-    shared = SharedRead(read, clock)
+    shared = SharedRead(Reads(), clock)
     assert await asyncio.gather(*(shared.get() for _ in range(20))) == [1] * 20
     clock.now += FRESH_FOR * 0.9
     assert await shared.get() == 1
@@ -36,14 +40,7 @@ async def test_one_read_serves_every_caller_until_it_is_stale() -> None:
 
 async def test_a_clock_that_stepped_back_reads_again() -> None:
     clock = Clock()
-    reads = 0
-
-    async def read() -> int:
-        nonlocal reads
-        reads += 1
-        return reads
-
-    shared = SharedRead(read, clock)
+    shared = SharedRead(Reads(), clock)
     assert await shared.get() == 1
     clock.now -= 3600  # an NTP step: the value must not stay for an hour
     assert await shared.get() == 2

@@ -123,15 +123,7 @@ class Gate:
         fingerprint = self._fingerprints.get(user, "")
         payload = f"{encoded_user}~{secrets.token_urlsafe(16)}~{fingerprint}"
         cookie = self._signer.sign("session", payload, lifetime=SESSION_LIFETIME)
-        response.set_cookie(
-            SESSION_COOKIE,
-            cookie,
-            max_age=int(SESSION_LIFETIME),
-            httponly=True,
-            samesite="Strict",
-            secure=self._secure or request.secure,
-            path="/",
-        )
+        self._set_cookie(response, request, SESSION_COOKIE, cookie, lifetime=SESSION_LIFETIME, path="/")
 
     def end_session(self, response: web.StreamResponse, session: Session) -> None:
         """Log out: the browser forgets the cookie, and this process refuses the session from now on, should
@@ -156,15 +148,7 @@ class Gate:
         over that nonce. A login posted from another site carries neither (that is login CSRF: signing the
         victim's browser in as the attacker, so what they type lands in the attacker's account)."""
         nonce = secrets.token_urlsafe(16)
-        response.set_cookie(
-            LOGIN_COOKIE,
-            nonce,
-            max_age=int(LOGIN_FORM_LIFETIME),
-            httponly=True,
-            samesite="Strict",
-            secure=self._secure or request.secure,
-            path="/login",
-        )
+        self._set_cookie(response, request, LOGIN_COOKIE, nonce, lifetime=LOGIN_FORM_LIFETIME, path="/login")
         return self._signer.sign("login-form", nonce, lifetime=LOGIN_FORM_LIFETIME)
 
     def login_form_ok(self, request: web.Request, token: str) -> bool:
@@ -193,14 +177,17 @@ class Gate:
     def remember_device(self, response: web.StreamResponse, user: str, request: web.Request) -> None:
         """Mark the browser as one that signed in as `user`: the per-user login limits spare it (a guesser
         with many addresses cannot lock the commander's own browser out)."""
+        device = self._signer.sign("device", _encoded(user), lifetime=DEVICE_LIFETIME)
+        self._set_cookie(response, request, DEVICE_COOKIE, device, lifetime=DEVICE_LIFETIME, path="/login")
+
+    def _set_cookie(
+        self, response: web.StreamResponse, request: web.Request, name: str, value: str, *, lifetime: float, path: str
+    ) -> None:
+        """Every cookie the gate sets: never read by scripts, never sent from another site's page, and only over
+        TLS when the service is reached over it."""
+        secure = self._secure or request.secure
         response.set_cookie(
-            DEVICE_COOKIE,
-            self._signer.sign("device", _encoded(user), lifetime=DEVICE_LIFETIME),
-            max_age=int(DEVICE_LIFETIME),
-            httponly=True,
-            samesite="Strict",
-            secure=self._secure or request.secure,
-            path="/login",
+            name, value, max_age=int(lifetime), httponly=True, samesite="Strict", secure=secure, path=path
         )
 
     def _known_device(self, request: web.Request, user: str) -> bool:
