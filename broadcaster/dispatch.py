@@ -114,7 +114,12 @@ class Dispatcher:
         self._channels.clear()
 
     async def submit(
-        self, draft: UpdateDraft, *, idempotency_key: str | None = None, request_digest: str | None = None
+        self,
+        draft: UpdateDraft,
+        *,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        same_within: float | None = None,
     ) -> Accepted:
         """Journal an update (durable when this returns) and hand its deliveries to these lanes in the same
         transaction, as far as they have room (see store.Handoff); the lanes claim the rest."""
@@ -127,7 +132,13 @@ class Dispatcher:
             skip_targets={name: lane.handoff_skips() for name, lane in self._lanes.items()},
         )
         accepting = asyncio.ensure_future(
-            runtime.submit(draft, idempotency_key=idempotency_key, request_digest=request_digest, handoff=handoff)
+            runtime.submit(
+                draft,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest,
+                handoff=handoff,
+                same_within=same_within,
+            )
         )
         try:
             accepted = await asyncio.shield(accepting)

@@ -90,6 +90,7 @@ class Runtime:
         idempotency_key: str | None = None,
         request_digest: str | None = None,
         handoff: Handoff | None = None,
+        same_within: float | None = None,
     ) -> Accepted:
         """Journal an update and plan its deliveries; durable when this returns. Dispatcher.submit is the
         same with its lanes taking the deliveries at once."""
@@ -101,6 +102,7 @@ class Runtime:
             idempotency_key=idempotency_key,
             request_digest=request_digest,
             handoff=handoff,
+            same_within=same_within,
         )
 
     async def close(self) -> None:

@@ -3,13 +3,33 @@ problem reported under the name the submitter used."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from broadcaster.domain.errors import InputError
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.text import printable
+
+SAME_UPDATE_WITHIN: Final = 60.0
+"""Seconds within which the form and chat take a submission of the same content (content_digest) as the
+update already posted: two commanders posting the same words at once, or one pressing send twice."""
+
+
+def content_digest(draft: UpdateDraft) -> str:
+    """What makes two submissions the same update, whoever sent them and however: the incident (or the new
+    incident's title), status, impact, message, components, channels and maintenance times, with runs of
+    white space taken as one. Not the author, and not "next update by": a chat command's `next 30m` and a form
+    posted seconds apart promise the same update at slightly different times."""
+    fields = draft.model_dump(mode="json", exclude={"author", "next_update_at", "reopen"})
+    fields["message"] = " ".join(draft.message.split())
+    if draft.title is not None:
+        fields["title"] = " ".join(draft.title.split()).casefold()
+    if draft.channels is not None:
+        fields["channels"] = sorted(set(draft.channels))
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def validate_draft(fields: dict[str, Any], names: dict[str, str]) -> UpdateDraft:

@@ -88,8 +88,8 @@ class Handoff:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The result of accepting an update. `duplicate`: its Idempotency-Key was seen before and the
-    original update is returned; nothing new was journaled. `handed_off`: the deliveries leased to the
+    """The result of accepting an update. `duplicate`: the update was accepted before and that one is
+    returned; nothing new was journaled. `handed_off`: the deliveries leased to the
     accepting process's lanes (see Handoff), already in `deliveries` as in flight."""
 
     incident: Incident
@@ -97,6 +97,7 @@ class Accepted:
     deliveries: tuple[Delivery, ...]
     superseded: tuple[Delivery, ...]
     duplicate: bool = False
+    """The update was accepted before (the same idempotency key, or the same content within `same_within`)."""
     handed_off: tuple[Claimed, ...] = ()
 
 
@@ -169,12 +170,15 @@ class Store(ABC):
         idempotency_key: str | None = None,
         request_digest: str | None = None,
         handoff: Handoff | None = None,
+        same_within: float | None = None,
     ) -> Accepted:
         """Validate `draft` against the incident, journal the update and plan its deliveries in one
         durable transaction; supersede older queued deliveries of LATEST_ONLY channels; lease what
         `handoff` allows to its owner. Raises InputError (nothing journaled) when the update is not
         acceptable. An `idempotency_key` seen before answers the update it made (Accepted.duplicate),
-        unless `request_digest` says the request differed from that one's: ConflictError."""
+        unless `request_digest` says the request differed from that one's: ConflictError. With
+        `same_within`, an update of the same content (domain.drafts.content_digest) accepted in the last
+        `same_within` seconds, through any intake, is answered the same way."""
 
     # --- the delivery queue
 

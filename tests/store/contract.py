@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -55,6 +56,22 @@ class StoreContract(ProgressContract, OperationsContract):
         with pytest.raises(ConflictError, match="used for update"):
             await post(journal, planned(), key="k-2", digest="sha-b", message="Other content.")
         assert len(await journal.incidents()) == 1
+
+    async def test_the_same_content_within_the_window_answers_the_first_update(self, journal: Store) -> None:
+        """Chat and the form posting the same update at once make one; outside the window, or with other
+        content, or without a window, each makes its own."""
+        start = datetime.now(UTC)
+        first = await post(journal, planned(), same_within=60, at=start, author="ann")
+        again = await post(
+            journal, planned(), same_within=60, at=start + timedelta(seconds=59), author="U123", message="An  update. "
+        )
+        assert again.duplicate and again.update.id == first.update.id
+        assert [d.id for d in again.deliveries] == [d.id for d in first.deliveries]
+        other = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=59), message="Other.")
+        later = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=61))
+        unwindowed = await post(journal, planned(), at=start + timedelta(seconds=62))
+        assert not (other.duplicate or later.duplicate or unwindowed.duplicate)
+        assert len({first.update.id, other.update.id, later.update.id, unwindowed.update.id}) == 4
 
     async def test_suppressed_addresses_are_kept_once_and_lower_cased(self, journal: Store) -> None:
         added = await journal.suppress({"Ann@Example.com": "unsubscribed"}, source="unsubscribe", now=1.0)

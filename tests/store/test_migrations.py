@@ -16,8 +16,8 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_6 = "DROP INDEX incidents_due;"
-"""Undoes version 7: no index of open incidents by their next update."""
+AS_VERSION_6 = "DROP INDEX incidents_due; DROP INDEX updates_content; ALTER TABLE updates DROP COLUMN content_digest;"
+"""Undoes version 7: no index of open incidents by their next update, no content digests of updates."""
 AS_VERSION_5 = AS_VERSION_6 + "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
 """Undoes versions 7 and 6: no suppressions in the journal, no request digests."""
 AS_VERSION_4 = AS_VERSION_5 + (

@@ -78,6 +78,7 @@ class TestSqliteStore(StoreContract):
             "INSERT INTO progress",
             "DELETE FROM progress",
             "s.update_id IN",
+            "content_digest = ?",
         )
         assert [marker for marker in markers if not any(marker in sql for sql in statements)] == []
         reader = sqlite3.connect(tmp_path / "plans.db")
@@ -250,12 +251,13 @@ def record_statements(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 async def every_operation(journal: SqliteStore) -> None:
     """Each journal operation at least once, each filter with and without its optional arguments: accepts
-    (a new incident, a later update handed off in part, a repeated idempotency key), claims of both
-    orderings with sweeps, supersession and thread parents, outcomes of every kind, leases renewed,
+    (a new incident, a later update handed off in part, a repeated idempotency key, the same content again),
+    claims of both orderings with sweeps, supersession and thread parents, outcomes of every kind, leases renewed,
     released and recovered, expiry, requeues, every read, and pauses. It checks that each step did what
     it is there for, so the statements it exists to run are really run."""
     first = await post(journal, planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY), key="k")
     await post(journal, planned("t1"), key="k")
+    assert (await post(journal, planned("t1", "t2"), same_within=60)).duplicate  # the same content as `first`
     now = time.time() + 1  # after every accepted delivery's not_before
     in_order = await journal.claim(
         "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60, skip_targets=["t9"]

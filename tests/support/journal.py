@@ -30,6 +30,8 @@ async def post(
     key: str | None = None,
     digest: str | None = None,
     handoff: Handoff | None = None,
+    same_within: float | None = None,
+    at: datetime | None = None,
     **fields: Any,
 ) -> Accepted:
     """Accept an update: a new incident unless `incident_id` is given."""
@@ -39,7 +41,13 @@ async def post(
         fields.setdefault("title", "API errors")
     draft = UpdateDraft.model_validate(fields)
     return await journal.accept(
-        draft, plan, now=datetime.now(UTC), idempotency_key=key, request_digest=digest, handoff=handoff
+        draft,
+        plan,
+        now=at or datetime.now(UTC),
+        idempotency_key=key,
+        request_digest=digest,
+        handoff=handoff,
+        same_within=same_within,
     )
 
 

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from broadcaster.domain.drafts import content_digest
 from broadcaster.domain.errors import ConflictError
 from broadcaster.domain.models import (
     Incident,
@@ -43,7 +44,16 @@ def accept(
     *,
     request_digest: str | None = None,
     handoff: Handoff | None = None,
+    same_within: float | None = None,
 ) -> Accepted:
+    content = content_digest(draft)
+    if same_within is not None:
+        row = conn.execute(
+            "SELECT id FROM updates WHERE content_digest = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
+            (content, now.timestamp() - same_within),
+        ).fetchone()
+        if row is not None:
+            return _accepted_before(conn, row["id"])
     if idempotency_key is not None:
         row = conn.execute(
             "SELECT id, request_digest FROM updates WHERE idempotency_key = ?", (idempotency_key,)
@@ -59,7 +69,7 @@ def accept(
     current = incident(conn, draft.incident_id) if draft.incident_id is not None else None
     after, update = apply_update(draft, current, now)
     _write_incident(conn, after)
-    _insert_update(conn, update, after, idempotency_key, request_digest)
+    _insert_update(conn, update, after, idempotency_key, digest=request_digest, content=content)
     stamp = now.timestamp()
     superseded: list[Delivery] = []
     for planned in plan:
@@ -198,11 +208,13 @@ def _write_incident(conn: sqlite3.Connection, item: Incident) -> None:
     )
 
 
-def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: str | None, digest: str | None) -> None:
+def _insert_update(
+    conn: sqlite3.Connection, new: Update, after: Incident, key: str | None, *, digest: str | None, content: str
+) -> None:
     conn.execute(
         "INSERT INTO updates (id, incident_id, seq, status, impact, message, components, created_at, "
-        "next_update_at, author, incident_after, idempotency_key, request_digest) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "next_update_at, author, incident_after, idempotency_key, request_digest, content_digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new.id,
             new.incident_id,
@@ -217,6 +229,7 @@ def _insert_update(conn: sqlite3.Connection, new: Update, after: Incident, key: 
             json.dumps(incident_to_json(after)),
             key,
             digest,
+            content,
         ),
     )
 

@@ -208,6 +208,7 @@ class SqliteStore(Store):
         idempotency_key: str | None = None,
         request_digest: str | None = None,
         handoff: Handoff | None = None,
+        same_within: float | None = None,
     ) -> Accepted:
         accepted = await self._write(
             partial(
@@ -218,6 +219,7 @@ class SqliteStore(Store):
                 idempotency_key=idempotency_key,
                 request_digest=request_digest,
                 handoff=handoff,
+                same_within=same_within,
             ),
             durable=True,
         )

@@ -40,8 +40,12 @@ CREATE TABLE IF NOT EXISTS updates (
     incident_after  TEXT NOT NULL,         -- JSON of the Incident right after this update
     idempotency_key TEXT UNIQUE,
     request_digest  TEXT,                  -- what the request under idempotency_key said, to refuse other content
+    content_digest  TEXT,                  -- what makes two submissions the same update (domain.drafts)
     UNIQUE (incident_id, seq)
 );
+-- Two commanders posting the same update at once (chat and the form) make one: the intake looks for the
+-- same content among the last minute's updates.
+CREATE INDEX IF NOT EXISTS updates_content ON updates (content_digest, created_at);
 
 CREATE TABLE IF NOT EXISTS deliveries (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- acceptance order, the order lanes deliver in
@@ -151,5 +155,7 @@ MIGRATIONS: Final = {
     6: "ALTER TABLE updates ADD COLUMN request_digest TEXT;\n"
     "CREATE TABLE suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL, source TEXT NOT NULL, "
     "added_at REAL NOT NULL) WITHOUT ROWID;",
-    7: f"CREATE INDEX incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;",
+    7: f"CREATE INDEX incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;\n"
+    "ALTER TABLE updates ADD COLUMN content_digest TEXT;\n"
+    "CREATE INDEX updates_content ON updates (content_digest, created_at);",
 }

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from broadcaster.domain.drafts import validate_draft
+from broadcaster.domain.drafts import SAME_UPDATE_WITHIN, validate_draft
 from broadcaster.domain.errors import ConflictError, InputError
 from broadcaster.domain.models import MAX_MESSAGE, MAX_TITLE, Incident, UpdateDraft
 from broadcaster.domain.vocabulary import MAINTENANCE_STATUSES, ComponentState, Impact, Status
@@ -98,7 +98,10 @@ async def _send(
 ) -> web.StreamResponse:
     try:
         accepted = await request.app[DISPATCHER].submit(
-            draft, idempotency_key=f"form:{typed.form_key}", request_digest=digest(typed.typed_fields())
+            draft,
+            idempotency_key=f"form:{typed.form_key}",
+            request_digest=digest(typed.typed_fields()),
+            same_within=SAME_UPDATE_WITHIN,
         )
     except ConflictError:
         problems = {"update": "This form was already sent with other content. Check it, then send it again."}
@@ -106,7 +109,7 @@ async def _send(
     except InputError as exc:
         scrub = request.app[RUNTIME].settings.scrubber
         return _page(request, session, typed, incidents, problems=_problems_of(exc, scrub), status=422)
-    return see_other(f"/updates/{accepted.update.id}")
+    return see_other(f"/updates/{accepted.update.id}" + ("?posted=before" if accepted.duplicate else ""))
 
 
 def _problems_of(exc: InputError, scrub: Callable[[str], str]) -> dict[str, str]:

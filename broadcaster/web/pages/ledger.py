@@ -145,6 +145,7 @@ def _page(
         overdue=is_overdue(incident, now=datetime.fromtimestamp(request.app[RUNTIME].clock(), UTC)),
         requeued=_count(request, "requeued"),
         too_old=_count(request, "too_old"),
+        posted_before=request.query.get("posted") == "before",
         when=when,
     )
 

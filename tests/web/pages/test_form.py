@@ -12,6 +12,7 @@ from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
+from broadcaster.domain.drafts import SAME_UPDATE_WITHIN
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import Status
 from broadcaster.web.auth.gate import Session
@@ -110,13 +111,35 @@ async def test_the_same_form_sent_twice_makes_one_update(commander: Commander, w
     fields = form_data({**UPDATE, **await commander.form_tokens(), "action": "send"})
     first = await commander.client.post("/", data=fields, allow_redirects=False)
     again = await commander.client.post("/", data=fields, allow_redirects=False)
-    assert first.headers["Location"] == again.headers["Location"]
+    assert again.headers["Location"] == first.headers["Location"] + "?posted=before"
     assert len(journaled(workdir)) == 1
     edited = [(name, "Edited after sending." if name == "message" else value) for name, value in fields]
     conflict = await commander.client.post("/", data=edited, allow_redirects=False)
     assert conflict.status == 409
     assert "already sent with other content" in await conflict.text()
     assert len(journaled(workdir)) == 1
+
+
+async def test_two_commanders_sending_the_same_update_at_once_make_one(commander: Commander, workdir: Path) -> None:
+    """Two forms (two keys) with the same content (but for white space) within the minute: one update, and
+    the second commander is told it was posted already, and by whom. A minute later the same words post again."""
+    await commander.log_in()
+    mine = form_data({**UPDATE, **await commander.form_tokens(), "action": "send"})
+    theirs = form_data(
+        {**UPDATE, **await commander.form_tokens(), "message": "Some  card payments fail. ", "action": "send"}
+    )
+    first = await commander.client.post("/", data=mine, allow_redirects=False)
+    second = await commander.client.post("/", data=theirs, allow_redirects=False)
+    assert second.headers["Location"] == first.headers["Location"] + "?posted=before"
+    assert len(journaled(workdir)) == 1
+    ledger = await (await commander.client.get(second.headers["Location"])).text()
+    assert "This update had already been posted" in ledger
+    assert f"(by {USER}," in ledger
+    commander.runtime.clock = lambda: time.time() + SAME_UPDATE_WITHIN + 1  # a minute on, the same words again
+    later = form_data({**UPDATE, **await commander.form_tokens(), "action": "send"})
+    posted = await commander.client.post("/", data=later, allow_redirects=False)
+    assert "posted=before" not in posted.headers["Location"]
+    assert len(journaled(workdir)) == 2
 
 
 async def test_errors_are_shown_beside_their_fields_and_what_was_typed_is_kept(
