@@ -1,0 +1,1 @@
+"""Chatops: running the incident from Slack or Mattermost slash commands."""
