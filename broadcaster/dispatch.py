@@ -52,8 +52,6 @@ class Dispatcher:
         self._poll_interval = poll_interval
         self._lanes: dict[str, Lane] = {}
         self._channels: list[Channel] = []
-        self._changed = asyncio.Event()
-        self._watched: dict[str, Delivery] | None = None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -187,13 +185,6 @@ class Dispatcher:
         return [lane.status() for lane in self._lanes.values()]
 
     def _on_event(self, event: LaneEvent) -> None:
-        if self._watched is not None and event.delivery.id in self._watched:
-            self._watched[event.delivery.id] = replace(
-                event.delivery,
-                state=STATE_AFTER[event.kind],
-                not_before=event.not_before or event.delivery.not_before,
-            )
-            self._changed.set()
         for observer in list(self._observers):
             try:
                 observer(event)
@@ -207,25 +198,37 @@ class Dispatcher:
 
         Progress is followed from the lanes' events; the journal is read again only once per poll
         interval (for what other processes did), so waiting on a thousand deliveries costs no more
-        journal reads than waiting on one."""
+        journal reads than waiting on one. Any number of callers may wait at once (the CLI's send, each
+        chat command's summary), each on its own updates."""
         clock = self._runtime.clock
         deadline = clock() + wait
         watched = {d.id: d for d in await self._deliveries(update_ids)}
-        self._watched = watched
+        changed = asyncio.Event()
+
+        def follow(event: LaneEvent) -> None:
+            if event.delivery.id in watched:
+                watched[event.delivery.id] = replace(
+                    event.delivery,
+                    state=STATE_AFTER[event.kind],
+                    not_before=event.not_before or event.delivery.not_before,
+                )
+                changed.set()
+
+        stop_following = self.subscribe(follow)
         try:
             read_at = clock()
             while not all(d.state.is_final or self._stuck(d, deadline) for d in watched.values()):
                 if clock() >= deadline:
                     break
-                self._changed.clear()
+                changed.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(self._poll_interval, max(0.0, deadline - clock()))):
-                        await self._changed.wait()
+                        await changed.wait()
                 if clock() - read_at >= self._poll_interval:
                     watched.update({d.id: d for d in await self._deliveries(update_ids)})
                     read_at = clock()
         finally:
-            self._watched = None
+            stop_following()
         return await self._deliveries(update_ids)
 
     async def _deliveries(self, update_ids: Collection[str]) -> list[Delivery]:

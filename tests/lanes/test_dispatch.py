@@ -165,3 +165,30 @@ async def test_a_submit_cancelled_while_the_journal_commits_leaves_nothing_lease
         (incident,) = await runtime.store.incidents()
     after = await runtime.store.deliveries(incident_id=incident.id)
     assert [(d.state, d.attempts) for d in after] == [(DeliveryState.PENDING, 0)] * 2
+
+
+async def test_callers_settling_at_once_each_see_their_own_update_finish(runtime: Runtime) -> None:
+    """Each chat command's summary waits on its own update: a later waiter never takes an earlier one's
+    events. The poll interval is far beyond the test, so only the lane events can end the waits. (Both go to
+    the one target, in order: the first update is delivered first.)"""
+    releases = {"first": asyncio.Event(), "second": asyncio.Event()}
+
+    async def held(job: Job) -> Receipt:
+        await releases[job.update.message].wait()
+        return await deliver(job)
+
+    SCRIPTS["scripted"] = Script(held)
+    async with Dispatcher(runtime, channels=["scripted"], poll_interval=600) as dispatcher:
+        ids = {}
+        for message in releases:
+            draft = UpdateDraft(title=message, status="investigating", message=message, channels=["scripted"])
+            ids[message] = (await dispatcher.submit(draft)).update.id
+        waits = {message: asyncio.create_task(dispatcher.settle([ids[message]], wait=30)) for message in ids}
+        await asyncio.sleep(0.1)  # both are waiting
+        releases["first"].set()
+        (first,) = await asyncio.wait_for(waits["first"], 10)
+        assert first.state is DeliveryState.DELIVERED
+        assert not waits["second"].done()
+        releases["second"].set()
+        (second,) = await asyncio.wait_for(waits["second"], 10)
+        assert second.state is DeliveryState.DELIVERED
