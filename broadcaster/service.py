@@ -11,13 +11,15 @@ import logging
 import os
 import signal
 import sys
+from functools import partial
 
 from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime, owner_is_dead
-from broadcaster.web import create_app
+from broadcaster.web import chatops, create_app
+from broadcaster.web.chatops import CHATOPS
 from broadcaster.web.keys import GATE
 from broadcaster.web.overdue import watch_overdue
 from broadcaster.web.pages.login import login_instructions
@@ -49,7 +51,11 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
             print(f"broadcaster: serving on http://{bound}", flush=True)
             for line in login_instructions(app[GATE], runner.addresses[0], on_terminal=sys.stdout.isatty()):
                 print(line, flush=True)
-            chores = [asyncio.create_task(_sweep(runtime, dispatcher)), asyncio.create_task(watch_overdue(runtime))]
+            remind = partial(chatops.remind, app[CHATOPS].poster, runtime.settings)
+            chores = [
+                asyncio.create_task(_sweep(runtime, dispatcher)),
+                asyncio.create_task(watch_overdue(runtime, remind=remind)),
+            ]
             if ready is not None:
                 ready.set()
             try:

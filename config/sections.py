@@ -60,8 +60,22 @@ class AuthSettings(Section):
         description='Bearer tokens for the JSON API: a list, or a table naming each (name = "token"); an '
         "update posted with a token records the token's name as its author (token-1, token-2... for a list).",
     )
-    slack_signing_secret: SecretStr | None = None
-    mattermost_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="The Slack app's signing secret: POST /chatops/slack answers only requests signed with it. "
+        "Unset: the Slack endpoint refuses everything.",
+    )
+    mattermost_token: SecretStr | None = Field(
+        default=None,
+        description="The Mattermost slash command's token: POST /chatops/mattermost answers only requests "
+        "carrying it. Unset: the Mattermost endpoint refuses everything.",
+    )
+    slack_team_ids: list[str] = Field(default=[], description="Slack workspaces allowed; empty: any.")
+    slack_channel_ids: list[str] = Field(default=[], description="Slack channels allowed; empty: any.")
+    slack_user_ids: list[str] = Field(default=[], description="Slack users allowed; empty: any.")
+    mattermost_team_ids: list[str] = Field(default=[], description="Mattermost teams allowed; empty: any.")
+    mattermost_channel_ids: list[str] = Field(default=[], description="Mattermost channels allowed; empty: any.")
+    mattermost_user_ids: list[str] = Field(default=[], description="Mattermost users allowed; empty: any.")
     users: dict[str, SecretStr] = Field(
         default={}, description="user name -> argon2 password hash (`broadcaster user add NAME` makes one)"
     )
@@ -76,6 +90,29 @@ class AuthSettings(Section):
         if isinstance(self.api_tokens, dict):
             return {name: token.get_secret_value() for name, token in self.api_tokens.items()}
         return {f"token-{n}": token.get_secret_value() for n, token in enumerate(self.api_tokens, start=1)}
+
+
+class ChatopsSettings(Section):
+    mattermost_hosts: list[str] = Field(
+        default=[],
+        description='Hosts ("host" or "host:port") a Mattermost response_url may point to: the delivery '
+        "summary goes only there. Empty: no summary for Mattermost commands. Slack's is always hooks.slack.com.",
+    )
+    reminder_webhook: Annotated[str, SecretUrl()] = Field(
+        default="",
+        description="A Slack or Mattermost incoming-webhook URL for reminders of overdue next updates (a slash "
+        "command's response_url takes only five messages in 30 minutes). Empty: reminders are only logged.",
+    )
+    summary_after: Annotated[float, Field(gt=0, le=1800)] = Field(
+        default=60.0,
+        description="Seconds a chat command waits for its deliveries to settle before posting the summary of "
+        "what is known (earlier once every delivery is final).",
+    )
+
+    @field_validator("reminder_webhook")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        return http_url(value) if value else value
 
 
 class NetworkSettings(Section):

@@ -23,6 +23,7 @@ from config.scrubber import Scrubber
 from config.secrets import collect_secrets
 from config.sections import (
     AuthSettings,
+    ChatopsSettings,
     NetworkSettings,
     RetryOverrides,
     ServiceSettings,
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    chatops: ChatopsSettings = Field(default_factory=ChatopsSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     x: XSettings = Field(default_factory=XSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)

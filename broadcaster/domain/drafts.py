@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -18,17 +19,17 @@ SAME_UPDATE_WITHIN: Final = 60.0
 update already posted: two commanders posting the same words at once, or one pressing send twice."""
 
 
-def content_digest(draft: UpdateDraft) -> str:
+def content_digest(draft: UpdateDraft, channels: Collection[str]) -> str:
     """What makes two submissions the same update, whoever sent them and however: the incident (or the new
-    incident's title), status, impact, message, components, channels and maintenance times, with runs of
-    white space taken as one. Not the author, and not "next update by": a chat command's `next 30m` and a form
+    incident's title), status, impact, message, components and maintenance times, with runs of white space
+    taken as one, going to the same `channels` (those planned: "every channel" and each one ticked on the
+    form are the same). Not the author, and not "next update by": a chat command's `next 30m` and a form
     posted seconds apart promise the same update at slightly different times."""
-    fields = draft.model_dump(mode="json", exclude={"author", "next_update_at", "reopen"})
+    fields = draft.model_dump(mode="json", exclude={"author", "next_update_at", "reopen", "channels"})
     fields["message"] = " ".join(draft.message.split())
     if draft.title is not None:
         fields["title"] = " ".join(draft.title.split()).casefold()
-    if draft.channels is not None:
-        fields["channels"] = sorted(set(draft.channels))
+    fields["channels"] = sorted(set(channels))
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
-from broadcaster.web import api, health, metrics, openapi, pages, status_site, unsubscribe
+from broadcaster.web import api, chatops, health, metrics, openapi, pages, status_site, unsubscribe
 from broadcaster.web.auth.gate import Gate
 from broadcaster.web.backlog import JournalFigures
 from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
@@ -36,6 +36,7 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher) -> web.Application:
     unsubscribe.install(app)
     status_site.install(app)
     pages.install(app)
+    chatops.install(app)
     app.router.add_get(f"{api.PREFIX}/openapi.json", openapi.serve_document)
     app.router.add_routes(api.routes())
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -53,14 +53,22 @@ class OverdueWarnings:
         return fresh
 
 
-async def watch_overdue(runtime: Runtime, *, interval: float = OVERDUE_CHECK_INTERVAL) -> None:
-    """Check now, then every `interval` seconds, until cancelled. A journal that cannot be read is logged
-    and checked again next time: the warning is a reminder, never a reason to stop the service."""
+async def watch_overdue(
+    runtime: Runtime,
+    *,
+    interval: float = OVERDUE_CHECK_INTERVAL,
+    remind: Callable[[list[Incident]], Awaitable[None]] | None = None,
+) -> None:
+    """Check now, then every `interval` seconds, until cancelled; `remind` is told of the incidents newly
+    overdue (chat's reminder). A journal that cannot be read is logged and checked again next time: the
+    warning is a reminder, never a reason to stop the service."""
     warnings = OverdueWarnings()
     while True:
         try:
             now = datetime.fromtimestamp(runtime.clock(), UTC)
-            warnings.note(await overdue_incidents(runtime.store, now=now))
+            fresh = warnings.note(await overdue_incidents(runtime.store, now=now))
+            if fresh and remind is not None:
+                await remind(fresh)
         except StoreError as exc:
             log.error("checking for overdue incidents failed: %s", exc)
         except Exception:  # a bug: logged, and the reminders go on at the next check

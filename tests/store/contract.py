@@ -58,8 +58,8 @@ class StoreContract(ProgressContract, OperationsContract):
         assert len(await journal.incidents()) == 1
 
     async def test_the_same_content_within_the_window_answers_the_first_update(self, journal: Store) -> None:
-        """Chat and the form posting the same update at once make one; outside the window, or with other
-        content, or without a window, each makes its own."""
+        """Chat and the form posting the same update at once make one; outside the window, with other
+        content, to other channels, or without a window, each makes its own."""
         start = datetime.now(UTC)
         first = await post(journal, planned(), same_within=60, at=start, author="ann")
         again = await post(
@@ -70,8 +70,9 @@ class StoreContract(ProgressContract, OperationsContract):
         other = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=59), message="Other.")
         later = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=61))
         unwindowed = await post(journal, planned(), at=start + timedelta(seconds=62))
-        assert not (other.duplicate or later.duplicate or unwindowed.duplicate)
-        assert len({first.update.id, other.update.id, later.update.id, unwindowed.update.id}) == 4
+        elsewhere = await post(journal, planned(name="mirror"), same_within=60, at=start + timedelta(seconds=63))
+        assert not (other.duplicate or later.duplicate or unwindowed.duplicate or elsewhere.duplicate)
+        assert len({first.update.id, other.update.id, later.update.id, unwindowed.update.id, elsewhere.update.id}) == 5
 
     async def test_suppressed_addresses_are_kept_once_and_lower_cased(self, journal: Store) -> None:
         added = await journal.suppress({"Ann@Example.com": "unsubscribed"}, source="unsubscribe", now=1.0)

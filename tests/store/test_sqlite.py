@@ -255,9 +255,10 @@ async def every_operation(journal: SqliteStore) -> None:
     claims of both orderings with sweeps, supersession and thread parents, outcomes of every kind, leases renewed,
     released and recovered, expiry, requeues, every read, and pauses. It checks that each step did what
     it is there for, so the statements it exists to run are really run."""
-    first = await post(journal, planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY), key="k")
+    plan = planned("t1", "t2") + planned("x1", ordering=Ordering.LATEST_ONLY)
+    first = await post(journal, plan, key="k")
     await post(journal, planned("t1"), key="k")
-    assert (await post(journal, planned("t1", "t2"), same_within=60)).duplicate  # the same content as `first`
+    assert (await post(journal, plan, same_within=60)).duplicate  # the same content as `first`
     now = time.time() + 1  # after every accepted delivery's not_before
     in_order = await journal.claim(
         "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=10, now=now, lease=60, skip_targets=["t9"]

@@ -46,7 +46,7 @@ def accept(
     handoff: Handoff | None = None,
     same_within: float | None = None,
 ) -> Accepted:
-    content = content_digest(draft)
+    content = content_digest(draft, {p.channel for p in plan})
     if same_within is not None:
         row = conn.execute(
             "SELECT id FROM updates WHERE content_digest = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",

@@ -1,0 +1,71 @@
+"""Is a chat command really from our Slack app or our Mattermost command? Checked on the raw body before
+anything in it is parsed.
+
+Slack signs each request (https://api.slack.com/authentication/verifying-requests-from-slack): the header
+X-Slack-Signature is `v0=` and the hex HMAC-SHA256, under the app's signing secret, of `v0:{timestamp}:{raw
+body}`, the timestamp being X-Slack-Request-Timestamp. A request older (or newer) than five minutes is
+refused, and so is a signature seen before within that window: Slack never sends a slash command twice, so a
+repeat is someone replaying it. Mattermost sends the slash command's token, in the body's `token` field (and,
+from Mattermost 5.x on, as `Authorization: Token ...`)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from typing import Final
+
+SLACK_WINDOW: Final = 300.0
+"""Seconds a Slack request's timestamp may be from now, either way (Slack's own recommendation)."""
+SEEN_SIGNATURES_KEPT: Final = 10_000
+"""Signatures remembered for refusing replays at most (a busy workspace sends a few a minute)."""
+
+
+class Unverified(Exception):
+    """The request is not from the configured app; the message says why, and carries no secret."""
+
+
+class SlackVerifier:
+    def __init__(self, signing_secret: str, *, clock: Callable[[], float]) -> None:
+        self._key = signing_secret.encode()
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raises Unverified unless `body` is signed with the secret, recently, for the first time."""
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature", "")
+        if not timestamp or not signature:
+            raise Unverified("not signed: X-Slack-Signature and X-Slack-Request-Timestamp are required")
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+            raise Unverified("X-Slack-Request-Timestamp is not a Unix time")
+        now = self._clock()
+        if abs(now - int(timestamp)) > SLACK_WINDOW:
+            raise Unverified("the request's timestamp is more than 5 minutes from now (a replay, or a clock off)")
+        expected = "v0=" + hmac.new(self._key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        # Compared as bytes: compare_digest raises on a str that is not ASCII (a 500 for a forged header).
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
+            raise Unverified("the signature does not match: not signed with this app's signing secret")
+        self._forget_before(now - SLACK_WINDOW)
+        if signature in self._seen:
+            raise Unverified("this request was received before (a replay)")
+        self._seen[signature] = now
+        while len(self._seen) > SEEN_SIGNATURES_KEPT:
+            del self._seen[next(iter(self._seen))]
+
+    def _forget_before(self, horizon: float) -> None:
+        # Oldest first (insertion order): stop at the first one still inside the window.
+        for signature, seen_at in list(self._seen.items()):
+            if seen_at >= horizon:
+                break
+            del self._seen[signature]
+
+
+def verify_mattermost(expected_token: str, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
+    """Raises Unverified unless the request carries the slash command's token (body, or Authorization)."""
+    scheme, _, given = headers.get("Authorization", "").partition(" ")
+    presented = given.strip() if scheme.lower() == "token" and given.strip() else form.get("token", "")
+    if not presented:
+        raise Unverified("no token: the Mattermost slash command's token is required")
+    if not hmac.compare_digest(expected_token.encode(), presented.encode("utf-8", "surrogatepass")):
+        raise Unverified("the token does not match this service's Mattermost slash command token")
