@@ -16,7 +16,8 @@ import pytest
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store import Handoff, Outcome, Store
-from broadcaster.store.sqlite.journal import CHECKPOINT_EVERY, SqliteStore
+from broadcaster.store.sqlite.connection import CHECKPOINT_EVERY
+from broadcaster.store.sqlite.journal import SqliteStore
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from channels.base import Ordering
 from tests.store.contract import StoreContract
