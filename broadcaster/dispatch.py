@@ -177,9 +177,15 @@ class Dispatcher:
         return _listen(self._intake_observers, observer)
 
     def wake(self) -> None:
-        """New work was journaled in this process: look for it now rather than at the next poll."""
+        """New work was journaled (here, or by another process that said so): look for it now rather than at
+        the next poll."""
         for lane in self._lanes.values():
             lane.wake()
+
+    def controls_changed(self) -> None:
+        """A pause or resume was journaled by another process: every lane reads them again now."""
+        for lane in self._lanes.values():
+            lane.wake(controls_changed=True)
 
     def statuses(self) -> list[LaneStatus]:
         return [lane.status() for lane in self._lanes.values()]

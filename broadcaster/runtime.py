@@ -4,9 +4,6 @@ this process's identity as a lease owner, and the one way to submit an update.""
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,36 +12,11 @@ from datetime import UTC, datetime
 from broadcaster.domain.errors import InputError, StoreError
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store, open_store
+from broadcaster.store.owners import new_owner, owner_is_dead
 from channels.registry import ChannelRegistry, default_registry
 from config import CHANNEL_NAMES, ConfigError, Settings
 
 log = logging.getLogger("broadcaster.runtime")
-
-_HOST = socket.gethostname()
-
-
-def new_owner() -> str:
-    """This process's name on its leases: host, pid, and a nonce in case the pid is reused."""
-    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True only when the owner is a process of this host that no longer exists. Owners on other hosts
-    are never presumed dead: their leases are recovered when they run out."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # it exists, owned by someone else
-        return False
-    return False
 
 
 @dataclass

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
-from broadcaster.runtime import Runtime, owner_is_dead
+from broadcaster.runtime import Runtime
+from broadcaster.store.owners import owner_is_dead
 from broadcaster.web import chatops, create_app
 from broadcaster.web.chatops import CHATOPS
 from broadcaster.web.keys import GATE
@@ -27,8 +28,6 @@ from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
 
-SWEEP_INTERVAL = 15.0  # seconds between sweeps for lapsed leases and expired deliveries
-
 
 async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event | None = None) -> int:
     """Run until SIGTERM or SIGINT; then stop claiming, hand unfinished deliveries back and exit 0. An
@@ -37,7 +36,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    dispatcher = Dispatcher(runtime, poll_interval=1.0)
+    dispatcher = Dispatcher(runtime, poll_interval=runtime.settings.service.poll_interval)
     app = create_app(runtime, dispatcher)
     runner = web.AppRunner(app, access_log=None)
     try:
@@ -46,7 +45,19 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
         # anything. An update posted in the moment before the lanes start is journaled all the same, and
         # they claim it once they run.
         bound = await _listen(runner, host, port)
-        async with dispatcher:
+        taking_back: set[asyncio.Task[None]] = set()
+
+        def holder_gone() -> None:  # a process of this host that held leases ended: take them back now
+            task = asyncio.create_task(_take_back(runtime, dispatcher))
+            taking_back.add(task)
+            task.add_done_callback(taking_back.discard)
+
+        async with (
+            dispatcher,
+            runtime.store.follow(
+                on_work=dispatcher.wake, on_controls=dispatcher.controls_changed, on_holder_gone=holder_gone
+            ),
+        ):
             log.warning("listening on http://%s with lanes: %s", bound, ", ".join(runtime.active_channels()))
             print(f"broadcaster: serving on http://{bound}", flush=True)
             for line in login_instructions(app[GATE], runner.addresses[0], on_terminal=sys.stdout.isatty()):
@@ -96,15 +107,24 @@ def _address(host: str, port: int) -> str:
 
 async def _sweep(runtime: Runtime, dispatcher: Dispatcher) -> None:
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL)
+        await asyncio.sleep(runtime.settings.service.sweep_interval)
+        await _take_back(runtime, dispatcher)
         try:
-            recovered = await runtime.store.recover(now=runtime.clock(), owner_is_dead=owner_is_dead)
             expired = await runtime.store.expire_due(now=runtime.clock())
         except StoreError as exc:
             log.error("sweep failed: %s", exc)
             continue
-        if recovered:
-            log.warning("took back %d deliveries whose lease ran out", len(recovered))
-            dispatcher.wake()
         if expired:
             log.warning("%d deliveries expired before they could be sent", len(expired))
+
+
+async def _take_back(runtime: Runtime, dispatcher: Dispatcher) -> None:
+    """Return to the queue what dead processes of this host held, and any lease that ran out."""
+    try:
+        recovered = await runtime.store.recover(now=runtime.clock(), owner_is_dead=owner_is_dead)
+    except StoreError as exc:
+        log.error("taking back leases failed: %s", exc)
+        return
+    if recovered:
+        log.warning("took back %d deliveries whose holder is gone or whose lease ran out", len(recovered))
+        dispatcher.wake()

@@ -39,6 +39,16 @@ class ServiceSettings(Section):
         "[mirror] public_url.",
     )
     data_dir: Path = Path("var")
+    poll_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=1.0,
+        description="Seconds between looks at the journal for work another instance journaled. Processes of "
+        "this host sharing a SQLite journal say so at once; this is the fallback.",
+    )
+    sweep_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=15.0,
+        description="Seconds between sweeps that take back leases that ran out and record expiries. A process of "
+        "this host that dies is noticed at once; this is for the rest.",
+    )
     trusted_proxies: list[IPvAnyNetwork] = Field(
         default=[],
         description="Proxies (addresses or networks) whose X-Forwarded-For names the client: login rate "

@@ -105,7 +105,9 @@ class Lane:
         }
         self._tasks = [asyncio.create_task(loop, name=f"lane-{self.name}-{role}") for role, loop in loops.items()]
 
-    def wake(self) -> None:
+    def wake(self, *, controls_changed: bool = False) -> None:
+        if controls_changed:  # a pause or resume elsewhere: read them again now, not at the next poll
+            self._pauses.expire()
         self._wake.set()
 
     def stopping(self) -> bool:

@@ -30,6 +30,10 @@ class Pauses:
     def holds(self, target: str) -> bool:
         return self.channel_paused or target in self.targets
 
+    def expire(self) -> None:
+        """Read the pauses again at the next look, whenever the last one was."""
+        self._read_at = float("-inf")
+
     def stale(self, now: float, every: float) -> bool:
         return now - self._read_at >= every
 

@@ -4,8 +4,10 @@ All scheduling times are epoch seconds (floats); incident and update times are a
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -181,6 +183,20 @@ class Store(ABC):
         `same_within` seconds, through any intake, is answered the same way."""
 
     # --- the delivery queue
+
+    def follow(
+        self,
+        *,
+        on_work: Callable[[], None],
+        on_controls: Callable[[], None],
+        on_holder_gone: Callable[[], None],
+    ) -> AbstractAsyncContextManager[None]:
+        """While inside, be told at once of what other processes do: `on_work` when they journal work this
+        process may take (an update, a requeue, leases handed back), `on_controls` when they pause or resume,
+        `on_holder_gone` when one that held leases is gone. A backend that cannot tell says nothing: the lanes
+        find new work and pauses at their next poll, and a dead holder's leases are taken back when they run
+        out."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     async def claim(

@@ -4,8 +4,10 @@ connection."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -24,9 +26,10 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.sqlite import accepting, queue, reading
+from broadcaster.store.sqlite import accepting, notices, queue, reading
 from broadcaster.store.sqlite.connection import Connections
 from broadcaster.store.sqlite.grouping import GroupCommit
+from broadcaster.store.sqlite.notices import CONTROLS, HOLDER, WORK, announce
 
 KNOWN_UPDATES = 32
 """Recent updates whose incident and history claims keep decoded."""
@@ -42,9 +45,41 @@ class SqliteStore(Connections, Store):
         self._with_progress: set[str] = set()
         """Deliveries leased here that hold saved progress: when one of them ends, its progress is pruned in
         the same transaction (any other is pruned by the next sweep, in expire_due or a lane's claim)."""
+        self._notices = notices.notice_directory(path)
+        self._announced: set[str] = set()
+        """Lease owners of this process announced to followers (once each)."""
         self._known_updates: dict[str, queue.UpdateView] = {}
         """What claims read of recent updates (immutable once written), oldest first. A claim that falls
         back to the thread may fill it while the loop runs another: the worst a race costs is a read."""
+
+    def follow(
+        self,
+        *,
+        on_work: Callable[[], None],
+        on_controls: Callable[[], None],
+        on_holder_gone: Callable[[], None],
+    ) -> AbstractAsyncContextManager[None]:
+        """Through notices.py: other processes of this host announce their work and their leases."""
+
+        @contextlib.asynccontextmanager
+        async def following() -> AsyncIterator[None]:
+            holders = await self._read(reading.lease_holders)
+            async with notices.follow(
+                self._notices,
+                holders=holders,
+                on_work=on_work,
+                on_controls=on_controls,
+                on_holder_gone=on_holder_gone,
+            ):
+                yield
+
+        return following()
+
+    def _announce_holder(self, owner: str) -> None:
+        """Once per owner: a follower then watches this process, and takes its leases back when it ends."""
+        if owner not in self._announced:
+            self._announced.add(owner)
+            announce(self._notices, HOLDER + owner.encode())
 
     # --- writing updates
 
@@ -72,6 +107,10 @@ class SqliteStore(Connections, Store):
             ),
             durable=True,
         )
+        if not accepted.duplicate:
+            announce(self._notices, WORK)
+        if accepted.handed_off and handoff is not None:
+            self._announce_holder(handoff.owner)
         if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
             first = accepted.handed_off[0]
             self._known_updates[accepted.update.id] = (first.incident, first.history)
@@ -110,6 +149,8 @@ class SqliteStore(Connections, Store):
             known=known,
         )
         result = await self._lane_write(claim)
+        if result.claimed:
+            self._announce_holder(owner)
         self._with_progress -= ending
         self._with_progress.update(c.delivery.id for c in result.claimed if c.progress)
         for update_id in list(known)[: max(0, len(known) - KNOWN_UPDATES)]:
@@ -136,6 +177,8 @@ class SqliteStore(Connections, Store):
             queue.release, owner=owner, delivery_ids=delivery_ids, now=time.time(), interrupted=interrupted
         )
         released = await self._lane_write(release)
+        if released:
+            announce(self._notices, WORK)
         if delivery_ids is None:
             self._with_progress.clear()
         else:
@@ -161,7 +204,10 @@ class SqliteStore(Connections, Store):
     async def requeue_failed(
         self, *, now: float, update_id: str | None = None, channel: str | None = None
     ) -> tuple[int, int]:
-        return await self._write(partial(queue.requeue_failed, now=now, update_id=update_id, channel=channel))
+        requeued = await self._write(partial(queue.requeue_failed, now=now, update_id=update_id, channel=channel))
+        if requeued[0]:
+            announce(self._notices, WORK)
+        return requeued
 
     # --- reading
 
@@ -209,6 +255,7 @@ class SqliteStore(Connections, Store):
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
         change = partial(queue.set_paused, channel=channel, target=target, paused=paused, reason=reason, now=now)
         await self._write(change, durable=True)
+        announce(self._notices, CONTROLS)
 
     async def controls(self) -> list[LaneControl]:
         return await self._read(reading.controls)

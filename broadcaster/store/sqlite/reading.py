@@ -115,6 +115,14 @@ def suppressed(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(row[0] for row in conn.execute("SELECT address FROM suppressions"))
 
 
+def lease_holders(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT lease_owner FROM deliveries INDEXED BY deliveries_open "
+        f"WHERE state IN {OPEN_STATES} AND lease_owner IS NOT NULL"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def backlog(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
     rows = conn.execute(
         "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries INDEXED BY deliveries_open "
