@@ -68,6 +68,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_x
 	$(BIN)/python -m tests.bench.bench_scrubber
 	$(BIN)/python -m tests.bench.bench_intake
+	$(BIN)/python -m tests.bench.bench_pickup
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache

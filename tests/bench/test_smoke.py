@@ -22,6 +22,7 @@ def test_every_benchmark_is_listed() -> None:
         "bench_intake",
         "bench_journal",
         "bench_lane",
+        "bench_pickup",
         "bench_scrubber",
         "bench_send",
         "bench_webhook",
