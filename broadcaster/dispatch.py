@@ -208,20 +208,25 @@ class Dispatcher:
         chat command's summary), each on its own updates."""
         clock = self._runtime.clock
         deadline = clock() + wait
-        watched = {d.id: d for d in await self._deliveries(update_ids)}
+        watched: dict[str, Delivery] = {}
+        seen: dict[str, Delivery] = {}
+        """Lane events that came while the journal was first read: newer than what it says."""
         changed = asyncio.Event()
 
         def follow(event: LaneEvent) -> None:
+            now_is = replace(
+                event.delivery, state=STATE_AFTER[event.kind], not_before=event.not_before or event.delivery.not_before
+            )
             if event.delivery.id in watched:
-                watched[event.delivery.id] = replace(
-                    event.delivery,
-                    state=STATE_AFTER[event.kind],
-                    not_before=event.not_before or event.delivery.not_before,
-                )
+                watched[event.delivery.id] = now_is
                 changed.set()
+            elif event.delivery.update_id in update_ids:
+                seen[event.delivery.id] = now_is
 
-        stop_following = self.subscribe(follow)
+        stop_following = self.subscribe(follow)  # before the first read: no event falls between the two
         try:
+            watched.update({d.id: d for d in await self._deliveries(update_ids)})
+            watched.update({delivery_id: d for delivery_id, d in seen.items() if delivery_id in watched})
             read_at = clock()
             while not all(d.state.is_final or self._stuck(d, deadline) for d in watched.values()):
                 if clock() >= deadline:

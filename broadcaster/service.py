@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-from functools import partial
 
 from aiohttp import web
 
@@ -62,7 +61,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
             print(f"broadcaster: serving on http://{bound}", flush=True)
             for line in login_instructions(app[GATE], runner.addresses[0], on_terminal=sys.stdout.isatty()):
                 print(line, flush=True)
-            remind = partial(chatops.remind, app[CHATOPS].poster, runtime.settings)
+            remind = chatops.Reminders(app[CHATOPS].poster, runtime.settings)
             chores = [
                 asyncio.create_task(_sweep(runtime, dispatcher)),
                 asyncio.create_task(watch_overdue(runtime, remind=remind)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
 
@@ -26,6 +27,29 @@ def http_url(value: str) -> str:
 
 
 BaseUrl = Annotated[str, AfterValidator(http_url)]
+
+
+def split_host_port(value: str) -> tuple[str, int | None]:
+    """ "host", "host:port", "[v6 address]:port" as (lower-cased host, port or None). ValueError otherwise: a
+    scheme, a path, credentials, or a port out of range."""
+    parts = urlsplit("//" + value.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535") from None
+    if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in parts.netloc or "/" in value:
+        raise ValueError(f"{value!r} is not a host or host:port (no scheme, path or credentials)")
+    return parts.hostname.lower(), port
+
+
+def _host_port(value: str) -> str:
+    host, port = split_host_port(value)
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+"""A host and optional port, as "host", "host:port" or "[::1]:port" (stored lower-cased)."""
 
 
 class ServiceSettings(Section):
@@ -103,10 +127,11 @@ class AuthSettings(Section):
 
 
 class ChatopsSettings(Section):
-    mattermost_hosts: list[str] = Field(
+    mattermost_hosts: list[HostPort] = Field(
         default=[],
-        description='Hosts ("host" or "host:port") a Mattermost response_url may point to: the delivery '
-        "summary goes only there. Empty: no summary for Mattermost commands. Slack's is always hooks.slack.com.",
+        description='Where a Mattermost response_url may point ("host", for the scheme\'s own port, or '
+        '"host:port"): the delivery summary goes only there. Empty: no summary for Mattermost commands. '
+        "Slack's goes only to hooks.slack.com over https.",
     )
     reminder_webhook: Annotated[str, SecretUrl()] = Field(
         default="",

@@ -21,11 +21,13 @@ update already posted: two commanders posting the same words at once, or one pre
 
 def content_digest(draft: UpdateDraft, channels: Collection[str]) -> str:
     """What makes two submissions the same update, whoever sent them and however: the incident (or the new
-    incident's title), status, impact, message, components and maintenance times, with runs of white space
-    taken as one, going to the same `channels` (those planned: "every channel" and each one ticked on the
-    form are the same). Not the author, and not "next update by": a chat command's `next 30m` and a form
-    posted seconds apart promise the same update at slightly different times."""
-    fields = draft.model_dump(mode="json", exclude={"author", "next_update_at", "reopen", "channels"})
+    incident's title), status, message, components and maintenance times, with runs of white space taken as
+    one, going to the same `channels` (those planned: "every channel" and each one ticked on the form are the
+    same). Not the author; not "next update by" (a chat command's `next 30m` and a form posted seconds apart
+    promise the same update at slightly different times); not the impact (chat states it, the form may leave
+    it to be worked out from the components: the same words in the same minute are the same update)."""
+    exclude = {"author", "next_update_at", "reopen", "channels", "impact"}
+    fields = draft.model_dump(mode="json", exclude=exclude)
     fields["message"] = " ".join(draft.message.split())
     if draft.title is not None:
         fields["title"] = " ".join(draft.title.split()).casefold()

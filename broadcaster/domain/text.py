@@ -21,5 +21,14 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+_LINE_BREAKS: Final = re.compile(r"[\t\n\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """printable(text), with tabs and line breaks escaped too: for a log line or an error that must stay
+    one line whatever it quotes."""
+    return _LINE_BREAKS.sub(_escape, printable(text))
+
+
 def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"

@@ -24,16 +24,17 @@ def apply_update(draft: UpdateDraft, current: Incident | None, now: datetime) ->
         _check_transition(draft, current)
 
     before: Mapping[str, ComponentState] = current.components if current else {}
+    given = _known_names(draft.components, before)
     after = dict(before)
-    after.update(draft.components)
+    after.update(given)
     if draft.status.is_final:
         for name in after:
-            if name not in draft.components:
+            if name not in given:
                 after[name] = ComponentState.OPERATIONAL
     changes = tuple(
         ComponentChange(name, before.get(name), state)
         for name, state in after.items()
-        if name in draft.components or before.get(name) != state
+        if name in given or before.get(name) != state
     )
     impact = _impact(draft, kind, current, after)
 
@@ -98,6 +99,13 @@ def _check_transition(draft: UpdateDraft, current: Incident) -> None:
             f"reopening needs a status other than {draft.status.value}",
             {"status": "must reopen the incident"},
         )
+
+
+def _known_names(given: Mapping[str, ComponentState], known: Mapping[str, ComponentState]) -> dict[str, ComponentState]:
+    """`given`, each name the incident already has in another case written as the incident has it: "api"
+    in a chat command is the incident's "API", not a second component beside it."""
+    by_folded = {name.casefold(): name for name in known}
+    return {by_folded.get(name.casefold(), name): state for name, state in given.items()}
 
 
 def _impact(

@@ -59,16 +59,17 @@ async def watch_overdue(
     interval: float = OVERDUE_CHECK_INTERVAL,
     remind: Callable[[list[Incident]], Awaitable[None]] | None = None,
 ) -> None:
-    """Check now, then every `interval` seconds, until cancelled; `remind` is told of the incidents newly
-    overdue (chat's reminder). A journal that cannot be read is logged and checked again next time: the
-    warning is a reminder, never a reason to stop the service."""
+    """Check now, then every `interval` seconds, until cancelled; `remind` is given every incident overdue
+    at each check (chat's reminders keep their own account of what they told). A journal that cannot be read
+    is logged and checked again next time: the warning is a reminder, never a reason to stop the service."""
     warnings = OverdueWarnings()
     while True:
         try:
             now = datetime.fromtimestamp(runtime.clock(), UTC)
-            fresh = warnings.note(await overdue_incidents(runtime.store, now=now))
-            if fresh and remind is not None:
-                await remind(fresh)
+            overdue = await overdue_incidents(runtime.store, now=now)
+            warnings.note(overdue)
+            if remind is not None:
+                await remind(overdue)
         except StoreError as exc:
             log.error("checking for overdue incidents failed: %s", exc)
         except Exception:  # a bug: logged, and the reminders go on at the next check

@@ -74,6 +74,32 @@ class StoreContract(ProgressContract, OperationsContract):
         assert not (other.duplicate or later.duplicate or unwindowed.duplicate or elsewhere.duplicate)
         assert len({first.update.id, other.update.id, later.update.id, unwindowed.update.id, elsewhere.update.id}) == 5
 
+    async def test_a_key_answered_by_the_same_content_keeps_answering_that_update(self, journal: Store) -> None:
+        """The form's key, answered by the chat update of the same content, is remembered: the form sent again
+        after the window still answers that update, and the key with other content is a conflict."""
+        start = datetime.now(UTC)
+        chat = await post(journal, planned(), same_within=60, at=start)
+        form = await post(journal, planned(), same_within=60, at=start, key="form:1", digest="a")
+        resent = await post(
+            journal, planned(), same_within=60, at=start + timedelta(minutes=5), key="form:1", digest="a"
+        )
+        assert form.duplicate and resent.duplicate
+        assert chat.update.id == form.update.id == resent.update.id
+        with pytest.raises(ConflictError):
+            await post(journal, planned(), key="form:1", digest="b", message="Other.")
+
+    async def test_the_same_content_answers_only_while_it_is_the_incidents_latest(self, journal: Store) -> None:
+        """A, B, then A again within the window: the third is an update of its own, undoing B."""
+        start = datetime.now(UTC)
+        a = await post(journal, planned(), at=start)
+        incident = a.incident.id
+        first = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
+        await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Worse.")
+        third = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
+        assert not third.duplicate and third.update.id != first.update.id
+        fourth = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
+        assert fourth.duplicate and fourth.update.id == third.update.id
+
     async def test_suppressed_addresses_are_kept_once_and_lower_cased(self, journal: Store) -> None:
         added = await journal.suppress({"Ann@Example.com": "unsubscribed"}, source="unsubscribe", now=1.0)
         again = await journal.suppress(

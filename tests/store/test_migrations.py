@@ -1,7 +1,7 @@
 """An older journal opened by this build is migrated in place, in one transaction, keeping its data.
 
-Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_6,
-AS_VERSION_5, AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
+Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_7,
+AS_VERSION_6, AS_VERSION_5, AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
 
 from __future__ import annotations
 
@@ -16,15 +16,19 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_6 = "DROP INDEX incidents_due; DROP INDEX updates_content; ALTER TABLE updates DROP COLUMN content_digest;"
-"""Undoes version 7: no index of open incidents by their next update, no content digests of updates."""
+AS_VERSION_7 = (
+    "DROP TABLE idempotency_keys; DROP INDEX updates_content; ALTER TABLE updates DROP COLUMN content_digest;"
+)
+"""Undoes version 8: no content digests of updates, no idempotency keys beyond each update's own."""
+AS_VERSION_6 = AS_VERSION_7 + "DROP INDEX incidents_due;"
+"""Undoes versions 8 and 7: no index of open incidents by their next update either."""
 AS_VERSION_5 = AS_VERSION_6 + "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
-"""Undoes versions 7 and 6: no suppressions in the journal, no request digests."""
+"""Undoes versions 8 to 6: no suppressions in the journal, no request digests."""
 AS_VERSION_4 = AS_VERSION_5 + (
     "DROP INDEX deliveries_progress; DROP TABLE progress; ALTER TABLE deliveries DROP COLUMN has_progress;"
     "ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';"
 )
-"""Undoes versions 7, 6 and 5: progress back in one JSON column per delivery."""
+"""Undoes versions 8 to 5: progress back in one JSON column per delivery."""
 
 
 async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp_path: Path) -> None:
@@ -173,4 +177,28 @@ async def test_a_version_6_journal_finds_its_overdue_incidents_through_the_new_i
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     assert "incidents_due" in indexes
+    assert version == SCHEMA_VERSION
+
+
+async def test_a_version_7_journal_gets_content_digests_for_its_new_updates(tmp_path: Path) -> None:
+    """A journal made by the build that first had version 7: updates it holds have no digest (nothing
+    matches them), new ones do, and the same content within the window is answered by the first."""
+    path = tmp_path / "v7.db"
+    journal = SqliteStore(path, url="sqlite:///v7.db")
+    await journal.open()
+    old = await post(journal, planned())
+    await journal.close()
+    with sqlite3.connect(path) as conn:
+        conn.executescript(AS_VERSION_7 + "PRAGMA user_version = 7;")
+    reopened = SqliteStore(path, url="sqlite:///v7.db")
+    await reopened.open()
+    try:
+        first = await post(reopened, planned(), same_within=60)  # the same content as `old`, which has no digest
+        again = await post(reopened, planned(), same_within=60, key="k")
+        assert first.update.id != old.update.id
+        assert again.duplicate and again.update.id == first.update.id
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
     assert version == SCHEMA_VERSION

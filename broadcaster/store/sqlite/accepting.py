@@ -47,16 +47,11 @@ def accept(
     same_within: float | None = None,
 ) -> Accepted:
     content = content_digest(draft, {p.channel for p in plan})
-    if same_within is not None:
-        row = conn.execute(
-            "SELECT id FROM updates WHERE content_digest = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1",
-            (content, now.timestamp() - same_within),
-        ).fetchone()
-        if row is not None:
-            return _accepted_before(conn, row["id"])
     if idempotency_key is not None:
         row = conn.execute(
-            "SELECT id, request_digest FROM updates WHERE idempotency_key = ?", (idempotency_key,)
+            "SELECT id, request_digest FROM updates WHERE idempotency_key = ?1 "
+            "UNION ALL SELECT update_id, request_digest FROM idempotency_keys WHERE key = ?1 LIMIT 1",
+            (idempotency_key,),
         ).fetchone()
         if row is not None:
             if request_digest and row["request_digest"] and row["request_digest"] != request_digest:
@@ -66,6 +61,13 @@ def accept(
                     {"idempotency_key": "used before for other content"},
                 )
             return _accepted_before(conn, row["id"])
+    if same_within is not None and (same := _same_content(conn, draft, content, now.timestamp() - same_within)):
+        if idempotency_key is not None:  # so that this key, used again later, still answers this update
+            conn.execute(
+                "INSERT INTO idempotency_keys (key, update_id, request_digest) VALUES (?, ?, ?)",
+                (idempotency_key, same, request_digest),
+            )
+        return _accepted_before(conn, same)
     current = incident(conn, draft.incident_id) if draft.incident_id is not None else None
     after, update = apply_update(draft, current, now)
     _write_incident(conn, after)
@@ -206,6 +208,18 @@ def _write_incident(conn: sqlite3.Connection, item: Incident) -> None:
             item.updated_at.timestamp(),
         ),
     )
+
+
+def _same_content(conn: sqlite3.Connection, draft: UpdateDraft, content: str, since: float) -> str | None:
+    """The update of the same content accepted since `since`, if any. For an existing incident, only while
+    it is still the incident's latest: A, B and then A again is three updates, the last undoing B."""
+    row = conn.execute(
+        "SELECT u.id FROM updates AS u WHERE u.content_digest = ? AND u.created_at >= ? "
+        "AND (? IS NULL OR u.seq = (SELECT MAX(seq) FROM updates WHERE incident_id = u.incident_id)) "
+        "ORDER BY u.created_at DESC LIMIT 1",
+        (content, since, draft.incident_id),
+    ).fetchone()
+    return None if row is None else str(row["id"])
 
 
 def _insert_update(

@@ -29,7 +29,6 @@ from broadcaster.store.base import (
 from broadcaster.store.sqlite import accepting, notices, queue, reading
 from broadcaster.store.sqlite.connection import Connections
 from broadcaster.store.sqlite.grouping import GroupCommit
-from broadcaster.store.sqlite.notices import CONTROLS, HOLDER, WORK, announce
 
 KNOWN_UPDATES = 32
 """Recent updates whose incident and history claims keep decoded."""
@@ -79,7 +78,7 @@ class SqliteStore(Connections, Store):
         """Once per owner: a follower then watches this process, and takes its leases back when it ends."""
         if owner not in self._announced:
             self._announced.add(owner)
-            announce(self._notices, HOLDER + owner.encode())
+            notices.announce(self._notices, notices.HOLDER + owner.encode())
 
     # --- writing updates
 
@@ -108,7 +107,7 @@ class SqliteStore(Connections, Store):
             durable=True,
         )
         if not accepted.duplicate:
-            announce(self._notices, WORK)
+            notices.announce(self._notices, notices.WORK)
         if accepted.handed_off and handoff is not None:
             self._announce_holder(handoff.owner)
         if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
@@ -178,7 +177,7 @@ class SqliteStore(Connections, Store):
         )
         released = await self._lane_write(release)
         if released:
-            announce(self._notices, WORK)
+            notices.announce(self._notices, notices.WORK)
         if delivery_ids is None:
             self._with_progress.clear()
         else:
@@ -206,7 +205,7 @@ class SqliteStore(Connections, Store):
     ) -> tuple[int, int]:
         requeued = await self._write(partial(queue.requeue_failed, now=now, update_id=update_id, channel=channel))
         if requeued[0]:
-            announce(self._notices, WORK)
+            notices.announce(self._notices, notices.WORK)
         return requeued
 
     # --- reading
@@ -255,7 +254,7 @@ class SqliteStore(Connections, Store):
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
         change = partial(queue.set_paused, channel=channel, target=target, paused=paused, reason=reason, now=now)
         await self._write(change, durable=True)
-        announce(self._notices, CONTROLS)
+        notices.announce(self._notices, notices.CONTROLS)
 
     async def controls(self) -> list[LaneControl]:
         return await self._read(reading.controls)

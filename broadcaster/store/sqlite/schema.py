@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
 NEXT_UPDATE_AT: Final = "(state ->> '$.next_update_at')"
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS updates (
 -- Two commanders posting the same update at once (chat and the form) make one: the intake looks for the
 -- same content among the last minute's updates.
 CREATE INDEX IF NOT EXISTS updates_content ON updates (content_digest, created_at);
+-- Idempotency keys beyond an update's own: a form's key that was answered with the same update posted from
+-- chat a moment before, so that the form sent again later still answers that update.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key            TEXT PRIMARY KEY,
+    update_id      TEXT NOT NULL REFERENCES updates (id),
+    request_digest TEXT
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS deliveries (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- acceptance order, the order lanes deliver in
@@ -155,7 +162,9 @@ MIGRATIONS: Final = {
     6: "ALTER TABLE updates ADD COLUMN request_digest TEXT;\n"
     "CREATE TABLE suppressions (address TEXT PRIMARY KEY, reason TEXT NOT NULL, source TEXT NOT NULL, "
     "added_at REAL NOT NULL) WITHOUT ROWID;",
-    7: f"CREATE INDEX incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;\n"
-    "ALTER TABLE updates ADD COLUMN content_digest TEXT;\n"
-    "CREATE INDEX updates_content ON updates (content_digest, created_at);",
+    7: f"CREATE INDEX incidents_due ON incidents ({NEXT_UPDATE_AT}, id) WHERE is_open = 1;",
+    8: "ALTER TABLE updates ADD COLUMN content_digest TEXT;\n"
+    "CREATE INDEX updates_content ON updates (content_digest, created_at);\n"
+    "CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, update_id TEXT NOT NULL REFERENCES updates (id), "
+    "request_digest TEXT) WITHOUT ROWID;",
 }

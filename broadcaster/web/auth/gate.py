@@ -33,6 +33,8 @@ LINK_USER: Final = "(login link)"
 """Who a single-use login link signs in as (when no user is configured yet): a name `broadcaster user add`
 refuses, so no configured user can be mistaken for it."""
 PASSWORD_FINGERPRINT_CHARS: Final = 12
+STAMP_CHARS: Final = 22
+"""Of a stamp's base64 signature: 132 bits."""
 REVOKED_SESSIONS_KEPT: Final = 10_000
 """Logged-out sessions remembered at most (each until it would have expired anyway)."""
 
@@ -134,6 +136,14 @@ class Gate:
         while len(self._revoked) > REVOKED_SESSIONS_KEPT:  # only signed-in users can add: a bound, not a limit
             del self._revoked[next(iter(self._revoked))]
         response.del_cookie(SESSION_COOKIE, path="/")
+
+    def stamp(self, purpose: str, value: str) -> str:
+        """A signature of `value` for `purpose`, for a link whose claim must not be forged (the ledger's
+        "already posted" notice)."""
+        return self._signer.mac(purpose, value)[:STAMP_CHARS]
+
+    def stamped(self, purpose: str, value: str, stamp: str) -> bool:
+        return stamp.isascii() and hmac.compare_digest(self.stamp(purpose, value).encode(), stamp.encode())
 
     def csrf_token(self, session: Session) -> str:
         return self._signer.sign("csrf", session.id, lifetime=SESSION_LIFETIME)

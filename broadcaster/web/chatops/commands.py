@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from broadcaster.domain.text import one_line
 from config import Settings
+from config.sections import split_host_port
 
 SLACK_RESPONSE_HOST: Final = "hooks.slack.com"
 """Where Slack's response_url always points (https://hooks.slack.com/commands/...)."""
@@ -52,28 +54,26 @@ class Platform:
     team_ids: frozenset[str]
     channel_ids: frozenset[str]
     user_ids: frozenset[str]
-    response_hosts: frozenset[str]
-    """Hosts ("host" or "host:port") a response_url may name."""
+    response_hosts: frozenset[tuple[str, int | None]]
+    """(host, port) a response_url may name; port None: the scheme's own (443, or 80 for http)."""
+    response_path: str
+    """What a response_url's path starts with on this platform."""
     https_only: bool
 
+    def team_refusal(self, command: SlashCommand) -> str | None:
+        """Why the workspace (team) allow-list refuses this command, or None. An empty list allows any."""
+        kind = "workspace" if self.key == "slack" else "team"
+        return _refusal(self, kind, "team", self.team_ids, command.team_id)
+
     def refusal(self, command: SlashCommand) -> str | None:
-        """Why the allow-lists refuse this command, or None. An empty list allows any."""
-        for kind, allowed, given in (
-            ("workspace" if self.key == "slack" else "team", self.team_ids, command.team_id),
-            ("channel", self.channel_ids, command.channel_id),
-            ("user", self.user_ids, command.user_id),
-        ):
-            if allowed and given not in allowed:
-                listing = f"{self.key}_{'team' if kind == 'workspace' else kind}_ids"
-                return (
-                    f"this {self.name} {kind} ({given or 'unnamed'}) may not run incident commands: "
-                    f"it is not in [auth] {listing}"
-                )
-        return None
+        """Why the channel or user allow-list refuses this command, or None. An empty list allows any."""
+        return _refusal(self, "channel", "channel", self.channel_ids, command.channel_id) or _refusal(
+            self, "user", "user", self.user_ids, command.user_id
+        )
 
     def response_url_ok(self, url: str) -> bool:
-        """Whether a summary may be posted to `url`: only to this platform's own hosts, so a forged
-        response_url cannot turn the service into a way to reach other hosts."""
+        """Whether a summary may be posted to `url`: only to this platform's own hosts and ports, on its
+        response path, so a forged response_url cannot make the service reach anything else."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -81,16 +81,29 @@ class Platform:
             return False
         if parts.scheme not in (("https",) if self.https_only else ("http", "https")) or not parts.hostname:
             return False
-        if parts.username or parts.password:
+        if parts.username is not None or parts.password is not None or not parts.path.startswith(self.response_path):
             return False
-        host = parts.hostname.lower()
-        return host in self.response_hosts or (port is not None and f"{host}:{port}" in self.response_hosts)
+        default = 443 if parts.scheme == "https" else 80
+        host, given = parts.hostname.lower(), port or default
+        return any(
+            host == allowed and given == (allowed_port or default) for allowed, allowed_port in self.response_hosts
+        )
 
     def plain_text(self, text: str) -> str:
         """The command's text as the commander typed it."""
         if self.key != "slack":
             return text
         return html.unescape(_SLACK_ENTITY.sub(_slack_entity, text))
+
+
+def _refusal(platform: Platform, kind: str, listing: str, allowed: frozenset[str], given: str) -> str | None:
+    if not allowed or given in allowed:
+        return None
+    shown = one_line(given[:40]) or "unnamed"
+    return (
+        f"this {platform.name} {kind} ({shown}) may not run incident commands: "
+        f"it is not in [auth] {platform.key}_{listing}_ids"
+    )
 
 
 def _slack_entity(match: re.Match[str]) -> str:
@@ -105,7 +118,7 @@ def _slack_entity(match: re.Match[str]) -> str:
         return label or "@" + target[1:].partition("^")[0]
     if target.startswith("mailto:"):
         return label or target.removeprefix("mailto:")
-    return target  # a link: its address, whatever Slack shows for it
+    return label or target  # a link: as it was typed (Slack's label), else its address
 
 
 def slack(settings: Settings) -> Platform:
@@ -116,7 +129,8 @@ def slack(settings: Settings) -> Platform:
         team_ids=frozenset(auth.slack_team_ids),
         channel_ids=frozenset(auth.slack_channel_ids),
         user_ids=frozenset(auth.slack_user_ids),
-        response_hosts=frozenset({SLACK_RESPONSE_HOST}),
+        response_hosts=frozenset({(SLACK_RESPONSE_HOST, None)}),
+        response_path="/commands/",
         https_only=True,
     )
 
@@ -129,6 +143,7 @@ def mattermost(settings: Settings) -> Platform:
         team_ids=frozenset(auth.mattermost_team_ids),
         channel_ids=frozenset(auth.mattermost_channel_ids),
         user_ids=frozenset(auth.mattermost_user_ids),
-        response_hosts=frozenset(host.lower() for host in settings.chatops.mattermost_hosts),
+        response_hosts=frozenset(split_host_port(entry) for entry in settings.chatops.mattermost_hosts),
+        response_path="/hooks/commands/",
         https_only=False,
     )

@@ -18,11 +18,19 @@ from aiohttp import web
 
 from broadcaster.domain.drafts import SAME_UPDATE_WITHIN, validate_draft
 from broadcaster.domain.errors import InputError
+from broadcaster.web.api import digest
 from broadcaster.web.chatops import commands, replies
 from broadcaster.web.chatops.commands import Platform, SlashCommand
 from broadcaster.web.chatops.followups import ChatPoster, Summaries
-from broadcaster.web.chatops.grammar import ChatCommandError, ShowHelp, ShowStatus, draft_fields, parse_command
-from broadcaster.web.chatops.signatures import SlackVerifier, Unverified, verify_mattermost
+from broadcaster.web.chatops.grammar import (
+    ChatCommandError,
+    ShowHelp,
+    ShowStatus,
+    Submission,
+    draft_fields,
+    parse_command,
+)
+from broadcaster.web.chatops.signatures import SlackVerifier, Unverified, verify_mattermost, verify_mattermost_header
 from broadcaster.web.keys import DISPATCHER, RUNTIME
 
 log = logging.getLogger("broadcaster.chatops")
@@ -60,7 +68,7 @@ def install(app: web.Application) -> None:
     )
     app.router.add_post("/chatops/slack", slack_command)
     app.router.add_post("/chatops/mattermost", mattermost_command)
-    app.on_shutdown.append(_close)
+    app.on_cleanup.append(_close)  # after the last request: none can start a summary once they are closed
 
 
 async def _close(app: web.Application) -> None:
@@ -84,12 +92,15 @@ async def mattermost_command(request: web.Request) -> web.Response:
     chat = request.app[CHATOPS]
     if chat.mattermost_token is None:
         return _refused(401, "Mattermost commands are not set up here: [auth] mattermost_token is not set")
-    form = _form(request, await request.read())
+    body = await request.read()
     try:
-        verify_mattermost(chat.mattermost_token, request.headers, form)
+        if not verify_mattermost_header(chat.mattermost_token, request.headers):
+            form = _form(request, body)  # the token is in the body: parsed to find it, used only once verified
+            verify_mattermost(chat.mattermost_token, form)
+            return await _carry_out(request, chat.mattermost, form)
     except Unverified as exc:
         return _refused(401, str(exc))
-    return await _carry_out(request, chat.mattermost, form)
+    return await _carry_out(request, chat.mattermost, _form(request, body))
 
 
 def _form(request: web.Request, body: bytes) -> dict[str, str]:
@@ -104,10 +115,16 @@ def _form(request: web.Request, body: bytes) -> dict[str, str]:
 
 async def _carry_out(request: web.Request, platform: Platform, form: dict[str, str]) -> web.Response:
     command = SlashCommand.from_form(form)
+    # Another workspace is turned away (403); a channel or user of ours is told why, in chat (which shows a
+    # reply only when it is a 200).
+    team_refusal = platform.team_refusal(command)
+    if team_refusal is not None:
+        log.warning("refused a %s command: %s", platform.name, team_refusal)
+        return web.json_response(replies.ephemeral(f"Not allowed: {team_refusal}."), status=403)
     refusal = platform.refusal(command)
     if refusal is not None:
         log.warning("refused a %s command: %s", platform.name, refusal)
-        return web.json_response(replies.ephemeral(f"Not allowed: {refusal}."), status=403)
+        return _reply(f"Not allowed: {refusal}.")
     runtime = request.app[RUNTIME]
     now = datetime.fromtimestamp(runtime.clock(), UTC)
     try:
@@ -119,12 +136,20 @@ async def _carry_out(request: web.Request, platform: Platform, form: dict[str, s
     if isinstance(parsed, ShowStatus):
         incidents = await runtime.store.incidents(open_only=True, limit=STATUS_LISTED)
         return _reply(replies.status_text(incidents, now=now))
+    return await _submit(request, platform, command, parsed, now)
+
+
+async def _submit(
+    request: web.Request, platform: Platform, command: SlashCommand, parsed: Submission, now: datetime
+) -> web.Response:
+    runtime = request.app[RUNTIME]
     author = f"{command.user_name or command.user_id} ({platform.name} {command.user_id})".strip()
     try:
         draft = validate_draft(draft_fields(parsed, now=now, author=author[:100]), {})
         accepted = await request.app[DISPATCHER].submit(
             draft,
             idempotency_key=f"chat:{platform.key}:{command.trigger_id}" if command.trigger_id else None,
+            request_digest=digest({"user": command.user_id, "text": command.text}),
             same_within=SAME_UPDATE_WITHIN,
         )
     except InputError as exc:  # an unknown or resolved incident, a status of the wrong kind...

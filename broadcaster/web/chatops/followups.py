@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
@@ -18,7 +19,7 @@ import aiohttp
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import Incident
 from broadcaster.store import Accepted
-from broadcaster.web.chatops.replies import ephemeral, summary_text
+from broadcaster.web.chatops.replies import chat_safe, ephemeral, summary_text
 from broadcaster.web.pages.times import when
 from channels.transport.http import client_session
 from config import Settings
@@ -66,6 +67,7 @@ class Summaries:
         self._poster = poster
         self._settings = settings
         self._pending: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def waiting(self) -> int:
@@ -73,7 +75,10 @@ class Summaries:
         return len(self._pending)
 
     def start(self, accepted: Accepted, response_url: str) -> bool:
-        """Post the update's summary to `response_url` once it settles; False when too many are waiting."""
+        """Post the update's summary to `response_url` once it settles; False when too many are waiting, or
+        the service is stopping."""
+        if self._closed:
+            return False
         if len(self._pending) >= MAX_PENDING_SUMMARIES:
             log.warning("%d chat summaries wait already: none for update %s", len(self._pending), accepted.update.id)
             return False
@@ -94,22 +99,38 @@ class Summaries:
             log.exception("the summary of update %s failed", accepted.update.id)
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
 
 
-async def remind(poster: ChatPoster, settings: Settings, overdue: Sequence[Incident]) -> None:
-    """Tell chat of incidents newly overdue (watch_overdue's warnings), in one message."""
-    url = settings.chatops.reminder_webhook
-    if not url or not overdue:
-        return
-    form = settings.service.public_url
-    lines = [f"Overdue: {len(overdue)} incident(s) promised an update that has not come."]
-    for incident in overdue:
-        line = f"- `{incident.id}` {incident.name}: the next update was due {when(incident.next_update_at)}"
-        lines.append(line + (f"; post one at {form}/?incident={incident.id}" if form else ""))
-    try:
-        await poster.post(url, {"text": "\n".join(lines)})
-    except ChatPostError as exc:
-        log.warning("the overdue reminder did not reach chat: %s", exc)
+class Reminders:
+    """Tells chat, on [chatops] reminder_webhook, of each incident that became overdue: once per incident and
+    due time, and again at the next check when chat could not be reached."""
+
+    def __init__(self, poster: ChatPoster, settings: Settings) -> None:
+        self._poster = poster
+        self._settings = settings
+        self._reminded: set[tuple[str, datetime | None]] = set()
+
+    async def __call__(self, overdue: Sequence[Incident]) -> None:
+        """Remind of those among `overdue` (every incident overdue now) not reminded of yet."""
+        url = self._settings.chatops.reminder_webhook
+        current = {(incident.id, incident.next_update_at) for incident in overdue}
+        self._reminded &= current  # bounded by what is overdue now
+        fresh = [incident for incident in overdue if (incident.id, incident.next_update_at) not in self._reminded]
+        if not url or not fresh:
+            return
+        form = self._settings.service.public_url
+        lines = [f"Overdue: {len(fresh)} incident(s) promised an update that has not come."]
+        for incident in fresh:
+            line = f"- `{incident.id}` {chat_safe(incident.name)}: the next update was due "
+            line += when(incident.next_update_at)
+            lines.append(line + (f"; post one at {form}/?incident={incident.id}" if form else ""))
+        try:
+            await self._poster.post(url, {"text": "\n".join(lines)})
+        except ChatPostError as exc:
+            log.warning("the overdue reminder did not reach chat (tried again at the next check): %s", exc)
+            return
+        self._reminded |= {(incident.id, incident.next_update_at) for incident in fresh}

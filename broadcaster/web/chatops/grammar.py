@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any, Final, TypeAlias, TypeVar
 
 from broadcaster.domain.models import ID_PATTERN, MAX_COMPONENT_NAME, MAX_COMPONENTS, MAX_MESSAGE, MAX_TITLE
-from broadcaster.domain.text import printable
+from broadcaster.domain.text import one_line
 from broadcaster.domain.vocabulary import ComponentState, Impact, Status
 
 
@@ -113,6 +113,11 @@ Examples:
   help"""
 
 
+_STATE_WORDS: Final = frozenset({"up", "down", "ok", "fine", "broken", "degraded", "outage", "slow", "maintenance"})
+"""Words a commander may write for a component's state after its name: "component API down ..." is a clause
+gone wrong, not the start of the message."""
+
+
 def parse_command(text: str) -> ChatCommand:
     """The command in `text`, the slash command's argument; ChatCommandError says what is wrong with it."""
     word, rest = _word(text)
@@ -161,6 +166,9 @@ def _new(text: str) -> NewIncident:
     quoted = re.match(rf"{re.escape(text[0])}(.*?){re.escape(close)}\s*\|", text, re.DOTALL) if close else None
     if quoted:
         title, text = quoted[1].strip(), text[quoted.end() :]
+    elif close and "|" in text[1 : max(0, text.find(close, 1))]:
+        # '"API | DB" errors | ...': the quotes hold a "|" but do not end the title; which "|" was meant?
+        raise ChatCommandError(f'a quoted title holding "|" must end with its closing {close}, right before "|"')
     else:
         title, bar, text = text.partition("|")
         if not bar:
@@ -239,8 +247,15 @@ def _component(text: str) -> tuple[str, ComponentState, str] | None:
         name = re.split(r"[\s=]", text, maxsplit=1)[0]
         rest = text[len(name) :].lstrip()
     if not rest.startswith("="):
-        if close or (name and _lookup(_word(rest)[0], tuple(ComponentState))):
-            raise ChatCommandError(f"component wants <name>=<state> (got {_show(text)})")
+        following = _word(rest)[0]
+        spaced = "=" in following and _lookup(following.partition("=")[2], tuple(ComponentState))
+        if spaced:  # component Checkout API=major_outage: a name with a space in it, unquoted
+            rest_of_name, _, state = following.partition("=")
+            raise ChatCommandError(f'quote a component name with spaces: component "{name} {rest_of_name}"={state}')
+        if close or (name and (_lookup(following, tuple(ComponentState)) or following.lower() in _STATE_WORDS)):
+            raise ChatCommandError(
+                f"component wants <name>=<state> (got {_show(text)}): states are {_listed(tuple(ComponentState))}"
+            )
         return None
     if not name:
         raise ChatCommandError('component needs a name before "="')
@@ -283,4 +298,4 @@ def _check_length(what: str, text: str, limit: int) -> None:
 def _show(text: str) -> str:
     """`text` quoted for a one-line error: cut short, and no control character or line break left raw."""
     cut = text if len(text) <= _ECHO else text[: _ECHO - 1] + "…"
-    return "'" + _LINE_BREAK.sub(lambda found: f"\\u{ord(found[0]):04x}", printable(cut)) + "'"
+    return "'" + one_line(cut) + "'"

@@ -30,6 +30,7 @@ class SlackVerifier:
         self._key = signing_secret.encode()
         self._clock = clock
         self._seen: dict[str, float] = {}
+        """Signatures received, each until the time its request stops being accepted."""
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raises Unverified unless `body` is signed with the secret, recently, for the first time."""
@@ -46,26 +47,38 @@ class SlackVerifier:
         # Compared as bytes: compare_digest raises on a str that is not ASCII (a 500 for a forged header).
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
             raise Unverified("the signature does not match: not signed with this app's signing secret")
-        self._forget_before(now - SLACK_WINDOW)
+        self._forget_before(now)
         if signature in self._seen:
             raise Unverified("this request was received before (a replay)")
-        self._seen[signature] = now
+        # Remembered for as long as the request could be accepted: its timestamp may be up to the window
+        # ahead of this clock.
+        self._seen[signature] = max(now, int(timestamp)) + SLACK_WINDOW
         while len(self._seen) > SEEN_SIGNATURES_KEPT:
             del self._seen[next(iter(self._seen))]
 
-    def _forget_before(self, horizon: float) -> None:
-        # Oldest first (insertion order): stop at the first one still inside the window.
-        for signature, seen_at in list(self._seen.items()):
-            if seen_at >= horizon:
-                break
-            del self._seen[signature]
+    def _forget_before(self, now: float) -> None:
+        """Forget the signatures whose requests can no longer be accepted anyway."""
+        self._seen = {signature: until for signature, until in self._seen.items() if until > now}
 
 
-def verify_mattermost(expected_token: str, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
-    """Raises Unverified unless the request carries the slash command's token (body, or Authorization)."""
+def verify_mattermost_header(expected_token: str, headers: Mapping[str, str]) -> bool:
+    """True when `Authorization: Token ...` carries the slash command's token; False when there is no such
+    header (the token is then in the body); Unverified when it carries another."""
     scheme, _, given = headers.get("Authorization", "").partition(" ")
-    presented = given.strip() if scheme.lower() == "token" and given.strip() else form.get("token", "")
+    if scheme.lower() != "token" or not given.strip():
+        return False
+    _compare(expected_token, given.strip())
+    return True
+
+
+def verify_mattermost(expected_token: str, form: Mapping[str, str]) -> None:
+    """Raises Unverified unless the form's `token` field is the slash command's token."""
+    presented = form.get("token", "")
     if not presented:
         raise Unverified("no token: the Mattermost slash command's token is required")
+    _compare(expected_token, presented)
+
+
+def _compare(expected_token: str, presented: str) -> None:
     if not hmac.compare_digest(expected_token.encode(), presented.encode("utf-8", "surrogatepass")):
         raise Unverified("the token does not match this service's Mattermost slash command token")

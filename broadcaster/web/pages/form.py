@@ -27,6 +27,7 @@ from broadcaster.web.pages.form_input import (
     NEXT_UPDATE_CHOICES,
     FormInput,
 )
+from broadcaster.web.pages.ledger import POSTED_BEFORE
 from broadcaster.web.pages.previews import ChannelPreview, preview_draft
 from broadcaster.web.pages.starters import BUILT_IN_STARTERS
 from broadcaster.web.pages.times import when
@@ -109,7 +110,10 @@ async def _send(
     except InputError as exc:
         scrub = request.app[RUNTIME].settings.scrubber
         return _page(request, session, typed, incidents, problems=_problems_of(exc, scrub), status=422)
-    return see_other(f"/updates/{accepted.update.id}" + ("?posted=before" if accepted.duplicate else ""))
+    ledger = f"/updates/{accepted.update.id}"
+    if accepted.duplicate:  # the ledger says so, on a stamp only this service can make
+        ledger += f"?posted={request.app[GATE].stamp(POSTED_BEFORE, accepted.update.id)}"
+    return see_other(ledger)
 
 
 def _problems_of(exc: InputError, scrub: Callable[[str], str]) -> dict[str, str]:

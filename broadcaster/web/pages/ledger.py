@@ -51,6 +51,10 @@ class Control:
     targets: list[Control] = field(default_factory=list)
 
 
+POSTED_BEFORE: Final = "posted-before"
+"""What the stamp in `?posted=` vouches for: the form's update had been posted already, and was answered."""
+
+
 async def show_ledger(request: web.Request) -> web.StreamResponse:
     session = signed_in(request)
     store = request.app[RUNTIME].store
@@ -145,7 +149,7 @@ def _page(
         overdue=is_overdue(incident, now=datetime.fromtimestamp(request.app[RUNTIME].clock(), UTC)),
         requeued=_count(request, "requeued"),
         too_old=_count(request, "too_old"),
-        posted_before=request.query.get("posted") == "before",
+        posted_before=request.app[GATE].stamped(POSTED_BEFORE, update.id, request.query.get("posted", "")),
         when=when,
     )
 

@@ -57,6 +57,9 @@ class Receiver:
     def at(self, path: str) -> list[Received]:
         return [request for request in self.received if request.path == path]
 
+    def at_prefix(self, prefix: str) -> list[Received]:
+        return [request for request in self.received if request.path.startswith(prefix)]
+
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> Receiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)

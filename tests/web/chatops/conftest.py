@@ -47,7 +47,7 @@ class Chat:
     hooks: Receiver
     """The webhook channel's receiver (path /hook), and Mattermost's response_url and reminders (plain HTTP)."""
     slack: Receiver
-    """What hooks.slack.com is pinned to: Slack's response_url."""
+    """What hooks.slack.com:443 is pinned to: Slack's response_url."""
     workdir: Path
 
     def slack_fields(self, text: str, **fields: str) -> dict[str, str]:
@@ -63,7 +63,7 @@ class Chat:
             "user_name": "ann",
             "command": "/incident",
             "text": text,
-            "response_url": f"https://{SLACK_HOST}:{self.slack.port}/commands/T0001/1234/{trigger}",
+            "response_url": f"https://{SLACK_HOST}/commands/T0001/1234/{trigger}",
             "trigger_id": trigger,
             **fields,
         }
@@ -164,7 +164,7 @@ def open_chat(
             f'users = {{ ann = "{password_hash()}" }}\n'
             f'[chatops]\nmattermost_hosts = ["127.0.0.1:{hooks.port}"]\nsummary_after = {summary_after}\n'
             f'reminder_webhook = "{hooks.url("/hooks/reminders")}"\n'
-            f'[network]\nresolve = {{ "{SLACK_HOST}" = "127.0.0.1:{slack_hooks.port}" }}\n'
+            f'[network]\nresolve = {{ "{SLACK_HOST}:443" = "127.0.0.1:{slack_hooks.port}" }}\n'
             f'ca_file = "{slack_tls[0]}"\n'
             "[retry.webhook]\nmax_attempts = 2\nbase_delay = 0.05\nmax_delay = 0.1\n"
             f'[webhook]\nenabled = true\n[[webhook.targets]]\nurl = "{hooks.url("/hook")}"\nname = "ops"\n'

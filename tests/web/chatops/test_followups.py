@@ -7,11 +7,10 @@ import asyncio
 import contextlib
 import json
 from datetime import timedelta
-from functools import partial
 
 import pytest
 
-from broadcaster.web.chatops import CHATOPS, remind
+from broadcaster.web.chatops import CHATOPS, Reminders
 from broadcaster.web.overdue import watch_overdue
 from tests.channels.webhook.receiver import Answer
 from tests.support.helpers import eventually
@@ -50,20 +49,20 @@ async def test_a_response_url_that_redirects_is_not_followed(chat: Chat, caplog:
     assert chat.hooks.at("/hooks/moved") == []
 
 
-async def test_overdue_incidents_are_reminded_on_the_reminder_webhook_once(chat: Chat) -> None:
+async def test_overdue_incidents_are_reminded_once_and_again_if_chat_missed_it(chat: Chat) -> None:
+    """The reminder webhook fails the first time: the next check tries again; once it went through, later
+    checks say nothing more of the same lateness."""
+    chat.hooks.script("/hooks/reminders", Answer(status=500, body=b"try later"), Answer(status=200))
     assert "Accepted update" in reply_text(await (await chat.slack_command(NEW)).json())
     [incident] = await chat.runtime.store.incidents()
     assert incident.next_update_at is not None
-    due = incident.next_update_at
-    chat.runtime.clock = (due + timedelta(minutes=1)).timestamp
-    poster = chat.client.app[CHATOPS].poster
-    watching = asyncio.create_task(
-        watch_overdue(chat.runtime, interval=0.05, remind=partial(remind, poster, chat.runtime.settings))
-    )
+    chat.runtime.clock = (incident.next_update_at + timedelta(minutes=1)).timestamp
+    remind = Reminders(chat.client.app[CHATOPS].poster, chat.runtime.settings)
+    watching = asyncio.create_task(watch_overdue(chat.runtime, interval=0.05, remind=remind))
     try:
 
         async def reminded() -> bool:
-            return bool(chat.hooks.at("/hooks/reminders"))
+            return len(chat.hooks.at("/hooks/reminders")) == 2
 
         await eventually(reminded)
         await asyncio.sleep(0.3)  # several more checks: the same lateness is not reminded again
@@ -71,8 +70,17 @@ async def test_overdue_incidents_are_reminded_on_the_reminder_webhook_once(chat:
         watching.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watching
-    [reminder] = chat.hooks.at("/hooks/reminders")
+    failed, reminder = chat.hooks.at("/hooks/reminders")
+    assert failed.body == reminder.body
     text = json.loads(reminder.body)["text"]
     assert text.startswith("Overdue: 1 incident(s) promised an update that has not come.")
     assert f"`{incident.id}` API errors" in text
     assert f"{PUBLIC_URL}/?incident={incident.id}" in text
+
+
+async def test_a_name_in_chat_markup_is_quoted_not_acted_on(chat: Chat) -> None:
+    """An incident named to ping everyone (from the form, say) is shown as text in chat's replies."""
+    answer = await chat.mattermost_command("new minor <!channel> @here Logins | Slow.")
+    text = reply_text(await answer.json())
+    assert "(&lt;!channel&gt; @\u200bhere Logins)" in text
+    assert "<!channel>" not in text

@@ -185,6 +185,12 @@ def test_a_message_keeps_its_lines_and_inner_spacing_and_loses_only_its_ends() -
     assert command.message == "Cause found:\n\n  - a bad deploy\n\tRolling back."
 
 
+def test_a_title_may_begin_with_a_quoted_word() -> None:
+    assert parse_command('new minor "Login" is slow | Some sign-ins take a minute.') == NewIncident(
+        Impact.MINOR, '"Login" is slow', "Some sign-ins take a minute."
+    )
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -243,6 +249,12 @@ def test_a_message_may_begin_with_a_clause_word_that_begins_no_clause(message: s
         (f"update {ID} resolved next 30m All clear.", "next does not go with status resolved"),
         (f"update {ID} completed next 30m Done.", "next does not go with status completed"),
         (f"update {ID} monitoring next 30m next 1h Watching.", "next is given twice"),
+        (
+            f"update {ID} identified component Checkout API=major_outage All down.",
+            'quote a component name with spaces: component "Checkout API"=major_outage',
+        ),
+        (f"update {ID} identified component API down Payments fail.", "component wants <name>=<state>"),
+        ('new major "API | DB" errors | Some fail.', 'a quoted title holding "|" must end with its closing "'),
     ],
 )
 def test_every_malformed_command_gets_its_own_error(text: str, problem: str) -> None:

@@ -48,12 +48,22 @@ async def test_a_missing_or_wrong_token_is_401_and_journals_nothing(chat: Chat) 
     assert chat.journaled() == []
 
 
-async def test_a_team_outside_the_allow_list_is_403(open_chat: OpenChat) -> None:
-    async with open_chat(auth='mattermost_team_ids = ["mmteam1"]') as chat:
-        refused = await chat.mattermost_command(NEW, team_id="elsewhere")
-        assert refused.status == 403
-        assert "[auth] mattermost_team_ids" in reply_text(await refused.json())
+async def test_the_allow_lists_refuse_other_teams_channels_and_users(open_chat: OpenChat) -> None:
+    allow = (
+        'mattermost_team_ids = ["mmteam1"]\nmattermost_channel_ids = ["mmchannel1"]\nmattermost_user_ids = ["mmuser1"]'
+    )
+    async with open_chat(auth=allow) as chat:
+        for field, listing, status in (
+            ("team_id", "mattermost_team_ids", 403),
+            ("channel_id", "mattermost_channel_ids", 200),
+            ("user_id", "mattermost_user_ids", 200),
+        ):
+            refused = await chat.mattermost_command(NEW, **{field: "elsewhere"})
+            assert refused.status == status
+            assert f"[auth] {listing}" in reply_text(await refused.json())
         assert chat.journaled() == []
+        assert (await chat.mattermost_command(NEW)).status == 200
+        assert len(chat.journaled()) == 1
 
 
 async def test_no_summary_goes_to_a_host_not_listed(chat: Chat, caplog: pytest.LogCaptureFixture) -> None:

@@ -4,14 +4,28 @@ and disallowed requests refused with nothing journaled; every command form carri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from urllib.parse import urlencode
 
+import pytest
+
 from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.web.chatops import CHATOPS
 from tests.channels.webhook.receiver import Answer
 from tests.support.helpers import eventually
-from tests.web.chatops.conftest import FORM_TYPE, PUBLIC_URL, SLACK_SECRET, Chat, OpenChat, reply_text, slack_signature
+from tests.web.chatops.conftest import (
+    FORM_TYPE,
+    MATTERMOST_TOKEN,
+    PUBLIC_URL,
+    SLACK_SECRET,
+    Chat,
+    OpenChat,
+    reply_text,
+    slack_signature,
+)
+from tests.web.conftest import Service
 from tests.web.pages.conftest import PASSWORD, hidden_field
 
 NEW = "new major API errors | component API=partial_outage next 30m Some card payments fail."
@@ -69,18 +83,22 @@ async def test_requests_not_signed_by_the_app_are_401_and_journal_nothing(chat: 
         assert SLACK_SECRET not in await answer.text()
 
 
-async def test_commands_from_outside_the_allow_lists_are_403_and_journal_nothing(open_chat: OpenChat) -> None:
+async def test_commands_from_outside_the_allow_lists_are_refused_and_journal_nothing(open_chat: OpenChat) -> None:
+    """Another workspace is a 403; a channel or user of ours not on the lists is told why in chat (a reply chat
+    shows only when it is a 200)."""
     allow = 'slack_team_ids = ["T0001"]\nslack_channel_ids = ["C2147483705"]\nslack_user_ids = ["U2147483697"]'
     async with open_chat(auth=allow) as chat:
-        for field, value, listing in (
-            ("team_id", "T9999", "slack_team_ids"),
-            ("channel_id", "C9999", "slack_channel_ids"),
-            ("user_id", "U9999", "slack_user_ids"),
+        for field, value, listing, status in (
+            ("team_id", "T9999", "slack_team_ids", 403),
+            ("channel_id", "C9999", "slack_channel_ids", 200),
+            ("user_id", "U9999\r\nforged log line", "slack_user_ids", 200),
         ):
             refused = await chat.slack_command(NEW, fields={field: value})
-            assert refused.status == 403
+            assert refused.status == status
             text = reply_text(await refused.json())
-            assert value in text
+            assert text.startswith("Not allowed: ")
+            assert value.split("\r")[0] in text
+            assert "\r" not in text and "\n" not in text
             assert f"[auth] {listing}" in text
         assert chat.journaled() == []
         assert (await chat.slack_command(NEW)).status == 200
@@ -124,7 +142,7 @@ async def test_slack_markup_in_the_text_is_read_as_the_commander_typed_it(chat: 
     [incident] = await chat.runtime.store.incidents()
     assert incident.name == "Login & SSO"
     [(_author, _status, message)] = chat.journaled()
-    assert message == "@bob is on it; see https://status.example.com <3"
+    assert message == "@bob is on it; see status.example.com <3"  # the link as typed
 
 
 async def test_the_same_update_from_slack_mattermost_and_the_form_within_a_minute_is_one(open_chat: OpenChat) -> None:
@@ -168,5 +186,54 @@ async def _post_the_same_update_three_ways(chat: Chat) -> None:
     }
     posted = [*form.items(), *(("channel", name) for name in chat.runtime.active_channels())]
     sent = await chat.client.post("/", data=posted, allow_redirects=False)
-    assert sent.headers["Location"] == f"/updates/{deliveries[0].update_id}?posted=before"
+    assert sent.headers["Location"].startswith(f"/updates/{deliveries[0].update_id}?posted=")
     assert len(chat.journaled()) == 1
+
+
+async def test_nothing_is_parsed_before_the_signature_is_checked(chat: Chat) -> None:
+    """A body that is not even a form, unsigned or signed with another secret, is refused as unsigned (401),
+    not as a bad form (415, 400): the request's content is not looked at before it is verified."""
+    for headers in ({}, slack_signature("not the body", secret="not-the-signing-secret")):
+        answer = await chat.client.post(
+            "/chatops/slack", data=b"\xff\xfe not a form", headers={"Content-Type": "text/plain", **headers}
+        )
+        assert answer.status == 401
+
+
+async def test_a_timestamp_from_the_future_is_refused_too(chat: Chat) -> None:
+    answer = await chat.slack_command(NEW, at=time.time() + 301)
+    assert answer.status == 401
+    assert chat.journaled() == []
+
+
+async def test_a_command_sent_twice_at_once_from_both_platforms_is_one_update(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two commanders, the same words at the same moment: one update, one summary; and the secrets, tokens
+    and response URLs (a credential for 30 minutes) never reach the log."""
+    answers = await asyncio.gather(chat.slack_command(NEW), chat.mattermost_command(NEW))
+    texts = [reply_text(await answer.json()) for answer in answers]
+    assert sorted(text.split(" ", 1)[0] for text in texts) == ["Accepted", "Already"]
+    assert len(chat.journaled()) == 1
+    [incident] = await chat.runtime.store.incidents()
+    update = f"update {incident.id} identified A faulty deploy."
+    await asyncio.gather(chat.slack_command(update), chat.mattermost_command(update))
+    assert len(chat.journaled()) == 2
+    summaries = chat.client.app[CHATOPS].summaries
+
+    async def summarised() -> bool:
+        return summaries.waiting == 0 and len(chat.slack.received) + len(chat.hooks.at_prefix("/hooks/commands/")) >= 2
+
+    await eventually(summarised, within=20)
+    assert len(chat.slack.received) + len(chat.hooks.at_prefix("/hooks/commands/")) == 2  # one per update
+    for secret in (SLACK_SECRET, MATTERMOST_TOKEN, "/commands/T0001/", "/hooks/commands/"):
+        assert secret not in caplog.text
+
+
+async def test_a_platform_not_set_up_refuses_everything(service: Service) -> None:
+    """No signing secret, no token: both endpoints are 401 and say what to set."""
+    slack = await service.client.post("/chatops/slack", data="text=status", headers=FORM_TYPE)
+    mattermost = await service.client.post("/chatops/mattermost", data="text=status&token=x", headers=FORM_TYPE)
+    assert (slack.status, mattermost.status) == (401, 401)
+    assert "[auth] slack_signing_secret is not set" in (await slack.json())["error"]
+    assert "[auth] mattermost_token is not set" in (await mattermost.json())["error"]
