@@ -100,3 +100,13 @@ def test_next_update_time_must_be_in_the_future_and_clears_on_resolve() -> None:
     assert incident.next_update_at == update.next_update_at == T0 + timedelta(minutes=30)
     incident, _ = step(incident, T0 + timedelta(minutes=20), status="resolved")
     assert incident.next_update_at is None
+
+
+def test_a_component_named_in_another_case_is_the_incidents_own() -> None:
+    """ "api" from a phone is the incident's "API": its state changes, and no second component appears."""
+    incident, _ = step(None, status="identified", components={"API": "major_outage"})
+    incident, update = step(incident, T0 + timedelta(minutes=5), status="monitoring", components={"api": "operational"})
+    assert incident.components == {"API": ComponentState.OPERATIONAL}
+    assert [(c.name, c.old, c.new) for c in update.components] == [
+        ("API", ComponentState.MAJOR_OUTAGE, ComponentState.OPERATIONAL)
+    ]
