@@ -36,7 +36,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(runtime, poll_interval=runtime.settings.service.poll_interval)
-    app = create_app(runtime, dispatcher)
+    app = create_app(runtime, dispatcher, preflight_every=runtime.settings.service.check_interval)
     runner = web.AppRunner(app, access_log=None)
     try:
         await runner.setup()

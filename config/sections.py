@@ -68,6 +68,11 @@ class ServiceSettings(Section):
         description="Seconds between looks at the journal for work another instance journaled. Processes of "
         "this host sharing a SQLite journal say so at once; this is the fallback.",
     )
+    check_interval: Annotated[float, Field(gt=0, le=86400)] = Field(
+        default=3600.0,
+        description="Seconds between the service's preflights (`broadcaster check`, run in the service): the "
+        "results are on /readyz and /metrics, so a broken channel is seen before an incident needs it.",
+    )
     sweep_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=15.0,
         description="Seconds between sweeps that take back leases that ran out and record expiries. A process of "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections import Counter
 from typing import Any
@@ -14,12 +13,11 @@ from broadcaster.control import set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN
 from broadcaster.domain.statuspage import iso
+from broadcaster.preflight import run_preflight
 from broadcaster.runtime import Runtime
 from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import Settings
 from config.secrets import mask_url, masked_dump
-
-CHECK_TIMEOUT = 30.0
 
 
 async def status(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -143,21 +141,16 @@ async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
     return _report(results, "mirror")
 
 
-async def check(_args: argparse.Namespace, runtime: Runtime) -> int:
-    say(f"ok    journal {mask_url(runtime.store.url, keep_path=True)}")
-    failed = 0
-    context = ChannelContext(runtime.settings, runtime.store)
-    for name in runtime.active_channels():
-        channel = runtime.registry.get(name).load().create(context)
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT):
-                results = await channel.check()
-        except TimeoutError:
-            results = [CheckResult("*", False, f"no answer within {CHECK_TIMEOUT:g}s")]
-        finally:
-            await channel.aclose()
-        failed += _report(results, name)
-    return 3 if failed else 0
+async def check(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Exit 0 when everything checked passed, 3 when anything failed (2, as always, for bad configuration)."""
+    preflight = await run_preflight(runtime)
+    if args.json:
+        print_json(preflight.to_json())
+    else:
+        for result in preflight.results:
+            verdict = {"ok": "ok", "failed": "FAIL", "skipped": "skip"}[result.verdict]
+            say(scrub_output(f"{verdict:5} {result.channel} {result.target}: {result.detail}"))
+    return 0 if preflight.ok else 3
 
 
 def _report(results: list[CheckResult], channel: str) -> int:

@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     commands.add_parser("render", parents=[common], help="rebuild the whole status mirror from the journal")
-    commands.add_parser("check", parents=[common], help="preflight every enabled channel without messaging anyone")
+    check = commands.add_parser(
+        "check", parents=[common], help="preflight the journal and every enabled channel without messaging anyone"
+    )
+    check.add_argument("--json", action="store_true", help='print {"ok", "checked_at", "results"} on standard output')
     config = commands.add_parser("config", parents=[common], help="show the effective settings, secrets masked")
     config.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # JSON is the only format; accepted
 

@@ -8,7 +8,7 @@ since updates are still accepted and wait in the journal for the channel to come
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -17,10 +17,11 @@ from broadcaster.domain.models import Incident
 from broadcaster.lanes import LaneStatus
 from broadcaster.web.backlog import Backlog
 from broadcaster.web.keys import DISPATCHER, JOURNAL_FIGURES, JOURNAL_WRITES, RUNTIME
+from broadcaster.web.preflight_watch import PREFLIGHT
 from config.secrets import mask_url
 
-NO_PREFLIGHT_YET: dict[str, Any] = {"checked_at": None, "results": []}
-"""What /readyz shows until the service runs `broadcaster check`'s preflight itself."""
+NO_PREFLIGHT_YET: Final[dict[str, Any]] = {"ok": None, "checked_at": None, "results": []}
+"""What /readyz shows until the service's first preflight has finished (or when it runs none)."""
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -45,19 +46,24 @@ async def readyz(request: web.Request) -> web.Response:
     except StoreError as exc:
         store["error"] = runtime.settings.scrubber(str(exc))
         lanes = {status.channel: _lane_json(status, None) for status in statuses}
-        unreadable = {"status": "unavailable", "store": store, "lanes": lanes, "preflight": NO_PREFLIGHT_YET}
+        unreadable = {"status": "unavailable", "store": store, "lanes": lanes, "preflight": _preflight(request)}
         return web.json_response({**unreadable, "overdue": []}, status=503)
     body: dict[str, Any] = {
         "status": "ready",
         "store": store,
         "lanes": {status.channel: _lane_json(status, backlog[status.channel]) for status in statuses},
-        "preflight": NO_PREFLIGHT_YET,
+        "preflight": _preflight(request),
         "overdue": [_overdue_json(incident) for incident in overdue],
     }
     if (write_error := request.app[JOURNAL_WRITES].recent_failure(now)) is not None:
         store["error"] = write_error
         return web.json_response({**body, "status": "unavailable"}, status=503)
     return web.json_response(body)
+
+
+def _preflight(request: web.Request) -> dict[str, Any]:
+    latest = request.app[PREFLIGHT].latest
+    return NO_PREFLIGHT_YET if latest is None else latest.to_json()
 
 
 def _lane_json(status: LaneStatus, backlog: Backlog | None) -> dict[str, Any]:

@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from broadcaster.lanes import EventKind, LaneEvent
+from broadcaster.preflight import Preflight
 from broadcaster.store import Accepted
 from broadcaster.web.backlog import Backlog
 from broadcaster.web.keys import DISPATCHER, JOURNAL_FIGURES, RUNTIME
+from broadcaster.web.preflight_watch import PREFLIGHT
 
 FINAL_OUTCOMES: Final = frozenset({EventKind.DELIVERED, EventKind.FAILED, EventKind.EXPIRED, EventKind.SUPERSEDED})
 LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -73,6 +75,17 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.preflight_failed = Gauge(
+            "broadcaster_preflight_failed_targets",
+            'Targets that failed the service\'s latest preflight, per channel (and "journal").',
+            ["channel"],
+            registry=self.registry,
+        )
+        self.preflight_checked = Gauge(
+            "broadcaster_preflight_checked_timestamp_seconds",
+            "When the latest preflight started (0 before the first has finished).",
+            registry=self.registry,
+        )
         # prometheus-client's own handler: it answers in the text or the OpenMetrics format, as asked.
         self.exposition = make_aiohttp_handler(self.registry)
 
@@ -104,6 +117,13 @@ class ServiceMetrics:
             waiting = backlog.get(channel, Backlog(queue_depth=0, oldest_waiting_s=0.0))
             self.queue_depth.labels(channel).set(waiting.queue_depth)
             self.oldest_waiting.labels(channel).set(waiting.oldest_waiting_s)
+
+    def set_preflight(self, preflight: Preflight | None) -> None:
+        if preflight is None:
+            return
+        for channel, failed in preflight.failed_by_channel().items():
+            self.preflight_failed.labels(channel).set(failed)
+        self.preflight_checked.set(preflight.checked_at)
 
     def _know(self, channels: Iterable[str]) -> None:
         """Give a channel every series at zero the first time it is seen, so a rate over a counter that has
@@ -149,4 +169,5 @@ async def serve_metrics(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     lanes = [status.channel for status in request.app[DISPATCHER].statuses()]
     metrics.set_backlog(await request.app[JOURNAL_FIGURES].backlog(lanes))
+    metrics.set_preflight(request.app[PREFLIGHT].latest)
     return await metrics.exposition(request)

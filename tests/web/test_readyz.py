@@ -45,7 +45,7 @@ async def test_ready_shows_the_store_each_lane_the_preflight_and_nothing_overdue
     idle = {"state": "running", "queue_depth": 0, "oldest_waiting_s": 0.0, "paused_targets": []}
     for lane in ("scripted", "mirror"):
         assert {key: body["lanes"][lane][key] for key in idle} == idle
-    assert body["preflight"] == {"checked_at": None, "results": []}
+    assert body["preflight"] == {"ok": None, "checked_at": None, "results": []}  # this app runs no preflight
     assert body["overdue"] == []
 
 
