@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
@@ -29,6 +29,7 @@ from config.sections import (
     ServiceSettings,
     StoreSettings,
 )
+from config.templates import DEFAULT_TEMPLATES, TemplateText, with_defaults
 from config.webhook import WebhookSettings
 from config.x import XSettings
 
@@ -94,6 +95,16 @@ class Settings(BaseSettings):
     mirror: MirrorSettings = Field(default_factory=MirrorSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     retry: dict[str, RetryOverrides] = Field(default_factory=dict)
+    templates: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")], TemplateText] = Field(
+        default_factory=lambda: dict(DEFAULT_TEMPLATES),
+        description='Message templates, NAME = "text", with {components} and {next_update}; one ships for '
+        "each status, named after it. An empty text withdraws a shipped one.",
+    )
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _shipped_templates_too(cls, value: Any) -> Any:
+        return with_defaults(value)
 
     @model_validator(mode="after")
     def _public_url_moved(self) -> Settings:

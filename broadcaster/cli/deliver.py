@@ -12,7 +12,7 @@ from broadcaster.cli.drafts import draft_from_args
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json
 from broadcaster.cli.progress import Progress
 from broadcaster.dispatch import Dispatcher
-from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.domain.vocabulary import ComponentState, DeliveryState
 from broadcaster.runtime import Runtime
 from broadcaster.store import Delivery
 
@@ -24,7 +24,12 @@ over, or everything settled), before handing what still runs back to the journal
 
 
 async def send(args: argparse.Namespace, runtime: Runtime) -> int:
-    draft = draft_from_args(args, now=datetime.fromtimestamp(runtime.clock(), UTC))
+    affected: list[str] = []
+    if args.template is not None and args.incident and not args.component:  # the template speaks of these
+        incident = await runtime.store.incident(args.incident)
+        affected = [name for name, state in incident.components.items() if state is not ComponentState.OPERATIONAL]
+    now = datetime.fromtimestamp(runtime.clock(), UTC)
+    draft = draft_from_args(args, now=now, templates=runtime.settings.templates, affected=affected)
     channels = sorted({p.channel for p in runtime.plan(draft.channels)}, key=runtime.registry.names().index)
     progress = Progress(sys.stderr, [], live=sys.stderr.isatty() and not args.json, clock=runtime.clock)
     # Channels are built before anything is journaled, so a channel that cannot start is a

@@ -6,12 +6,14 @@ import argparse
 import getpass
 import re
 import sys
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from broadcaster.domain.drafts import validate_draft
 from broadcaster.domain.errors import InputError
 from broadcaster.domain.models import MAX_DAYS_AHEAD, TOO_FAR_AHEAD, UpdateDraft
+from broadcaster.domain.templates import fill_template
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -35,23 +37,43 @@ _FLAGS: Final = {
 }
 
 
-def draft_from_args(args: argparse.Namespace, *, now: datetime) -> UpdateDraft:
-    message = sys.stdin.read() if args.message == "-" else args.message
+def draft_from_args(
+    args: argparse.Namespace, *, now: datetime, templates: Mapping[str, str], affected: Collection[str] = ()
+) -> UpdateDraft:
+    """The draft the flags describe. With --template, the message is that template filled in from the
+    components named (else `affected`, the incident's components not operational) and --next-update."""
+    components = dict(_component(item) for item in args.component)
+    next_update_at = _when(args.next_update, now, "--next-update")
+    if args.template is not None:
+        message = _from_template(args.template, templates, components or affected, next_update_at)
+    else:
+        message = sys.stdin.read() if args.message == "-" else args.message
     fields: dict[str, Any] = {
         "title": args.title,
         "incident_id": args.incident,
         "status": args.status,
         "message": message,
         "impact": args.impact,
-        "components": dict(_component(item) for item in args.component),
+        "components": components,
         "channels": args.channel,
-        "next_update_at": _when(args.next_update, now, "--next-update"),
+        "next_update_at": next_update_at,
         "scheduled_for": _when(args.scheduled_for, now, "--scheduled-for"),
         "scheduled_until": _when(args.scheduled_until, now, "--scheduled-until"),
         "reopen": args.reopen,
         "author": _os_user(),
     }
     return validate_draft({key: value for key, value in fields.items() if value is not None}, _FLAGS)
+
+
+def _from_template(
+    name: str, templates: Mapping[str, str], components: Collection[str], next_update_at: datetime | str | None
+) -> str:
+    if name not in templates:
+        known = ", ".join(sorted(templates)) or "none"
+        raise InputError(f"--template {name!r}: no such template (known: {known})", {"--template": "unknown"})
+    # A --next-update that is not a time yet (ISO text) is filled in as pydantic will read it.
+    due = datetime.fromisoformat(next_update_at) if isinstance(next_update_at, str) else next_update_at
+    return fill_template(templates[name], components=components, next_update_at=due)
 
 
 def _component(item: str) -> tuple[str, str]:

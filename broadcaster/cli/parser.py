@@ -45,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--title", help="open a new incident with this title")
     which.add_argument("--incident", metavar="ID", help="add an update to this incident")
     send.add_argument("--status", required=True, help=f"one of: {_STATUSES}")
-    send.add_argument("--message", required=True, help='the update text ("-" reads it from standard input)')
+    text = send.add_mutually_exclusive_group(required=True)
+    text.add_argument("--message", help='the update text ("-" reads it from standard input)')
+    text.add_argument(
+        "--template",
+        metavar="NAME",
+        help="start from [templates] NAME (one ships per status), its {components} and {next_update} filled in",
+    )
     send.add_argument("--impact", help=f"one of: {_IMPACTS} (default: from the components, else minor)")
     send.add_argument(
         "--component", action="append", default=[], metavar="NAME=STATE", help=f"repeatable; STATE one of: {_STATES}"

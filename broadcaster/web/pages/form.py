@@ -5,8 +5,8 @@ session's CSRF token, and an update goes through the same validation as the API'
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -29,7 +29,6 @@ from broadcaster.web.pages.form_input import (
 )
 from broadcaster.web.pages.ledger import POSTED_BEFORE
 from broadcaster.web.pages.previews import ChannelPreview, preview_draft
-from broadcaster.web.pages.starters import BUILT_IN_STARTERS
 from broadcaster.web.pages.times import when
 from broadcaster.web.rendering import render
 from broadcaster.web.views import is_overdue
@@ -46,6 +45,11 @@ NEXT_UPDATE_LABELS: Final = {
     **{choice: label for choice, (_ahead, label) in NEXT_UPDATE_CHOICES.items()},
     NEXT_UPDATE_AT: "At the time below (UTC)",
 }
+
+NEXT_UPDATE_MINUTES: Final = {
+    choice: int(ahead.total_seconds() // 60) for choice, (ahead, _) in NEXT_UPDATE_CHOICES.items()
+}
+"""For the page's script, which fills a template's {next_update} as the server would."""
 
 
 async def show_form(request: web.Request) -> web.StreamResponse:
@@ -73,7 +77,8 @@ async def post_form(request: web.Request) -> web.StreamResponse:
     typed = FormInput.parse(posted).with_components_of(picked)
     action = posted.get("action", "preview")
     if action == "starter":
-        return _page(request, session, typed.with_starter(), incidents)
+        now = datetime.fromtimestamp(runtime.clock(), UTC)
+        return _page(request, session, typed.with_starter(runtime.settings.templates, now=now), incidents)
     fields, problems = typed.draft_fields(author=session.user, now=datetime.fromtimestamp(runtime.clock(), UTC))
     unknown = [channel for channel in typed.channels if channel not in runtime.active_channels()]
     if unknown:  # the form offers only enabled channels: an old or handmade form
@@ -151,8 +156,11 @@ def _page(
         "impacts": list(Impact),
         "component_states": list(ComponentState),
         "next_update_labels": NEXT_UPDATE_LABELS,
+        "next_update_minutes": {
+            choice: int(ahead.total_seconds() // 60) for choice, (ahead, _) in NEXT_UPDATE_CHOICES.items()
+        },
         "channels": request.app[RUNTIME].active_channels(),
-        "starters": BUILT_IN_STARTERS,
+        "starters": _starters(request.app[RUNTIME].settings.templates),
         "max_message": MAX_MESSAGE,
         "max_title": MAX_TITLE,
         "new_incident": NEW_INCIDENT,
@@ -160,6 +168,22 @@ def _page(
         "when": when,
     }
     return render("form.html.j2", status=status, headers={"Cache-Control": "no-store"}, **context)
+
+
+@dataclass(frozen=True, slots=True)
+class Starter:
+    name: str
+    label: str
+    template: str
+    """With its placeholders: the page's script fills them from the form as it stands when one is chosen;
+    without the script, "Use template" asks the server (FormInput.with_starter)."""
+
+
+def _starters(templates: Mapping[str, str]) -> list[Starter]:
+    """The configured templates, those named after a status first, in the statuses' order."""
+    by_status = {status.value: status.label for status in Status}
+    ordered = [name for name in by_status if name in templates] + sorted(set(templates) - set(by_status))
+    return [Starter(name=name, label=by_status.get(name, name), template=templates[name]) for name in ordered]
 
 
 def _sort_problems(problems: dict[str, str]) -> tuple[dict[str, str], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -12,8 +13,8 @@ from typing import Any, Final
 from multidict import MultiDictProxy
 
 from broadcaster.domain.models import MAX_COMPONENTS, Incident
-from broadcaster.domain.vocabulary import Status
-from broadcaster.web.pages.starters import BUILT_IN_STARTERS
+from broadcaster.domain.templates import fill_template
+from broadcaster.domain.vocabulary import ComponentState, Status
 
 NEW_INCIDENT: Final = "new"
 NEXT_UPDATE_AT: Final = "at"
@@ -99,10 +100,24 @@ class FormInput:
         rows += [ComponentRow() for _ in range(EMPTY_COMPONENT_ROWS)]
         return replace(self, components=rows[: max(MAX_COMPONENT_ROWS, len(existing) + EMPTY_COMPONENT_ROWS)])
 
-    def with_starter(self) -> FormInput:
-        """The message replaced by the chosen starter (no starter chosen: unchanged)."""
-        starter = next((text for status, text in BUILT_IN_STARTERS.items() if status.value == self.starter), None)
-        return replace(self, message=starter if starter is not None else self.message, starter="")
+    def with_starter(self, templates: Mapping[str, str], *, now: datetime) -> FormInput:
+        """The message replaced by the chosen template, filled in (no template chosen: unchanged)."""
+        text = templates.get(self.starter)
+        return replace(self, message=self.filled(text, now=now) if text is not None else self.message, starter="")
+
+    def filled(self, template: str, *, now: datetime) -> str:
+        """`template` with the components this update concerns (set to a state other than operational, or
+        not operational before it, as when resolving) and the next update time chosen."""
+        affected = [
+            row.name.strip()
+            for row in self.components
+            if row.name.strip() and {row.state, row.current} - {"", ComponentState.OPERATIONAL.value}
+        ]
+        try:
+            next_update_at = self._next_update_at(now)
+        except ValueError:  # not a time yet: the sentence says "as soon as we know more" until it is
+            next_update_at = None
+        return fill_template(template, components=affected, next_update_at=next_update_at)
 
     def with_new_key(self) -> FormInput:
         return replace(self, form_key=secrets.token_urlsafe(16))

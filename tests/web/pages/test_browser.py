@@ -6,6 +6,7 @@ but the service itself."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,8 +15,6 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from broadcaster.domain.vocabulary import Status
-from broadcaster.web.pages.starters import BUILT_IN_STARTERS
 from tests.web.pages.conftest import OTHER_CHANNELS, PASSWORD, USER, XSS, Commander, OpenCommander, hold
 
 PHONE = ViewportSize(width=390, height=844)
@@ -79,9 +78,12 @@ async def test_log_in_post_an_update_and_watch_it_delivered_without_a_reload(
     await page.get_by_label("Status", exact=True).select_option("identified")
     await page.get_by_label("Component 1: name").fill("Checkout")
     await page.get_by_label("Component 1: state").select_option("partial_outage")
+    await page.get_by_label("Next update by").select_option("2h")
     await page.get_by_label("Start from a template").select_option("identified")
     message = page.get_by_label("Message", exact=True)
-    assert await message.input_value() == BUILT_IN_STARTERS[Status.IDENTIFIED]  # filled by form.js, no reload
+    filled = await message.input_value()  # by form.js, no reload: the components and time typed above
+    assert filled.startswith("We have found the cause of the problems with Checkout and are working on a fix.")
+    assert re.search(r"We will post an update by \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$", filled), filled
     await message.fill("A bad deploy; rolling back.")
     assert await visit.fits_the_screen()
     await page.get_by_role("button", name="Send update").click()

@@ -16,7 +16,6 @@ from broadcaster.domain.drafts import SAME_UPDATE_WITHIN
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import Status
 from broadcaster.web.auth.gate import Session
-from broadcaster.web.pages.starters import BUILT_IN_STARTERS
 from channels.x.text import compose_post, weighted_length
 from tests.web.pages.conftest import OTHER_CHANNELS, USER, Commander, OpenCommander
 
@@ -226,17 +225,27 @@ format = "slack"
         assert await commander.runtime.store.incidents() == []  # a preview journals nothing
 
 
-async def test_a_template_starts_the_message(commander: Commander) -> None:
+async def test_a_template_starts_the_message_with_its_placeholders_filled(commander: Commander) -> None:
+    """Without the page's script, "Use template" asks the server: the template named after the status, its
+    {components} and {next_update} filled from the form; every configured template offered, raw, for the
+    script to fill the same way."""
     await commander.log_in()
     fields = {**UPDATE, **await commander.form_tokens(), "action": "starter", "starter": "identified"}
     shown = await commander.client.post("/", data=form_data(fields))
     assert shown.status == 200
     html = await shown.text()
     message = re.search(r'<textarea id="message"[^>]*>\n(.*?)</textarea>', html, re.S)
-    assert message and unescape(message.group(1)) == BUILT_IN_STARTERS[Status.IDENTIFIED]
+    assert message
+    filled = unescape(message.group(1))
+    assert filled.startswith("We have found the cause of the problems with Checkout and are working on a fix. ")
+    due = re.search(r"We will post an update by (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\.$", filled)
+    assert due, filled
+    promised = datetime.strptime(due.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs(promised - (datetime.now(UTC) + timedelta(minutes=30))) < timedelta(minutes=2)  # UPDATE's 30m
     assert 'value="Checkout errors"' in html  # the rest as typed
-    for status, text in BUILT_IN_STARTERS.items():  # every starter offered, for form.js to fill in
-        assert f'<option value="{status.value}" data-message="{escape(text)}">' in html
+    templates = commander.runtime.settings.templates
+    for name, text in templates.items():
+        assert f'<option value="{name}" data-template="{escape(text)}">' in html
 
 
 async def test_open_incidents_are_listed_and_overdue_ones_stand_out(commander: Commander) -> None:
