@@ -1,5 +1,6 @@
-"""Fixtures shared by the whole suite: a private working directory, a real SQLite journal in it, and
-a clean slate of scripted test channels."""
+"""Fixtures shared by the whole suite: a private working directory, a real SQLite journal in it, a real
+redis-server for the session (emptied for each test that asks for it), and a clean slate of scripted test
+channels."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from broadcaster.store.sqlite import SqliteStore
 from tests.support.channels import SCRIPTS, Script
+from tests.support.redis import RedisServer
 
 pytest_plugins = ["tests.support.browser"]
 
@@ -46,6 +48,22 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await journal.open()
     yield journal
     await journal.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture(autouse=True)
