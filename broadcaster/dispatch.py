@@ -83,6 +83,7 @@ class Dispatcher:
                     redact=redact,
                     clock=runtime.clock,
                     poll_interval=self._poll_interval,
+                    lease=runtime.settings.service.lease,
                     updates=self._updates,
                 )
         except BaseException:

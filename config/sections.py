@@ -73,6 +73,12 @@ class ServiceSettings(Section):
         description="Seconds between the service's preflights (`broadcaster check`, run in the service): the "
         "results are on /readyz and /metrics, so a broken channel is seen before an incident needs it.",
     )
+    lease: Annotated[float, Field(ge=3, le=3600)] = Field(
+        default=60.0,
+        description="Seconds a delivery stays leased to the process attempting it without news (it renews the "
+        "lease every third of this while it works): how long another instance waits before taking over the "
+        "work of one that died without a word.",
+    )
     sweep_interval: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=15.0,
         description="Seconds between sweeps that take back leases that ran out and record expiries. A process of "

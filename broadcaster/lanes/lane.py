@@ -165,10 +165,11 @@ class Lane:
     def handoff_room(self) -> int:
         """How many deliveries this lane takes from an update accepted in this process now: none while
         paused or stopping, and none for a LATEST_ONLY lane (a delivery waiting in the lane could not be
-        superseded)."""
+        superseded). On a store other instances share, only what it can start soon: the rest is theirs too."""
         if self._pauses.channel_paused or self._stopping or self.ordering is not Ordering.IN_ORDER:
             return 0
-        return max(0, HANDOFF_LIMIT - len(self._running) - len(self._ready))
+        limit = self.policy.concurrency + self._prefetch if self._store.shared_by_instances else HANDOFF_LIMIT
+        return max(0, limit - len(self._running) - len(self._ready))
 
     def handoff_skips(self) -> frozenset[str]:
         """Targets it must not be handed: paused, or behind an open breaker."""
@@ -383,8 +384,6 @@ class Lane:
         worth of outcomes waits. A busy fan-out then records and claims in batches, not one by one."""
         half = self._prefetch // 2
         return not self._running or len(self._ready) <= half or len(self._unrecorded) > half
-
-    # --- leases
 
     async def _flush(self) -> None:
         """Record outcomes not yet recorded (on stop, when no more claims will follow)."""

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
 from broadcaster.domain.records import record
@@ -153,6 +153,9 @@ class Store(ABC):
     `lease_until`; a crashed owner's leases are handed back by `recover`."""
 
     url: str
+    shared_by_instances: ClassVar[bool] = False
+    """Instances on other hosts take work from this store too: a lane then takes from an update its process
+    accepts only what it can start soon (Handoff), leaving the rest of a fan-out to be claimed by any."""
 
     @abstractmethod
     async def open(self) -> None: ...
