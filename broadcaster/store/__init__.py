@@ -20,7 +20,8 @@ from broadcaster.store.base import (
 
 
 def open_store(url: str) -> Store:
-    """The store for `url`: sqlite:///relative.db, sqlite:////absolute.db (not yet opened)."""
+    """The store for `url`: sqlite:///relative.db, sqlite:////absolute.db, redis://host:port/db or rediss://
+    (not yet opened)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise StoreError(f"store url {url!r} has no scheme; use sqlite:///path.db")
@@ -30,7 +31,11 @@ def open_store(url: str) -> Store:
         if not rest.startswith("/") or rest == "/":
             raise StoreError(f"store url {url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db")
         return SqliteStore(Path(rest[1:]), url=url)
-    raise StoreError(f"store url {url!r}: unsupported scheme {scheme!r} (supported: sqlite)")
+    if scheme in ("redis", "rediss"):
+        from broadcaster.store.redis import RedisStore
+
+        return RedisStore(url)
+    raise StoreError(f"store url {url!r}: unsupported scheme {scheme!r} (supported: sqlite, redis, rediss)")
 
 
 __all__ = [

@@ -1,0 +1,374 @@
+"""The store contract run against a real redis-server, and what only the Redis journal promises: several
+processes (here, several stores on one server) share one queue, one set of idempotency keys and one set of
+pauses, and hear of each other's work; finished work leaves no index behind; a store URL's password never
+shows in an error; and, operation for operation, it answers as the SQLite journal does."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio
+
+from broadcaster.domain.errors import ConflictError, InputError, JournalWriteError, LeaseLost, StoreError
+from broadcaster.domain.models import UpdateDraft
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.store import Handoff, Outcome, PlannedDelivery, Store, open_store
+from broadcaster.store.redis import RedisStore, accepting, notices
+from broadcaster.store.redis.connection import masked
+from broadcaster.store.sqlite import SqliteStore
+from tests.store.contract import StoreContract
+from tests.support.journal import claim, finish, planned, post
+from tests.support.redis import RedisServer
+
+
+class TestRedisStore(StoreContract):
+    @pytest.fixture
+    async def journal(self, redis_url: str) -> AsyncIterator[Store]:
+        store = RedisStore(redis_url)
+        await store.open()
+        yield store
+        await store.close()
+
+    async def progress_of(self, journal: Store, delivery_id: str) -> dict[str, str]:
+        assert isinstance(journal, RedisStore)
+        async with redis.asyncio.from_url(journal.url, decode_responses=True) as client:
+            saved = await client.hgetall(f"{journal.prefix}progress:{delivery_id}")
+        return {str(key): str(note) for key, note in saved.items()}
+
+
+@pytest.fixture
+async def two(redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    """Two stores on one server, as two processes (on one host or two) would have."""
+    first, second = RedisStore(redis_url), RedisStore(redis_url)
+    await first.open()
+    await second.open()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_a_lease_taken_by_one_process_is_not_another_processes(two: tuple[RedisStore, RedisStore]) -> None:
+    one, other = two
+    accepted = await post(one, planned("a", "b"))
+    (mine,) = await claim(one, "one", limit=1)
+    assert await claim(other, "other") == [accepted.deliveries[1].id]
+    assert await finish(other, mine, DeliveryState.DELIVERED, owner="other") == 0
+    with pytest.raises(LeaseLost):
+        await other.save_progress("other", mine, {"x@example.com": ""})
+    assert await finish(other, mine, DeliveryState.DELIVERED, owner="one") == 1  # the lease, not the client, counts
+
+
+async def test_an_idempotency_key_seen_by_one_process_answers_the_other(two: tuple[RedisStore, RedisStore]) -> None:
+    one, other = two
+    first = await post(one, planned(), key="form:7", digest="a")
+    again = await post(other, planned(), key="form:7", digest="a")
+    assert again.duplicate and again.update.id == first.update.id
+    with pytest.raises(ConflictError):
+        await post(other, planned(), key="form:7", digest="b", message="Other.")
+
+
+async def test_updates_racing_to_one_incident_each_get_their_own_turn(two: tuple[RedisStore, RedisStore]) -> None:
+    """Accepting reads the incident and commits only if it is unchanged: racing writers retry (as many as
+    accepting.ATTEMPTS at once), none is lost and no seq is given twice."""
+    one, other = two
+    first = await post(one, planned())
+    racing = [
+        post(store, planned(), incident_id=first.incident.id, status="identified", message=f"Update {n}.")
+        for n, store in enumerate([one, other] * (accepting.ATTEMPTS // 2))
+    ]
+    accepted = await asyncio.gather(*racing)
+    assert sorted(a.update.seq for a in accepted) == list(range(2, accepting.ATTEMPTS + 2))
+    history = await other.history(first.incident.id)
+    assert [u.seq for u in history.updates] == list(range(1, accepting.ATTEMPTS + 2))
+
+
+async def test_the_same_new_incident_posted_at_once_is_one_update(two: tuple[RedisStore, RedisStore]) -> None:
+    one, other = two
+    at = datetime.now(UTC)
+    answers = await asyncio.gather(
+        *[post(store, planned(), same_within=60, at=at, title="Checkout down") for store in [one, other] * 3]
+    )
+    assert len({a.update.id for a in answers}) == 1
+    assert sum(not a.duplicate for a in answers) == 1
+    assert len(await one.incidents()) == 1
+
+
+async def test_a_follower_hears_other_processes_work_and_pauses(two: tuple[RedisStore, RedisStore]) -> None:
+    """Its own process's notices it skips: its lanes know already."""
+    one, other = two
+    heard: list[str] = []
+    work, controls = asyncio.Event(), asyncio.Event()
+
+    def on(kind: str, event: asyncio.Event) -> Callable[[], None]:
+        def hear() -> None:
+            heard.append(kind)
+            event.set()
+
+        return hear
+
+    async with one.follow(on_work=on("work", work), on_controls=on("controls", controls), on_holder_gone=lambda: None):
+        await post(one, planned())  # its own: not heard
+        await post(other, planned())
+        await asyncio.wait_for(work.wait(), 5)
+        await other.set_paused("scripted", "", paused=True, reason="test", now=time.time())
+        await asyncio.wait_for(controls.wait(), 5)
+    assert heard == ["work", "controls"]
+
+
+async def test_a_follower_whose_connection_drops_subscribes_again(
+    two: tuple[RedisStore, RedisStore], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What was said while it was away is lost: back, it wakes its lanes to look, and hears on."""
+    monkeypatch.setattr(notices, "RECONNECT_AFTER", 0.01)
+    one, other = two
+    woken = asyncio.Event()
+    async with one.follow(on_work=woken.set, on_controls=lambda: None, on_holder_gone=lambda: None):
+        async with redis.asyncio.from_url(redis_url) as admin:
+            await admin.client_kill_filter(_type="pubsub")
+        await asyncio.wait_for(woken.wait(), 5)  # back, it looks for what it missed
+        woken.clear()
+        await post(other, planned())
+        await asyncio.wait_for(woken.wait(), 5)
+
+
+async def test_another_process_takes_back_a_lease_that_ran_out(two: tuple[RedisStore, RedisStore]) -> None:
+    one, other = two
+    await post(one, planned())
+    (delivery_id,) = await claim(one, "crashed", lease=0.01)
+    await asyncio.sleep(0.05)
+    recovered = await other.recover(now=time.time(), owner_is_dead=lambda owner: False)
+    assert [d.id for d in recovered] == [delivery_id]
+    assert await claim(other, "other") == [delivery_id]
+    assert [a.outcome for a in await other.attempts(delivery_id)] == ["interrupted"]
+
+
+async def test_a_pause_holds_claims_at_once(two: tuple[RedisStore, RedisStore]) -> None:
+    """Claims read the journal's pauses themselves (stricter than SQLite, where a lane learns of a pause at its
+    next poll and leaves paused targets out by itself)."""
+    one, other = two
+    accepted = await post(one, planned("a", "b"))
+    await other.set_paused("scripted", "a", paused=True, reason="test", now=time.time())
+    assert await claim(one) == [accepted.deliveries[1].id]
+    await other.set_paused("scripted", "", paused=True, reason="test", now=time.time())
+    await other.set_paused("scripted", "a", paused=False, reason="", now=time.time())
+    assert await claim(one) == []
+    await other.set_paused("scripted", "", paused=False, reason="", now=time.time())
+    assert await claim(one) == [accepted.deliveries[0].id]
+
+
+async def test_journals_under_other_prefixes_are_apart(redis_url: str) -> None:
+    one, other = RedisStore(redis_url), RedisStore(redis_url, prefix="other-broadcaster:")
+    await one.open()
+    await other.open()
+    try:
+        await post(one, planned())
+        assert await other.incidents() == [] and await other.deliveries(open_only=True) == []
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_finished_work_leaves_no_index_behind(redis_url: str) -> None:
+    """What claims, sweeps and the backlog read holds open work only, however long the history grows."""
+    store = RedisStore(redis_url)
+    await store.open()
+    try:
+        first = await post(store, planned("a", "b", "c"), handoff=Handoff("me", time.time() + 60, {"scripted": 1}))
+        await post(store, planned("a", "b", ttl=0.01), incident_id=first.incident.id, status="identified")
+        await post(store, planned("a", ordering=Ordering.LATEST_ONLY))
+        for delivery_id in await claim(store):
+            await finish(store, delivery_id, DeliveryState.DELIVERED, external_id="post-1")
+        await finish(store, first.handed_off[0].delivery.id, DeliveryState.DELIVERED)
+        await asyncio.sleep(0.05)
+        await store.expire_due(now=time.time())  # the second update's deliveries, queued past their time
+        latest = await store.claim(
+            "latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=5, now=time.time(), lease=60
+        )
+        await finish(store, latest.claimed[0].delivery.id, DeliveryState.FAILED, error="refused")
+        assert await store.deliveries(open_only=True) == [] and await store.backlog() == {}
+        async with redis.asyncio.from_url(redis_url, decode_responses=True) as client:
+            left = {str(key) async for key in client.scan_iter("broadcaster:*")}
+        transient = ("broadcaster:queue:", "broadcaster:leases", "broadcaster:owner")
+        by_channel = (":ready", ":waiting", ":open", ":expiry", ":stale")
+
+        def indexes_open_work(key: str) -> bool:
+            return key.startswith(transient) or (key.startswith("broadcaster:channel:") and key.endswith(by_channel))
+
+        assert sorted(filter(indexes_open_work, left)) == []
+    finally:
+        await store.close()
+
+
+async def test_failures_are_journal_errors_that_never_show_the_password() -> None:
+    """A refused login, and a server gone: a write is not journaled (JournalWriteError), a read is a StoreError,
+    and the store URL in their messages is masked."""
+    assert masked("rediss://ops:s3cret%2F@cache.example:6380/2") == "rediss://ops:***@cache.example:6380/2"
+    assert masked("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    server = RedisServer().start()
+    try:
+        async with redis.asyncio.from_url(server.url) as admin:
+            await admin.config_set("requirepass", "right-pw")
+        with pytest.raises(StoreError) as refused:
+            await RedisStore(f"redis://:wrong-pw@127.0.0.1:{server.port}/0").open()
+        store = open_store(f"redis://:right-pw@127.0.0.1:{server.port}/0")
+        assert isinstance(store, RedisStore)
+        await store.open()
+        await post(store, planned())
+        server.stop()
+        with pytest.raises(JournalWriteError, match="nothing was acknowledged") as write:
+            await post(store, planned())
+        with pytest.raises(StoreError, match="nothing was read") as read:
+            await store.incidents()
+        assert not isinstance(read.value, JournalWriteError)
+        await store.close()
+    finally:
+        server.close()
+    for failure in (refused, write, read):
+        assert "-pw" not in str(failure.value) and ":***@" in str(failure.value)
+
+
+async def test_a_journal_of_another_key_layout_is_refused(redis_url: str) -> None:
+    async with redis.asyncio.from_url(redis_url) as client:
+        await client.set("broadcaster:layout", "0")
+    with pytest.raises(StoreError, match="key layout '0'"):
+        await RedisStore(redis_url).open()
+
+
+# --- the same random operations against both journals
+
+
+CHANNELS = {"hook": Ordering.IN_ORDER, "mail": Ordering.LATEST_ONLY}
+TARGETS = ("a", "b", "c")
+OWNERS = ("o1", "o2")
+
+
+class Differential:
+    """One journal driven by a seeded random sequence of operations, each answer (and the whole ledger
+    after it) written with deliveries as (update number, plan position): ids differ between journals."""
+
+    def __init__(self, journal: Store, seed: int) -> None:
+        self.journal, self.rng = journal, random.Random(seed)
+        self.keys: dict[str, tuple[int, int]] = {}
+        self.update_names: dict[str, str] = {}
+        self.incidents: list[str] = []
+
+    def key(self, deliveries: Any) -> list[tuple[int, int]]:
+        return sorted(self.keys[d.id] for d in deliveries)
+
+    async def step(self, number: int, now: float) -> object:
+        operations: dict[str, Callable[[int, float], Awaitable[object]]] = {
+            "accept": self.accept,
+            "claim": self.claim,
+            "finish": self.finish,
+            "release": lambda n, t: self.journal.release(self.rng.choice(OWNERS), None, interrupted="stop"),
+            "recover": lambda n, t: self.recover(t),
+            "expire": lambda n, t: self.expire(t),
+            "requeue": lambda n, t: self.journal.requeue_failed(now=t, channel=self.rng.choice([None, "hook"])),
+        }
+        name = self.rng.choice(["accept"] * 3 + ["claim"] * 4 + ["finish"] * 3 + list(operations)[3:])
+        return name, await operations[name](number, now)
+
+    async def accept(self, number: int, now: float) -> object:
+        rng = self.rng
+        channels = rng.sample(list(CHANNELS), rng.randint(1, 2))
+        plan = [PlannedDelivery(c, rng.choice(TARGETS), CHANNELS[c], 2, rng.choice([5, 500])) for c in channels * 2]
+        handoff = Handoff(rng.choice(OWNERS), now + 30, {"hook": rng.randint(0, 2)}) if rng.random() < 0.4 else None
+        fields: dict[str, Any] = {"status": "investigating", "message": f"m{number}", "title": f"t{number}"}
+        if self.incidents and rng.random() < 0.6:
+            status = rng.choice(["identified", "resolved"])
+            fields = {"incident_id": rng.choice(self.incidents), "status": status, "message": f"m{number}"}
+        try:
+            accepted = await self.journal.accept(
+                UpdateDraft.model_validate(fields), plan, now=datetime.fromtimestamp(now, UTC), handoff=handoff
+            )
+        except InputError as refused:  # its message names the incident, whose id differs between journals
+            return sorted(refused.fields)
+        self.incidents += [] if "incident_id" in fields else [accepted.incident.id]
+        self.update_names[accepted.update.id] = f"u{number}"
+        self.keys.update({d.id: (number, position) for position, d in enumerate(accepted.deliveries)})
+        handed = [(self.keys[c.delivery.id], c.thread_parent, len(c.history)) for c in accepted.handed_off]
+        return [d.state for d in accepted.deliveries], self.key(accepted.superseded), handed
+
+    async def claim(self, number: int, now: float) -> object:
+        channel = self.rng.choice(list(CHANNELS))
+        result = await self.journal.claim(
+            channel,
+            ordering=CHANNELS[channel],
+            owner=self.rng.choice(OWNERS),
+            limit=self.rng.randint(0, 3),
+            now=now,
+            lease=self.rng.choice([1, 30]),
+            skip_targets=self.rng.sample(TARGETS, self.rng.randint(0, 1)),
+            sweep=self.rng.random() < 0.5,
+        )
+        claimed = [
+            (self.keys[c.delivery.id], c.delivery.attempts, c.thread_parent, dict(c.progress)) for c in result.claimed
+        ]
+        return claimed, self.key(result.expired), self.key(result.superseded)
+
+    async def finish(self, number: int, now: float) -> object:
+        owner = self.rng.choice(OWNERS)
+        leased = sorted(
+            (d for d in await self.journal.deliveries(open_only=True) if d.state == "in_flight"),
+            key=lambda d: self.keys[d.id],
+        )
+        outcomes, saved = [], []
+        for d in leased:
+            state = self.rng.choice([DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.PENDING])
+            try:
+                await self.journal.save_progress(owner, d.id, {f"k{number}": "", "refused": "550"})
+                saved.append(self.keys[d.id])
+            except LeaseLost:
+                pass
+            retry = now + self.rng.choice([0, 20]) if state is DeliveryState.PENDING else None
+            external = f"x{number}" if state is DeliveryState.DELIVERED else None
+            outcomes.append(
+                Outcome(d.id, state, d.attempts, now, now, not_before=retry, error="e", external_id=external)
+            )
+        return await self.journal.finish(owner, outcomes), saved
+
+    async def recover(self, now: float) -> object:
+        dead = self.rng.choice(OWNERS)
+        return self.key(await self.journal.recover(now=now, owner_is_dead=lambda owner: owner == dead))
+
+    async def expire(self, now: float) -> object:
+        return self.key(await self.journal.expire_due(now=now))
+
+    async def ledger(self) -> object:
+        rows = []
+        for d in await self.journal.deliveries():
+            error = d.last_error
+            for update_id, name in self.update_names.items():
+                error = error.replace(update_id, name)
+            logged = [(a.number, a.outcome, a.error) for a in await self.journal.attempts(d.id)]
+            rows.append(
+                (self.keys[d.id], d.state, d.attempts, d.not_before, d.finished_at, error, d.external_id, logged)
+            )
+        return sorted(rows), await self.journal.backlog()
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_it_answers_as_the_sqlite_journal_does(seed: int, redis_url: str, tmp_path: Path) -> None:
+    """The same random operations (accepts with handoffs and supersession, claims, outcomes, progress,
+    releases, recovery, expiry, requeues) get the same answers, and leave the same ledger, in both."""
+    sqlite = SqliteStore(tmp_path / "j.db", url="sqlite:///j.db")
+    redis_journal = RedisStore(redis_url)
+    await sqlite.open()
+    await redis_journal.open()
+    try:
+        expected, actual = Differential(sqlite, seed), Differential(redis_journal, seed)
+        now = 1_800_000_000.0
+        for number in range(40):
+            now += random.Random(seed * 1000 + number).choice([0.5, 3, 20, 200])
+            assert await actual.step(number, now) == await expected.step(number, now), f"step {number}"
+            assert await actual.ledger() == await expected.ledger(), f"after step {number}"
+    finally:
+        await sqlite.close()
+        await redis_journal.close()
