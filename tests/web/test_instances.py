@@ -1,0 +1,174 @@
+"""Two `broadcaster serve` instances, separate processes, on one real redis-server: a 2,000-target fan-out is
+split between them with no delivery made twice, and when one is killed (SIGKILL) mid-fan-out the other
+takes its leases over once they run out and finishes the work."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import WriteConfig
+from tests.support.helpers import cli_env, eventually
+
+TARGETS: Final = 2000
+TOKEN: Final = "instances-token-5e2a"
+
+
+class CountingReceiver:
+    """Every target is its own path; each request is counted, answered after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.hits: Counter[str] = Counter()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/t/{n}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.hits[request.match_info["n"]] += 1
+        await asyncio.sleep(self.delay)
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[CountingReceiver]:
+    started = CountingReceiver(delay=0.05)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+class Instance:
+    def __init__(self, process: asyncio.subprocess.Process, base: str) -> None:
+        self.process = process
+        self.base = base
+
+    async def delivered(self, session: aiohttp.ClientSession) -> float:
+        """Webhook deliveries this instance made, from its /metrics."""
+        async with session.get(f"{self.base}/metrics") as answer:
+            text = await answer.text()
+        found = re.search(r'^broadcaster_deliveries_total\{channel="webhook",outcome="delivered"\} (\S+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+
+@asynccontextmanager
+async def instances(workdir: Path, count: int) -> AsyncIterator[list[Instance]]:
+    """`count` instances of `broadcaster serve` on the configuration in `workdir`, each its own process."""
+    started: list[Instance] = []
+    try:
+        for _ in range(count):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "broadcaster",
+                "serve",
+                "--port",
+                "0",
+                cwd=workdir,
+                env=cli_env(),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            assert process.stdout is not None
+            async with asyncio.timeout(30):
+                banner = (await process.stdout.readline()).decode()
+            assert banner.startswith("broadcaster: serving on"), banner
+            started.append(Instance(process, banner.split()[-1]))
+        yield started
+    finally:
+        for instance in started:
+            if instance.process.returncode is None:
+                instance.process.send_signal(signal.SIGTERM)
+        for instance in started:
+            try:
+                async with asyncio.timeout(30):
+                    await instance.process.wait()
+            except TimeoutError:
+                instance.process.kill()
+                await instance.process.wait()
+
+
+def configure(write_config: WriteConfig, redis_url: str, receiver: CountingReceiver, *, lease: float) -> None:
+    targets = "".join(
+        f'[[webhook.targets]]\nurl = "http://127.0.0.1:{receiver.port}/t/{n}"\nname = "t{n}"\n' for n in range(TARGETS)
+    )
+    write_config(
+        f'[store]\nurl = "{redis_url}"\n[service]\nsweep_interval = 1\nlease = {lease}\n'
+        f'[auth]\napi_tokens = {{ bench = "{TOKEN}" }}\n[mirror]\nenabled = false\n'
+        f"[retry.webhook]\nconcurrency = 32\n[webhook]\nenabled = true\n{targets}"
+    )
+
+
+async def post_update(session: aiohttp.ClientSession, base: str) -> str:
+    body = {"title": "Checkout errors", "status": "investigating", "message": "Some card payments fail."}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with session.post(f"{base}/api/v1/updates", json=body, headers=headers) as answer:
+        assert answer.status == 202, await answer.text()
+        accepted = await answer.json()
+    update_id: str = accepted["update_id"]
+    return update_id
+
+
+async def test_a_fan_out_is_split_between_two_instances_and_nothing_is_sent_twice(
+    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
+) -> None:
+    configure(write_config, redis_url, receiver, lease=30)
+    async with instances(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
+        await post_update(session, first.base)
+
+        shares: list[float] = []
+
+        async def done() -> bool:  # every delivery received, and recorded by one instance or the other
+            shares[:] = [await first.delivered(session), await second.delivered(session)]
+            return len(receiver.hits) == TARGETS and sum(shares) == TARGETS
+
+        await eventually(done, within=120, every=0.2)
+    assert max(receiver.hits.values()) == 1, [n for n, hits in receiver.hits.items() if hits > 1][:10]
+    assert min(shares) > 0, shares  # the accepting instance did not keep the whole fan-out
+
+
+async def test_when_one_instance_is_killed_the_other_finishes_its_work(
+    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
+) -> None:
+    configure(write_config, redis_url, receiver, lease=3)
+    async with instances(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
+        await post_update(session, first.base)
+
+        async def started() -> bool:
+            return len(receiver.hits) >= 200
+
+        await eventually(started, within=60, every=0.01)
+        first.process.send_signal(signal.SIGKILL)
+        await first.process.wait()
+
+        async def done() -> bool:
+            return len(receiver.hits) == TARGETS
+
+        await eventually(done, within=120, every=0.1)
+        assert await second.delivered(session) > 0
+    # At most what the killed instance had in flight is sent again (at-least-once): never a second round.
+    repeated = sum(hits - 1 for hits in receiver.hits.values())
+    assert repeated <= 2 * 32, repeated
