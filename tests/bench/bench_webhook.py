@@ -53,6 +53,7 @@ from channels.webhook.payloads import UpdateBodies
 from channels.webhook.signing import Signer, message_id, signing_key, standard_headers
 from config import Settings, load_settings
 from tests.bench.webhook_receivers import Receivers
+from tests.support.redis import RedisServer
 
 TITLE = "Elevated API error rates"
 MESSAGE = (
@@ -108,12 +109,16 @@ async def no_progress(_progress: Mapping[str, Any]) -> None:
     return None
 
 
-def webhook_settings(urls: list[str], concurrency: int, workdir: Path, run: int) -> Settings:
-    """Settings for a journal of its own and one signed webhook target per URL, as a config file says it."""
+def webhook_settings(
+    urls: list[str], concurrency: int, workdir: Path, run: int, *, store_url: str | None = None
+) -> Settings:
+    """Settings for a journal of its own (a SQLite file, or `store_url`) and one signed webhook target per URL,
+    as a config file says it."""
     config = workdir / f"bench-{run}.toml"
     targets = "".join(f'[[webhook.targets]]\nurl = "{url}"\nsecret = "{secret(i)}"\n' for i, url in enumerate(urls))
+    store_url = store_url or f"sqlite:///{workdir / f'journal-{run}.db'}"
     config.write_text(
-        f'[store]\nurl = "sqlite:///{workdir / f"journal-{run}.db"}"\n[mirror]\nenabled = false\n'
+        f'[store]\nurl = "{store_url}"\n[mirror]\nenabled = false\n'
         f"[retry.webhook]\nconcurrency = {concurrency}\n[webhook]\nenabled = true\n{targets}"
     )
     return load_settings(config)
@@ -144,8 +149,10 @@ class Outcomes:
                 self.finished.set()
 
 
-async def run_broadcaster(urls: list[str], concurrency: int, workdir: Path, run: int, sample: Sample) -> float:
-    settings = webhook_settings(urls, concurrency, workdir, run)
+async def run_broadcaster(
+    urls: list[str], concurrency: int, workdir: Path, run: int, sample: Sample, *, store_url: str | None = None
+) -> float:
+    settings = webhook_settings(urls, concurrency, workdir, run, store_url=store_url)
     runtime = await open_runtime(settings)
     outcomes = Outcomes(len(urls))
 
@@ -267,6 +274,9 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> dict[str, Any
     times: dict[str, list[float]] = {"broadcaster": [], "raw": [], "channel": []}
     if has_apprise():
         times["apprise"] = []
+    redis_server = RedisServer().start() if args.redis else None
+    if redis_server is not None:
+        times["broadcaster_redis"] = []
     sample = Sample()
     rss: dict[str, int] = {"before_kib": maxrss_kib()}
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
@@ -277,6 +287,11 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> dict[str, Any
                     await settle()
                     if mode == "broadcaster":
                         seconds = await run_broadcaster(urls, args.concurrency, Path(tmp), run, sample)
+                    elif mode == "broadcaster_redis" and redis_server is not None:
+                        redis_server.flush()
+                        seconds = await run_broadcaster(
+                            urls, args.concurrency, Path(tmp), run, Sample(), store_url=redis_server.url
+                        )
                     elif mode == "channel":
                         seconds = await run_channel(args.concurrency, sample)
                     elif mode == "raw":
@@ -288,6 +303,8 @@ async def bench(args: argparse.Namespace, receivers: Receivers) -> dict[str, Any
                         rss["after_broadcaster_kib"] = maxrss_kib()
                     if await receivers.counts(control) != (len(urls), len(urls)):
                         raise SystemExit(f"{mode}: the receivers did not get exactly one request per endpoint")
+    if redis_server is not None:
+        redis_server.close()
     rates = {mode: args.targets / statistics.median(samples) for mode, samples in times.items()}
     return {"times": times, "rates": rates, "rss": rss}
 
@@ -296,6 +313,7 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
     rates = result["rates"]
     labels = {
         "broadcaster": "broadcaster, end to end",
+        "broadcaster_redis": "broadcaster on Redis",
         "channel": "webhook channel alone",
         "raw": "raw aiohttp loop",
         "apprise": "Apprise json://",
@@ -330,6 +348,10 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
         "raw_aiohttp_per_s": round(rates["raw"], 1),
         "apprise_per_s": round(apprise_rate, 1) if apprise_rate else None,
         "broadcaster_vs_raw": round(rates["broadcaster"] / rates["raw"], 3),
+        "redis_per_s": round(rates["broadcaster_redis"], 1) if "broadcaster_redis" in rates else None,
+        "redis_vs_sqlite": (
+            round(rates["broadcaster_redis"] / rates["broadcaster"], 3) if "broadcaster_redis" in rates else None
+        ),
         "broadcaster_vs_apprise": round(rates["broadcaster"] / apprise_rate, 2) if apprise_rate else None,
         "broadcaster_vs_raw_per_round": [round(ratio, 3) for ratio in per_round],
         "maxrss_before_kib": rss["before_kib"],
@@ -352,6 +374,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds; the median is reported (default 3, or 1 with --quick)")
     parser.add_argument("--concurrency", type=int, default=64, help="[retry.webhook] concurrency and the raw loop's")
     parser.add_argument("--receivers", type=int, default=2, help="receiver processes (2 ports each)")
+    parser.add_argument(
+        "--no-redis",
+        dest="redis",
+        action="store_false",
+        help="skip the broadcaster on the Redis backend (a redis-server this script starts, beside SQLite)",
+    )
     args = parser.parse_args()
     args.targets = args.targets or (50 if args.quick else 1000)
     args.rounds = args.rounds or (1 if args.quick else 3)
