@@ -24,7 +24,7 @@ def open_store(url: str) -> Store:
     (not yet opened)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise StoreError(f"store url {url!r} has no scheme; use sqlite:///path.db")
+        raise StoreError(f"store url {_shown(url)!r} has no scheme; use sqlite:///path.db")
     if scheme == "sqlite":
         from broadcaster.store.sqlite import SqliteStore
 
@@ -35,7 +35,18 @@ def open_store(url: str) -> Store:
         from broadcaster.store.redis import RedisStore
 
         return RedisStore(url)
-    raise StoreError(f"store url {url!r}: unsupported scheme {scheme!r} (supported: sqlite, redis, rediss)")
+    raise StoreError(
+        f"store url {_shown(url)!r}: unsupported scheme {_shown(scheme)!r} (supported: sqlite, redis, rediss)"
+    )
+
+
+def _shown(url: str) -> str:
+    """`url` for an error message: whatever comes before an "@" may be a password, even in a malformed URL."""
+    if "@" not in url:
+        return url
+    before, _, host = url.rpartition("@")
+    scheme, sep, _credentials = before.partition("://")
+    return f"{scheme}{sep}***@{host}" if sep else f"***@{host}"
 
 
 __all__ = [

@@ -1,12 +1,31 @@
-"""Who holds a lease: a process, named `host:pid:nonce`, and whether it is known to be gone."""
+"""Who holds a lease: a process, named `host:pid:nonce`, and whether it is known to be gone.
+
+`host` is the host name and, after a "~", a short digest of what makes pids comparable: the kernel's boot id
+and this process's pid namespace. Two containers can share a host name (host networking, replicas given one
+`hostname:`) while each has pids of its own; a pid is only checked when both say it is the same machine and
+namespace. Any other owner is never presumed dead: its leases come back when they run out."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
+from pathlib import Path
 
-_HOST = socket.gethostname()
+
+def _machine() -> str:
+    """A digest of the boot id and the pid namespace: the same exactly when pids mean the same processes."""
+    parts = []
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(source) if source.endswith("/ns/pid") else Path(source).read_text().strip())
+        except OSError:
+            parts.append("?")  # not Linux: the host name alone, as before
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+_HOST = f"{socket.gethostname()}~{_machine()}"
 
 
 def new_owner() -> str:

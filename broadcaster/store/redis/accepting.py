@@ -6,7 +6,9 @@ whatever came in meanwhile (and answers it, when it is the same update)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -28,9 +30,11 @@ from broadcaster.store.redis.records import (
     update_view,
 )
 
-ATTEMPTS: Final = 8
+ATTEMPTS: Final = 16
 """Commits tried before giving up on an incident that other writers keep changing first. Each round lets at
-least one of the writers racing to an incident through, so this many at once all get through."""
+least one of the writers racing to an incident through, so this many at once all get through; between
+rounds a writer waits a random moment (up to RETRY_PAUSE), so that more racing writers spread out."""
+RETRY_PAUSE: Final = 0.02
 
 
 async def accept(
@@ -81,6 +85,7 @@ async def accept(
         )
         if accepted is not None:
             return accepted
+        await asyncio.sleep(random.uniform(0, RETRY_PAUSE))
     changing = "the incident" if draft.incident_id is None else f"incident {draft.incident_id}"
     raise StoreError(
         f"{changing} changed under {ATTEMPTS} attempts to journal the update (other updates kept coming in "

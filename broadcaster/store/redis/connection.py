@@ -8,6 +8,7 @@ way (leases run out; the same idempotency key answers the update it made)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,3 +161,21 @@ class Failures:
         for secret in self._secrets:
             message = message.replace(secret, "***")
         return message
+
+
+log = logging.getLogger("broadcaster.journal")
+
+CLOCK_SKEW_WARNING: Final = 2.0
+"""Seconds between this host's clock and the Redis server's that deserve a warning."""
+
+
+def warn_of_clock_skew(skew: float) -> None:
+    """Leases, retries and expiry are stamped with each instance's clock and compared by the others': hosts
+    whose clocks disagree by a good part of a lease take each other's work early (or late)."""
+    if abs(skew) > CLOCK_SKEW_WARNING:
+        log.warning(
+            "this host's clock is %.1f s %s the Redis server's: keep the instances' clocks in step (NTP), or "
+            "one may take over another's deliveries before their lease has really run out",
+            abs(skew),
+            "behind" if skew > 0 else "ahead of",
+        )

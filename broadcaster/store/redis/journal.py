@@ -93,6 +93,7 @@ from broadcaster.store.redis.connection import (
     new_client,
     optional_text,
     text,
+    warn_of_clock_skew,
 )
 from broadcaster.store.redis.records import (
     UpdateView,
@@ -140,6 +141,9 @@ class RedisStore(Store):
                     f"the Redis journal under {self.prefix!r} has key layout {layout!r}; "
                     f"this build knows {LAYOUT_VERSION!r}"
                 )
+            with self._failures.guard("open", write=False):
+                seconds, microseconds = await client.time()
+            warn_of_clock_skew(seconds + microseconds / 1e6 - time.time())
         except BaseException:
             await client.aclose()
             raise

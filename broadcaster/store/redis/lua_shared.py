@@ -360,10 +360,14 @@ end
 -- An update's incident and history as a claim hands them out: the stored updates up to it, oldest first.
 local function history(incident_id, update_seq)
   local ids = redis.call('LRANGE', incident_key(incident_id) .. ':updates', 0, tonumber(update_seq) - 1)
-  local keys = {}
-  for i, id in ipairs(ids) do keys[i] = P .. 'update:' .. id end
-  if #keys == 0 then return {} end
-  return redis.call('MGET', unpack(keys))
+  local found = {}
+  -- MGET in slices of 1,000: unpack cannot spread a long incident's thousands of keys at once.
+  for first = 1, #ids, 1000 do
+    local keys = {}
+    for i = first, math.min(first + 999, #ids) do keys[#keys + 1] = P .. 'update:' .. ids[i] end
+    for _, value in ipairs(redis.call('MGET', unpack(keys))) do found[#found + 1] = value end
+  end
+  return found
 end
 
 -- RPUSH in slices: Lua's unpack has a limit on how many values it spreads.

@@ -60,7 +60,7 @@ async def follow(
             yield
         finally:
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
     finally:
         with contextlib.suppress(redis.exceptions.RedisError, OSError):
@@ -96,5 +96,8 @@ async def _listen(
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             if not lost:
                 log.warning("journal notices: connection to Redis lost (%s); trying again", type(exc).__name__)
+            lost = True
+        except Exception:  # anything else (a server error, a callback's bug) must not end the notices for good
+            log.exception("journal notices: unexpected error; listening again")
             lost = True
         await asyncio.sleep(RECONNECT_AFTER)
