@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +19,8 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import WriteConfig
-from tests.support.helpers import cli_env, eventually
+from tests.support.helpers import eventually
+from tests.support.serve import ServeProcess, serve_processes
 
 TARGETS: Final = 2000
 TOKEN: Final = "instances-token-5e2a"
@@ -63,54 +62,12 @@ async def receiver() -> AsyncIterator[CountingReceiver]:
     await started.stop()
 
 
-class Instance:
-    def __init__(self, process: asyncio.subprocess.Process, base: str) -> None:
-        self.process = process
-        self.base = base
-
-    async def delivered(self, session: aiohttp.ClientSession) -> float:
-        """Webhook deliveries this instance made, from its /metrics."""
-        async with session.get(f"{self.base}/metrics") as answer:
-            text = await answer.text()
-        found = re.search(r'^broadcaster_deliveries_total\{channel="webhook",outcome="delivered"\} (\S+)$', text, re.M)
-        return float(found.group(1)) if found else 0.0
-
-
-@asynccontextmanager
-async def instances(workdir: Path, count: int) -> AsyncIterator[list[Instance]]:
-    """`count` instances of `broadcaster serve` on the configuration in `workdir`, each its own process."""
-    started: list[Instance] = []
-    try:
-        for _ in range(count):
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "broadcaster",
-                "serve",
-                "--port",
-                "0",
-                cwd=workdir,
-                env=cli_env(),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-            assert process.stdout is not None
-            async with asyncio.timeout(30):
-                banner = (await process.stdout.readline()).decode()
-            assert banner.startswith("broadcaster: serving on"), banner
-            started.append(Instance(process, banner.split()[-1]))
-        yield started
-    finally:
-        for instance in started:
-            if instance.process.returncode is None:
-                instance.process.send_signal(signal.SIGTERM)
-        for instance in started:
-            try:
-                async with asyncio.timeout(30):
-                    await instance.process.wait()
-            except TimeoutError:
-                instance.process.kill()
-                await instance.process.wait()
+async def delivered(instance: ServeProcess, session: aiohttp.ClientSession) -> float:
+    """Webhook deliveries `instance` made, from its /metrics."""
+    async with session.get(f"{instance.base}/metrics") as answer:
+        text = await answer.text()
+    found = re.search(r'^broadcaster_deliveries_total\{channel="webhook",outcome="delivered"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def configure(write_config: WriteConfig, redis_url: str, receiver: CountingReceiver, *, lease: float) -> None:
@@ -138,13 +95,13 @@ async def test_a_fan_out_is_split_between_two_instances_and_nothing_is_sent_twic
     workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
 ) -> None:
     configure(write_config, redis_url, receiver, lease=30)
-    async with instances(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
+    async with serve_processes(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
         await post_update(session, first.base)
 
         shares: list[float] = []
 
         async def done() -> bool:  # every delivery received, and recorded by one instance or the other
-            shares[:] = [await first.delivered(session), await second.delivered(session)]
+            shares[:] = [await delivered(first, session), await delivered(second, session)]
             return len(receiver.hits) == TARGETS and sum(shares) == TARGETS
 
         await eventually(done, within=120, every=0.2)
@@ -156,7 +113,7 @@ async def test_when_one_instance_is_killed_the_other_takes_its_leases_back_and_f
     workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
 ) -> None:
     configure(write_config, redis_url, receiver, lease=3)
-    async with instances(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
+    async with serve_processes(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
         await post_update(session, first.base)
 
         async def started() -> bool:
@@ -170,7 +127,7 @@ async def test_when_one_instance_is_killed_the_other_takes_its_leases_back_and_f
             return len(receiver.hits) == TARGETS
 
         await eventually(done, within=120, every=0.1)
-        assert await second.delivered(session) > 0
+        assert await delivered(second, session) > 0
     # At most what the killed instance had in flight is sent again (at-least-once): never a second round.
     repeated = sum(hits - 1 for hits in receiver.hits.values())
     assert repeated <= 2 * 32, repeated

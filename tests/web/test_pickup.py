@@ -18,6 +18,7 @@ from config import load_settings
 from tests.channels.webhook.receiver import Answer, Receiver
 from tests.conftest import WriteConfig
 from tests.support.helpers import cli_env, eventually
+from tests.support.serve import serve_processes
 
 SLOW = "[service]\npoll_interval = 600\nsweep_interval = 600\n"
 
@@ -34,33 +35,8 @@ async def serving(workdir: Path, write_config: WriteConfig, receiver: Receiver) 
     """`broadcaster serve` in its own process, polling and sweeping every ten minutes, with the mirror and a
     webhook target on the receiver. Yields the working directory once it listens."""
     write_config(f'{SLOW}[webhook]\nenabled = true\n[[webhook.targets]]\nurl = "{receiver.url("/hook")}"\n')
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "broadcaster",
-        "serve",
-        "--port",
-        "0",
-        cwd=workdir,
-        env=cli_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert server.stdout is not None
-        async with asyncio.timeout(30):
-            banner = (await server.stdout.readline()).decode()
-        assert banner.startswith("broadcaster: serving on"), banner
+    async with serve_processes(workdir):
         yield workdir
-    finally:
-        if server.returncode is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(20):
-                    await server.communicate()
-            except TimeoutError:
-                server.kill()
-                await server.wait()
 
 
 async def test_an_update_journaled_by_another_process_goes_out_at_once(serving: Path, receiver: Receiver) -> None:
