@@ -29,19 +29,33 @@ async def overdue_incidents(store: Store, *, now: datetime) -> list[Incident]:
     return await store.overdue(now=now, limit=OPEN_INCIDENTS_READ)
 
 
-class OverdueWarnings:
-    """Warns once per incident and due time: the same lateness is not repeated every check, but an
-    incident that gets a new "next update by" and misses that one too is warned about again."""
+class NotToldYet:
+    """Which overdue incidents someone (the log, chat) has not been told of, once per incident and due time:
+    the same lateness is not repeated every check, but an incident that gets a new "next update by" and misses
+    that one too is news again. Only what is overdue now is remembered, so memory is bounded by it."""
 
     def __init__(self) -> None:
-        self._warned: set[tuple[str, datetime | None]] = set()
+        self._told: set[tuple[str, datetime | None]] = set()
+
+    def among(self, overdue: Sequence[Incident]) -> list[Incident]:
+        """Those of `overdue` (every incident overdue now) not told of yet."""
+        self._told &= {(incident.id, incident.next_update_at) for incident in overdue}
+        return [incident for incident in overdue if (incident.id, incident.next_update_at) not in self._told]
+
+    def told(self, incidents: Sequence[Incident]) -> None:
+        self._told |= {(incident.id, incident.next_update_at) for incident in incidents}
+
+
+class OverdueWarnings:
+    """Warns in the log of each incident that became overdue (NotToldYet)."""
+
+    def __init__(self) -> None:
+        self._not_told = NotToldYet()
 
     def note(self, overdue: Sequence[Incident]) -> list[Incident]:
         """Log a warning for each incident newly overdue; returns them."""
-        current = {(incident.id, incident.next_update_at) for incident in overdue}
-        fresh = [incident for incident in overdue if (incident.id, incident.next_update_at) not in self._warned]
-        # Only what is overdue now is remembered, so the memory is bounded by the open incidents.
-        self._warned = current
+        fresh = self._not_told.among(overdue)
+        self._not_told.told(fresh)
         for incident in fresh:
             due = incident.next_update_at.isoformat(timespec="seconds") if incident.next_update_at else "?"
             log.warning(

@@ -110,7 +110,7 @@ class SqliteStore(Connections, Store):
             notices.announce(self._notices, notices.WORK)
         if accepted.handed_off and handoff is not None:
             self._announce_holder(handoff.owner)
-        if accepted.handed_off:  # later claims of this update's other deliveries need not read it again
+            # Later claims of this update's other deliveries need not read it again.
             first = accepted.handed_off[0]
             self._known_updates[accepted.update.id] = (first.incident, first.history)
         return accepted

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Final
 
 import aiohttp
@@ -20,6 +19,7 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import Incident
 from broadcaster.store import Accepted
 from broadcaster.web.chatops.replies import chat_safe, ephemeral, summary_text
+from broadcaster.web.overdue import NotToldYet
 from broadcaster.web.pages.times import when
 from channels.transport.http import client_session
 from config import Settings
@@ -112,14 +112,12 @@ class Reminders:
     def __init__(self, poster: ChatPoster, settings: Settings) -> None:
         self._poster = poster
         self._settings = settings
-        self._reminded: set[tuple[str, datetime | None]] = set()
+        self._not_told = NotToldYet()
 
     async def __call__(self, overdue: Sequence[Incident]) -> None:
         """Remind of those among `overdue` (every incident overdue now) not reminded of yet."""
         url = self._settings.chatops.reminder_webhook
-        current = {(incident.id, incident.next_update_at) for incident in overdue}
-        self._reminded &= current  # bounded by what is overdue now
-        fresh = [incident for incident in overdue if (incident.id, incident.next_update_at) not in self._reminded]
+        fresh = self._not_told.among(overdue)
         if not url or not fresh:
             return
         form = self._settings.service.public_url
@@ -133,4 +131,4 @@ class Reminders:
         except ChatPostError as exc:
             log.warning("the overdue reminder did not reach chat (tried again at the next check): %s", exc)
             return
-        self._reminded |= {(incident.id, incident.next_update_at) for incident in fresh}
+        self._not_told.told(fresh)
