@@ -3,8 +3,8 @@
 Two forms, told apart by the first line that is not blank or a comment (#):
 - one address per line;
 - CSV with a header row naming an `email` column and optionally a `components` column, whose cells are
-  ';'-separated component names (a subscriber with components only gets incidents touching one of them;
-  an empty cell means every incident). Other columns are ignored.
+  ';'-separated component names (a subscriber with components only gets incidents touching one of them,
+  and those naming no component; an empty cell means every incident). Other columns are ignored.
 
 A bad line never stops the others: it is reported with its line number and skipped. The file is read in a
 thread (it may sit on a slow mount) and read again only when its modification time or size changes."""
@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from broadcaster.domain.subscriptions import follows
 from config.email import is_address
 
 log = logging.getLogger("broadcaster.email")
@@ -42,8 +43,9 @@ class Subscriber:
         return self.address.lower()
 
     def wants(self, affected: Collection[str]) -> bool:
-        """True when this subscriber follows every component or one of `affected` (case-folded names)."""
-        return not self.components or not self.components.isdisjoint(affected)
+        """True when this subscriber follows every component or one of `affected` (case-folded names), or
+        the incident names none."""
+        return follows(self.components, affected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,17 @@ async def test_subscribers_get_only_incidents_touching_their_components(configur
     assert web.detail == "2 accepted, 0 refused of 2; 1 follow other components"
 
 
+async def test_an_incident_naming_no_component_reaches_every_subscriber(configure: Configure) -> None:
+    """Whatever a subscriber follows, an incident about the whole service (no component named) reaches them."""
+    subscribers = "email,components\nall@example.org,\napi@example.org,API\n"
+    with smtp_server() as server:
+        settings = configure(Relay(server.port), subscribers=subscribers)
+        async with email_channel(settings) as channel:
+            receipt = await channel.send(attempts(components={}, incident_id="inc00000000c").next())
+    assert sorted(item.recipients[0] for item in server.recorder.received) == ["all@example.org", "api@example.org"]
+    assert receipt.detail == "2 accepted, 0 refused of 2"
+
+
 async def test_mailing_stops_once_the_time_to_live_has_passed(configure: Configure) -> None:
     """A slow relay: once expires_at passes mid-batch, no further message is started."""
     people = addresses(30)
