@@ -1,0 +1,122 @@
+"""Only public addresses for endpoints that strangers register.
+
+A webhook URL a customer typed into a subscribe form must not turn the broadcaster into a proxy into its
+own network: loopback, private ranges, link-local (169.254.169.254 is the cloud metadata service), shared
+carrier-grade NAT space and every other non-global range are refused, and so is an IPv6 address that
+carries one of those inside it (IPv4-mapped, NAT64, 6to4, Teredo). A name is resolved and every address
+it has is checked; `PublicOnlyResolver` hands aiohttp only the addresses it checked, so the connection
+goes where the check looked and a second, different DNS answer (rebinding) never gets a say."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Final
+from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RefusedAddress(OSError):
+    """The endpoint is, or resolves to, an address strangers may not make the broadcaster call."""
+
+
+def address_refusal(text: str) -> str | None:
+    """Why `text` (an IP address) may not be called, or None when it is a public unicast address."""
+    kind = _non_public_kind(text)
+    return None if kind is None else f"{text} is not a public address ({kind})"
+
+
+def _non_public_kind(text: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])  # a zone id ("fe80::1%eth0") is link-local anyway
+    except ValueError:
+        return "not an IP address"
+    for inner in reversed(_embedded(ip)):  # the embedded IPv4 address names the kind best
+        if not inner.is_global or inner.is_multicast:
+            return _kind(inner)
+    return None
+
+
+def _embedded(ip: IPAddress) -> list[IPAddress]:
+    """The address and any IPv4 address an IPv6 one carries to the same host."""
+    found: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            found.append(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            found.append(ip.sixtofour)
+        if ip.teredo is not None:
+            found.append(ip.teredo[1])
+        if ip in _NAT64:
+            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _kind(ip: IPAddress) -> str:
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local, where cloud metadata services answer"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private:
+        return "a private network"
+    return "not globally routable"
+
+
+def host_of(url: str) -> str:
+    """The host part of an http(s) URL, brackets removed; ValueError when the URL has none."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("give an http:// or https:// URL with a host name")
+    return parts.hostname
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves through `inner` and refuses the name unless every address it has is public. aiohttp does
+    not ask a resolver about an IP literal: check those with `address_refusal` before the request."""
+
+    def __init__(self, inner: AbstractResolver) -> None:
+        self._inner = inner
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        for answer in answers:
+            kind = _non_public_kind(answer["host"])
+            if kind is not None:
+                raise RefusedAddress(f"{host} resolves to {answer['host']}, which is not a public address ({kind})")
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def public_endpoint_refusal(url: str, resolver: AbstractResolver) -> str | None:
+    """Why a registered endpoint may not be called (a non-http URL, an address that is not public, a name
+    that does not resolve or resolves to any such address), or None when it may."""
+    try:
+        host = host_of(url)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return address_refusal(host)
+    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+    try:
+        await PublicOnlyResolver(resolver).resolve(host, port, socket.AF_UNSPEC)
+    except RefusedAddress as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{host} does not resolve ({exc.strerror or exc})"
+    return None
