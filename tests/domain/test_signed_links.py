@@ -1,0 +1,51 @@
+"""Signed links: genuine ones open, altered, cut, re-purposed, foreign-key and expired ones are refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from broadcaster.domain.signed_links import LinkExpired, LinkRefused, seal, unseal
+
+KEY = b"k" * 32
+
+
+def test_a_genuine_link_gives_back_its_claims_until_it_expires() -> None:
+    token = seal(KEY, "confirm", {"email": "ann@example.org", "components": ["API"]}, until=1_000)
+    assert unseal(KEY, "confirm", token, now=999) == {"email": "ann@example.org", "components": ["API"]}
+    with pytest.raises(LinkExpired, match="expired"):
+        unseal(KEY, "confirm", token, now=1_001)
+
+
+def test_a_link_without_expiry_stays_valid() -> None:
+    token = seal(KEY, "manage", {"email": "ann@example.org"}, until=None)
+    assert unseal(KEY, "manage", token, now=10**12) == {"email": "ann@example.org"}
+
+
+def test_a_link_made_for_one_purpose_is_refused_for_another() -> None:
+    token = seal(KEY, "confirm", {"email": "ann@example.org"}, until=None)
+    with pytest.raises(LinkRefused, match="not valid"):
+        unseal(KEY, "manage", token, now=0)
+
+
+def test_a_link_signed_with_another_key_is_refused() -> None:
+    token = seal(b"other key", "manage", {"email": "ann@example.org"}, until=None)
+    with pytest.raises(LinkRefused, match="not valid"):
+        unseal(KEY, "manage", token, now=0)
+
+
+def test_changing_the_address_in_a_link_breaks_it() -> None:
+    payload, signature = seal(KEY, "manage", {"email": "ann@example.org"}, until=None).split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    body["email"] = "bob@example.org"
+    forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    with pytest.raises(LinkRefused, match="not valid"):
+        unseal(KEY, "manage", f"{forged}.{signature}", now=0)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "abc.", "!!!.???", "é.é", "a" * 3000 + ".b"])
+def test_cut_or_garbled_links_are_refused_with_a_hint(token: str) -> None:
+    with pytest.raises(LinkRefused):
+        unseal(KEY, "manage", token, now=0)
