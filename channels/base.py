@@ -20,6 +20,7 @@ __all__ = [
     "Channel",
     "ChannelContext",
     "CheckResult",
+    "ConfirmsEndpoints",
     "DeliveryError",
     "Interrupted",
     "Job",
@@ -28,15 +29,24 @@ __all__ = [
     "PermanentError",
     "Preview",
     "Previews",
+    "PublishManifests",
     "Rebuilds",
     "Receipt",
     "SaveProgress",
+    "SendsNotes",
+    "SiteReader",
+    "SubscriberReader",
     "TargetGone",
     "TransientError",
 ]
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from broadcaster.domain.models import Incident, IncidentHistory, Update
+    from broadcaster.domain.statuspage import IncidentSummary
+    from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
+    from broadcaster.domain.uptime import ComponentUpdate
     from config import Settings
 
 
@@ -136,12 +146,49 @@ class JournalReader(Protocol):
         ...
 
 
+@runtime_checkable
+class SiteReader(JournalReader, Protocol):
+    """The reads the status site is rendered from, each bounded by what one page needs rather than by the
+    journal's whole history. Every store has them; the mirror asks its journal for the capability (other
+    channels' readers need not have them)."""
+
+    async def history(self, incident_id: str) -> IncidentHistory:
+        """One incident with all its updates (NotFoundError if there is none)."""
+        ...
+
+    async def incident_summaries(self) -> list[IncidentSummary]:
+        """Every incident and maintenance, without updates (the history page), in no particular order."""
+        ...
+
+    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
+        """Every update, without its message, of each incident open at `since` or updated since (what the
+        components' uptime from `since` on is replayed from), in no particular order."""
+        ...
+
+
+@runtime_checkable
+class PublishManifests(Protocol):
+    """The part of the journal that remembers, per publish target, what the remote holds (path -> content
+    hash) after its last publish: the mirror then sends only what changed. Every store has it; a channel asks
+    its journal for the capability."""
+
+    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
+        """What `target` was last published with; None if it never was (or the journal forgot)."""
+        ...
+
+    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
+        """Replace `target`'s manifest, durably."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelContext:
-    """What a channel is built from."""
+    """What a channel is built from. `drill`: the update is a drill (`broadcaster drill`), sent to drill
+    targets only; a channel whose payload has a place for it says so (the webhook envelope's meta.drill)."""
 
     settings: Settings
     journal: JournalReader
+    drill: bool = False
 
 
 class Channel(ABC):
@@ -165,6 +212,35 @@ class Channel(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - most channels hold something to close; some do not
         """Release connections and threads."""
+
+
+@runtime_checkable
+class SubscriberReader(Protocol):
+    """The journal's confirmed subscribers (who subscribed themselves, or whom an operator added), read
+    beside the subscribers file. Every store has it; a channel asks its journal for the capability."""
+
+    async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]: ...
+
+
+@runtime_checkable
+class SendsNotes(Protocol):
+    """A channel that can send one short message to one address outside any update (a subscription's
+    confirmation link). The core asks for the capability, never for a channel class."""
+
+    async def send_note(self, address: str, subject: str, text: str) -> None:
+        """Raises TransientError or PermanentError, as `send` does."""
+        ...
+
+
+@runtime_checkable
+class ConfirmsEndpoints(Protocol):
+    """A channel that can send a would-be subscriber's endpoint the signed ping that confirms it: the ping
+    carries `code`, which the endpoint's owner enters on the subscribe page, or the endpoint answers with.
+    The core asks for the capability, never for a channel class."""
+
+    async def ping_endpoint(self, url: str, secret: str, code: str) -> bytes:
+        """The endpoint's answer (capped) to a 2xx; TransientError or PermanentError otherwise."""
+        ...
 
 
 @runtime_checkable

@@ -10,11 +10,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, Final
 
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
 from broadcaster.domain.records import record
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
+from broadcaster.domain.uptime import ComponentUpdate
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 
 
@@ -276,6 +280,15 @@ class Store(ABC):
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]: ...
 
     @abstractmethod
+    async def incident_summaries(self) -> list[IncidentSummary]:
+        """Every incident and maintenance without its updates (the status site's history page), any order."""
+
+    @abstractmethod
+    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
+        """Every update, without its message, of each incident open at `since` or updated since (the
+        components' uptime from `since` on), any order: bounded by the window, not by the journal's age."""
+
+    @abstractmethod
     async def update(self, update_id: str) -> Update:
         """Raises NotFoundError."""
 
@@ -306,6 +319,38 @@ class Store(ABC):
     async def suppressed(self) -> frozenset[str]:
         """Every suppressed address, lower-cased."""
 
+    @abstractmethod
+    async def unsuppress(self, address: str) -> bool:
+        """Mail `address` again (its owner confirmed a new subscription); False when it was not suppressed."""
+
+    # --- subscribers (confirmed ones; the subscribers file is the operator's own list, outside the journal)
+
+    @abstractmethod
+    async def save_subscribers(self, subscribers: Sequence[Subscriber]) -> int:
+        """Add subscribers, each replacing the one of the same kind and address if there is one, in one
+        write; returns how many were new."""
+
+    @abstractmethod
+    async def remove_subscriber(self, kind: SubscriberKind, address: str) -> bool:
+        """False when there was no such subscriber."""
+
+    @abstractmethod
+    async def subscriber(self, kind: SubscriberKind, address: str) -> Subscriber | None: ...
+
+    @abstractmethod
+    async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]:
+        """Every subscriber of `kind`, by address. A fan-out reads them all once, so this is one read."""
+
+    # --- publish manifests (the mirror's record of what each publish target holds)
+
+    @abstractmethod
+    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
+        """What `target` was last published with (path -> content hash); None if never saved."""
+
+    @abstractmethod
+    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
+        """Replace `target`'s manifest, durably."""
+
     # --- lane controls
 
     @abstractmethod
@@ -313,3 +358,11 @@ class Store(ABC):
 
     @abstractmethod
     async def controls(self) -> list[LaneControl]: ...
+
+    # --- copies
+
+    @abstractmethod
+    async def snapshot_to(self, path: Path) -> None:
+        """Write a consistent copy of the whole journal to `path` (a new file) as a SQLite journal, while
+        other processes go on using this one: what a fallback kit carries (`broadcaster kit`). Raises
+        StoreError when this backend cannot."""

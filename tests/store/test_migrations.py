@@ -16,19 +16,21 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_7 = (
+AS_VERSION_8 = "DROP TABLE subscribers;"
+"""Undoes version 9: no subscribers in the journal."""
+AS_VERSION_7 = AS_VERSION_8 + (
     "DROP TABLE idempotency_keys; DROP INDEX updates_content; ALTER TABLE updates DROP COLUMN content_digest;"
 )
-"""Undoes version 8: no content digests of updates, no idempotency keys beyond each update's own."""
+"""Undoes versions 9 and 8: no content digests of updates, no idempotency keys beyond each update's own."""
 AS_VERSION_6 = AS_VERSION_7 + "DROP INDEX incidents_due;"
-"""Undoes versions 8 and 7: no index of open incidents by their next update either."""
+"""Undoes versions 9 to 7: no index of open incidents by their next update either."""
 AS_VERSION_5 = AS_VERSION_6 + "DROP TABLE suppressions; ALTER TABLE updates DROP COLUMN request_digest;"
-"""Undoes versions 8 to 6: no suppressions in the journal, no request digests."""
+"""Undoes versions 9 to 6: no suppressions in the journal, no request digests."""
 AS_VERSION_4 = AS_VERSION_5 + (
     "DROP INDEX deliveries_progress; DROP TABLE progress; ALTER TABLE deliveries DROP COLUMN has_progress;"
     "ALTER TABLE deliveries ADD COLUMN progress TEXT NOT NULL DEFAULT '{}';"
 )
-"""Undoes versions 8 to 5: progress back in one JSON column per delivery."""
+"""Undoes versions 9 to 5: progress back in one JSON column per delivery."""
 
 
 async def test_version_4_progress_moves_to_rows_and_is_pruned_as_it_would_be(tmp_path: Path) -> None:

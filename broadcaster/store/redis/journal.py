@@ -53,7 +53,9 @@ however long the history:
     P with-progress                set of deliveries whose progress is not pruned yet
     P attempts:<id>                list of JSON [number, started_at, finished_at, outcome, error]
     P suppressions                 hash address -> JSON {reason, source, added_at}
+    P subscribers:<kind>           hash address -> JSON {components, since, source} (subscribers.py)
     P controls                     hash "channel<TAB>target" -> JSON {paused, reason, updated_at}
+    P publish-manifest:<target>    JSON of what a mirror publish target holds: path -> content hash
     P notices                      pub/sub channel: "work <sender>", "controls <sender>" (notices.py)
 """
 
@@ -65,10 +67,13 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar, Final
 
 from broadcaster.domain.errors import LeaseLost, StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft, new_id
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.uptime import ComponentUpdate
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     NO_PROGRESS,
@@ -83,7 +88,7 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.redis import accepting, notices, reading
+from broadcaster.store.redis import accepting, manifests, notices, reading
 from broadcaster.store.redis.connection import (
     LAYOUT_VERSION,
     SOCKET_TIMEOUT,
@@ -106,13 +111,14 @@ from broadcaster.store.redis.records import (
     suppression_entry,
     update_view,
 )
+from broadcaster.store.redis.subscribers import SubscriberRecords
 
 PREFIX: Final = "broadcaster:"
 KNOWN_UPDATES: Final = 32
 """Recent updates whose incident and history claims keep decoded (a claim's script sends only the others)."""
 
 
-class RedisStore(Store):
+class RedisStore(SubscriberRecords, Store):
     shared_by_instances: ClassVar[bool] = True
     """Processes on any host share the journal: a lane keeps from its own process's fan-out only what it can
     start soon, and the others claim the rest (they hear of it through notices.py)."""
@@ -342,6 +348,14 @@ class RedisStore(Store):
         with self._failures.guard("read", write=False):
             return await reading.site_history(self.link, recent=recent)
 
+    async def incident_summaries(self) -> list[IncidentSummary]:
+        with self._failures.guard("read", write=False):
+            return await reading.incident_summaries(self.link)
+
+    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
+        with self._failures.guard("read", write=False):
+            return await reading.component_updates(self.link, since=since)
+
     async def update(self, update_id: str) -> Update:
         with self._failures.guard("read", write=False):
             return await reading.update(self.link, update_id)
@@ -383,6 +397,16 @@ class RedisStore(Store):
         with self._failures.guard("read", write=False):
             return await reading.suppressed(self.link)
 
+    # --- publish manifests
+
+    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
+        with self._failures.guard("read", write=False):
+            return await manifests.publish_manifest(self.link, target)
+
+    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
+        with self._failures.guard("write", write=True):
+            await manifests.save_publish_manifest(self.link, target, manifest)
+
     # --- lane controls
 
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
@@ -395,3 +419,11 @@ class RedisStore(Store):
     async def controls(self) -> list[LaneControl]:
         with self._failures.guard("read", write=False):
             return await reading.controls(self.link)
+
+    # --- copies
+
+    async def snapshot_to(self, path: Path) -> None:
+        raise StoreError(
+            "a Redis journal has no copy of its own: it is exported into a new SQLite journal through its reads "
+            "(broadcaster.store.sqlite.importing.sqlite_copy, as `broadcaster kit` and GET /api/v1/snapshot do)"
+        )

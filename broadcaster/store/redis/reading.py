@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from broadcaster.domain.errors import NotFoundError
-from broadcaster.domain.models import Incident, IncidentHistory, Update
+from broadcaster.domain.models import Incident, IncidentHistory, Update, from_epoch, from_epoch_required
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.uptime import ComponentUpdate
+from broadcaster.domain.vocabulary import Impact, Status
 from broadcaster.store.base import Attempt, Delivery, LaneControl
 from broadcaster.store.redis.connection import Link, optional_text, text
 from broadcaster.store.redis.records import (
@@ -56,6 +61,43 @@ async def _histories(link: Link, mode: str, argument: str) -> list[IncidentHisto
         IncidentHistory(incident_from_text(stored), tuple(update_from_json(u) for u in updates))
         for stored, updates in found
     ]
+
+
+async def incident_summaries(link: Link) -> list[IncidentSummary]:
+    found = await link.run(link.scripts.incidents, "recent", -1, "")
+    return [_summary(json.loads(stored)) for stored in found]
+
+
+def _summary(data: dict[str, Any]) -> IncidentSummary:
+    return IncidentSummary(
+        id=data["id"],
+        name=data["name"],
+        status=Status(data["status"]),
+        impact=Impact(data["impact"]),
+        started_at=from_epoch_required(data["started_at"]),
+        resolved_at=from_epoch(data["resolved_at"]),
+        updated_at=from_epoch_required(data["updated_at"]),
+    )
+
+
+async def component_updates(link: Link, *, since: datetime) -> list[ComponentUpdate]:
+    """Through the indexes of open incidents and of incidents by their latest update, then each one's
+    update list and updates: three round trips, whatever the journal's age."""
+    P = link.prefix
+    async with link.client.pipeline(transaction=False) as pipe:
+        pipe.zrange(P + "incidents:open", 0, -1)
+        pipe.zrangebyscore(P + "incidents:recent", number(since.timestamp()), "+inf")
+        open_ids, recent_ids = await pipe.execute()
+    incident_ids = list(dict.fromkeys(text(i) for i in [*open_ids, *recent_ids]))
+    async with link.client.pipeline(transaction=False) as pipe:
+        for incident_id in incident_ids:
+            pipe.lrange(P + "incident:" + incident_id + ":updates", 0, -1)
+        keys = [P + "update:" + text(u) for ids in await pipe.execute() for u in ids]
+    stored = [
+        value for start in range(0, len(keys), 1000) for value in await link.client.mget(keys[start : start + 1000])
+    ]
+    updates = [update_from_json(text(value)) for value in stored if value is not None]
+    return [ComponentUpdate(u.incident_id, u.seq, u.status, u.created_at, u.components) for u in updates]
 
 
 async def update(link: Link, update_id: str) -> Update:

@@ -70,7 +70,7 @@ def accept(
         return _accepted_before(conn, same)
     current = incident(conn, draft.incident_id) if draft.incident_id is not None else None
     after, update = apply_update(draft, current, now)
-    _write_incident(conn, after)
+    write_incident(conn, after)
     _insert_update(conn, update, after, idempotency_key, digest=request_digest, content=content)
     stamp = now.timestamp()
     superseded: list[Delivery] = []
@@ -195,7 +195,7 @@ def _handed_off(conn: sqlite3.Connection, leased: Sequence[Delivery], after: Inc
     )
 
 
-def _write_incident(conn: sqlite3.Connection, item: Incident) -> None:
+def write_incident(conn: sqlite3.Connection, item: Incident) -> None:
     conn.execute(
         "INSERT INTO incidents (id, state, is_open, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET state = excluded.state, is_open = excluded.is_open, "

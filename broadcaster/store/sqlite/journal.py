@@ -4,6 +4,7 @@ connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from broadcaster.domain.errors import LeaseLost
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
+from broadcaster.domain.uptime import ComponentUpdate
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     Accepted,
@@ -26,7 +30,8 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.sqlite import accepting, notices, queue, reading
+from broadcaster.store.sqlite import accepting, manifests, notices, queue, reading, snapshot
+from broadcaster.store.sqlite import subscribers as subscriber_rows
 from broadcaster.store.sqlite.connection import Connections
 from broadcaster.store.sqlite.grouping import GroupCommit
 
@@ -222,6 +227,12 @@ class SqliteStore(Connections, Store):
     async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
         return await self._read(partial(reading.site_history, recent=recent))
 
+    async def incident_summaries(self) -> list[IncidentSummary]:
+        return await self._read(reading.incident_summaries)
+
+    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
+        return await self._read(partial(reading.component_updates, since=since.timestamp()))
+
     async def update(self, update_id: str) -> Update:
         return await self._read(partial(reading.update, update_id=update_id))
 
@@ -249,6 +260,32 @@ class SqliteStore(Connections, Store):
     async def suppressed(self) -> frozenset[str]:
         return await self._read(reading.suppressed)
 
+    async def unsuppress(self, address: str) -> bool:
+        return await self._write(partial(subscriber_rows.unsuppress, address=address), durable=True)
+
+    # --- subscribers
+
+    async def save_subscribers(self, subscribers: Sequence[Subscriber]) -> int:
+        return await self._write(partial(subscriber_rows.save, subscribers=subscribers), durable=True)
+
+    async def remove_subscriber(self, kind: SubscriberKind, address: str) -> bool:
+        return await self._write(partial(subscriber_rows.remove, kind=kind, address=address), durable=True)
+
+    async def subscriber(self, kind: SubscriberKind, address: str) -> Subscriber | None:
+        return await self._read(partial(subscriber_rows.one, kind=kind, address=address))
+
+    async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]:
+        return await self._read(partial(subscriber_rows.every, kind=kind))
+
+    # --- publish manifests
+
+    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
+        return await self._read(partial(manifests.publish_manifest, target=target))
+
+    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
+        save = partial(manifests.save_publish_manifest, target=target, manifest=manifest, now=time.time())
+        await self._write(save, durable=True)
+
     # --- lane controls
 
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
@@ -258,3 +295,9 @@ class SqliteStore(Connections, Store):
 
     async def controls(self) -> list[LaneControl]:
         return await self._read(reading.controls)
+
+    # --- copies
+
+    async def snapshot_to(self, path: Path) -> None:
+        """On a connection of its own, in a thread: the journal's own connections go on meanwhile."""
+        await asyncio.to_thread(snapshot.copy_journal, self.path, path)

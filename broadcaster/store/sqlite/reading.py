@@ -6,7 +6,17 @@ import json
 import sqlite3
 
 from broadcaster.domain.errors import NotFoundError
-from broadcaster.domain.models import Incident, IncidentHistory, Update
+from broadcaster.domain.models import (
+    Incident,
+    IncidentHistory,
+    Update,
+    changes_from_json,
+    from_epoch,
+    from_epoch_required,
+)
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.uptime import ComponentUpdate
+from broadcaster.domain.vocabulary import Impact, Status
 from broadcaster.store.base import Attempt, Delivery, LaneControl
 from broadcaster.store.sqlite.rows import (
     DELIVERY_COLUMNS,
@@ -55,6 +65,46 @@ def site_history(conn: sqlite3.Connection, recent: int | None) -> list[IncidentH
     ):
         by_incident[row["incident_id"]].append(update_from_row(row))
     return [IncidentHistory(item, tuple(by_incident[item.id])) for item in found]
+
+
+def incident_summaries(conn: sqlite3.Connection) -> list[IncidentSummary]:
+    """Only the fields the history page shows, taken out of each incident's JSON by SQLite."""
+    rows = conn.execute(
+        "SELECT id, state ->> '$.name', state ->> '$.status', state ->> '$.impact', state ->> '$.started_at', "
+        "state ->> '$.resolved_at', updated_at FROM incidents"
+    )
+    return [
+        IncidentSummary(
+            id=incident_id,
+            name=name,
+            status=Status(status),
+            impact=Impact(impact),
+            started_at=from_epoch_required(started_at),
+            resolved_at=from_epoch(resolved_at),
+            updated_at=from_epoch_required(updated_at),
+        )
+        for incident_id, name, status, impact, started_at, resolved_at, updated_at in rows
+    ]
+
+
+def component_updates(conn: sqlite3.Connection, since: float) -> list[ComponentUpdate]:
+    # An incident that counted at `since` is open still or was updated (resolved) after it: the union reads
+    # both through their indexes, never the whole table.
+    rows = conn.execute(
+        "SELECT incident_id, seq, status, components, created_at FROM updates WHERE incident_id IN "
+        "(SELECT id FROM incidents WHERE updated_at >= ? UNION SELECT id FROM incidents WHERE is_open = 1)",
+        (since,),
+    )
+    return [
+        ComponentUpdate(
+            incident_id=incident_id,
+            seq=seq,
+            status=Status(status),
+            created_at=from_epoch_required(created_at),
+            components=changes_from_json(json.loads(components)),
+        )
+        for incident_id, seq, status, components, created_at in rows
+    ]
 
 
 def update(conn: sqlite3.Connection, update_id: str) -> Update:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 8
+SCHEMA_VERSION: Final = 10
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
 NEXT_UPDATE_AT: Final = "(state ->> '$.next_update_at')"
@@ -128,6 +128,22 @@ CREATE TABLE IF NOT EXISTS controls (
     updated_at REAL NOT NULL,
     PRIMARY KEY (channel, target)
 );
+
+-- Confirmed subscribers (the form's double opt-in, or an operator); the subscribers file stays a file.
+CREATE TABLE IF NOT EXISTS subscribers (
+    kind       TEXT NOT NULL,              -- "email" or "webhook"
+    address    TEXT NOT NULL,              -- a lower-cased email address, or a webhook URL
+    state      TEXT NOT NULL,              -- JSON of the rest of the Subscriber
+    PRIMARY KEY (kind, address)
+) WITHOUT ROWID;
+
+-- What each publish target of the mirror holds (JSON: path -> content hash), so a publish sends only what
+-- changed and deletes only what it put there.
+CREATE TABLE IF NOT EXISTS publish_manifests (
+    target   TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    saved_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 # What takes a journal from version N-1 to N. A new journal gets SCHEMA (already the latest) directly.
@@ -167,4 +183,8 @@ MIGRATIONS: Final = {
     "CREATE INDEX updates_content ON updates (content_digest, created_at);\n"
     "CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, update_id TEXT NOT NULL REFERENCES updates (id), "
     "request_digest TEXT) WITHOUT ROWID;",
+    9: "CREATE TABLE subscribers (kind TEXT NOT NULL, address TEXT NOT NULL, state TEXT NOT NULL, "
+    "PRIMARY KEY (kind, address)) WITHOUT ROWID;",
+    10: "CREATE TABLE IF NOT EXISTS publish_manifests (target TEXT PRIMARY KEY, manifest TEXT NOT NULL, "
+    "saved_at REAL NOT NULL) WITHOUT ROWID;",
 }
