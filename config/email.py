@@ -61,7 +61,11 @@ class EmailSettings(Section):
     username: str | None = None
     password: SecretStr | None = None
     from_addr: str = ""
-    subscribers_file: Path | None = None
+    subscribers_file: Path | None = Field(
+        default=None,
+        description="The operator's own list (one address per line, or CSV with email and components "
+        "columns). Optional: people who subscribe themselves are kept in the journal.",
+    )
     unsubscribe_url: str = Field(
         default="",
         description="HTTPS endpoint for one-click unsubscribe (RFC 8058). Each message gets "
@@ -133,11 +137,8 @@ class EmailSettings(Section):
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> EmailSettings:
         _check_credentials(self.username, self.password, self.security)
-        if self.enabled:
-            if not self.from_addr:
-                raise ValueError("enabled = true requires from_addr")
-            if self.subscribers_file is None:
-                raise ValueError("enabled = true requires subscribers_file")
+        if self.enabled and not self.from_addr:
+            raise ValueError("enabled = true requires from_addr")
         return self
 
     @property

@@ -126,19 +126,37 @@ class WebhookTarget(Section):
         return value
 
 
+SUBSCRIBERS_TARGET: Final = "subscribers"
+"""The one delivery target that stands for every confirmed subscriber endpoint (as email's does for every
+subscriber)."""
+
+
 class WebhookSettings(Section):
     enabled: bool = False
     targets: list[WebhookTarget] = Field(default=[])
+    subscribers: bool = Field(
+        default=False,
+        description="Offer webhook subscriptions on /subscribe (needs [service] public_url): customers register "
+        "an endpoint, confirm it with the code its signed ping carries, and receive every update they follow.",
+    )
+    allow_private_subscriber_urls: bool = Field(
+        default=False,
+        description="Let subscribers register endpoints on loopback, private or link-local addresses. For "
+        "testing only: otherwise anyone could make this service call into its own network.",
+    )
 
     @model_validator(mode="after")
     def _targets_when_enabled(self) -> WebhookSettings:
-        if self.enabled and not self.targets:
-            raise ValueError("enabled = true requires at least one [[webhook.targets]]")
+        if self.enabled and not self.targets and not self.subscribers:
+            raise ValueError("enabled = true requires at least one [[webhook.targets]] (or subscribers = true)")
+        if any(target.label == SUBSCRIBERS_TARGET for target in self.targets):
+            raise ValueError(f"a target may not be named {SUBSCRIBERS_TARGET!r}: it stands for the subscribers")
         labels = [target.label for target in self.targets]
         if len(set(labels)) != len(labels):
             raise ValueError("two targets have the same name (or the same URL)")
         return self
 
     def target_names(self) -> list[str]:
-        """The targets' ledger names, stable across restarts and free of secrets."""
-        return [target.label for target in self.targets]
+        """The targets' ledger names, stable across restarts and free of secrets; "subscribers" for the
+        subscribed endpoints when they are offered."""
+        return [target.label for target in self.targets] + ([SUBSCRIBERS_TARGET] if self.subscribers else [])

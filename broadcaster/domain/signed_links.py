@@ -18,8 +18,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-MAX_TOKEN: Final = 2048
-"""Characters of a token at most: a link's claims are an address and a few component names."""
+MAX_TOKEN: Final = 6000
+"""Characters of a token at most: a link's claims are an address or URL and at most a few dozen component
+names; a link must also fit a request line (aiohttp reads up to 8190 characters)."""
 
 
 class LinkRefused(ValueError):
@@ -31,9 +32,13 @@ class LinkExpired(LinkRefused):
 
 
 def seal(secret: bytes, purpose: str, claims: Mapping[str, Any], *, until: float | None) -> str:
+    """A token for `claims`; ValueError when it would be longer than MAX_TOKEN (no link could carry it)."""
     body = {**claims, "for": purpose} | ({} if until is None else {"until": int(until)})
     payload = _encode(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
-    return f"{payload}.{_encode(_signature(secret, purpose, payload))}"
+    token = f"{payload}.{_encode(_signature(secret, purpose, payload))}"
+    if len(token) > MAX_TOKEN:
+        raise ValueError(f"a link of {len(token)} characters is too long (at most {MAX_TOKEN})")
+    return token
 
 
 def unseal(secret: bytes, purpose: str, token: str, *, now: float) -> dict[str, Any]:
@@ -43,11 +48,15 @@ def unseal(secret: bytes, purpose: str, token: str, *, now: float) -> dict[str, 
         raise LinkRefused("this link is not complete; copy the whole link from the email")
     try:
         given = _decode(signature)
-        body = json.loads(_decode(payload))
     except (binascii.Error, ValueError):
         raise LinkRefused("this link is not complete; copy the whole link from the email") from None
+    # The signature first: nothing a stranger made is parsed (a crafted payload could nest JSON deep).
     if not hmac.compare_digest(given, _signature(secret, purpose, payload)):
         raise LinkRefused("this link is not valid")
+    try:
+        body = json.loads(_decode(payload))
+    except (binascii.Error, ValueError, RecursionError):
+        raise LinkRefused("this link is not valid") from None
     if not isinstance(body, dict) or body.get("for") != purpose:
         raise LinkRefused("this link is not valid")
     until = body.pop("until", None)

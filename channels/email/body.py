@@ -40,6 +40,9 @@ class EmailContent:
     """The incident's page on the mirror, or "" when [mirror] public_url is not set."""
     unsubscribe_url: str
     sender_domain: str
+    manage_marker: str = ""
+    """Where each recipient's link to manage their subscription goes, in both bodies ("" for no link):
+    message.render_message picks it and splices the links in (see there)."""
 
     @property
     def subject(self) -> str:
@@ -98,6 +101,8 @@ def render_text(content: EmailContent) -> str:
     parts += ["", "-- ", _footer(content)]
     if content.unsubscribe_url:
         parts.append(f"Unsubscribe: {content.unsubscribe_url}")
+    if content.manage_marker:
+        parts += ["Choose components or unsubscribe:", content.manage_marker]
     return "\n".join(parts) + "\n"
 
 
@@ -138,6 +143,10 @@ def render_html(content: EmailContent) -> str:
         if content.unsubscribe_url
         else ""
     )
+    if content.manage_marker:  # the marker on a line of its own; a URL attribute ignores the line breaks around it
+        marker = content.manage_marker
+        unsubscribe += f' &middot; <a href="\n{marker}\n" style="color:{_MUTED};">Choose components or unsubscribe</a>'
+
     cells = [f'<tr><td style="padding:24px;">{"".join(rows)}</td></tr>']
     if earlier:
         cells.append(

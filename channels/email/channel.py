@@ -12,11 +12,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from broadcaster.domain.models import Incident, Update
+from broadcaster.domain.subscriptions import MANAGE_PATH
 from channels.base import (
     Channel,
     ChannelContext,
@@ -29,29 +29,21 @@ from channels.base import (
     Receipt,
     TransientError,
 )
+from channels.email.audience import Audience, Everyone
 from channels.email.body import EmailContent, subject_line
 from channels.email.fanout import REFUSAL_GUARD, Fanout, Outcome
-from channels.email.message import RenderedMessage, Unsubscribe, render_message
+from channels.email.message import ManageLinks, RenderedMessage, Unsubscribe, render_message
+from channels.email.notes import compose_note, send_note
 from channels.email.pool import ConnectionPool, Dialer, RelayError, close_quietly
 from channels.email.progress import Progress, ProgressLog
-from channels.email.subscribers import Subscriber, SubscriberFile, SubscriberList, SubscribersUnavailable
+from channels.email.subscribers import SubscriberFile
 from channels.email.suppression import SuppressionList
+from channels.subscriber_lists import SubscriberList, SubscribersUnavailable
 from config.email import EmailSettings, RelaySettings
 from config.keys import stored_secret
 from config.sections import NetworkSettings
 
 log = logging.getLogger("broadcaster.email")
-
-
-@dataclass(frozen=True, slots=True)
-class Audience:
-    """Who this update is for: `recipients` (subscribed to what it touches, not suppressed, or already done
-    by an earlier attempt), and how many were left out and why."""
-
-    recipients: list[Subscriber]
-    suppressed: int
-    other_components: int
-    bad_lines: int
 
 
 class EmailChannel(Channel):
@@ -70,17 +62,22 @@ class EmailChannel(Channel):
         journal: JournalReader,
         unsubscribe_url: str = "",
         unsubscribe_secret: bytes | None = None,
+        manage: ManageLinks | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if settings.subscribers_file is None or not settings.from_addr:
-            raise ValueError("[email] needs from_addr and subscribers_file")
+        if not settings.from_addr:
+            raise ValueError("[email] needs from_addr")
         self._settings = settings
         self._journal = journal
         self._public_url = public_url
         self._clock = clock
-        self._subscribers = SubscriberFile(settings.subscribers_file, limit=settings.max_subscribers)
+        listed = settings.subscribers_file
+        self._subscribers = Everyone(
+            SubscriberFile(listed, limit=settings.max_subscribers) if listed is not None else None, journal
+        )
         self._suppressions = SuppressionList(settings.suppression_path(data_dir))
         self._unsubscribe = Unsubscribe(unsubscribe_url, unsubscribe_secret) if unsubscribe_url else None
+        self._manage = manage
         self._dialer = Dialer(
             network,
             helo_name=settings.helo_name or settings.sender_domain,
@@ -97,16 +94,19 @@ class EmailChannel(Channel):
 
     @classmethod
     def create(cls, context: ChannelContext) -> Self:
-        """Unsubscribe links go to [email] unsubscribe_url, else to this service's /unsubscribe, signed with
-        [email] unsubscribe_secret, else with one generated once into the data directory (an unsigned link
-        would let anyone unsubscribe anyone)."""
+        """Unsubscribe links go to [email] unsubscribe_url, else to this service's /unsubscribe; with
+        [service] public_url, every message also links to the service's page for managing a subscription.
+        Links are signed with [email] unsubscribe_secret, else with a key generated once into the data
+        directory (an unsigned link would let anyone unsubscribe anyone)."""
         settings = context.settings
         url = settings.unsubscribe_url
+        service_url = settings.service.public_url
         configured = settings.email.unsubscribe_secret
+        secret: bytes | None = None
         if configured is not None:
-            secret: bytes | None = configured.get_secret_value().encode()
-        else:
-            secret = stored_secret(settings.service.data_dir, "unsubscribe") if url else None
+            secret = configured.get_secret_value().encode()
+        elif url or service_url:
+            secret = stored_secret(settings.service.data_dir, "unsubscribe")
         return cls(
             settings.email,
             network=settings.network,
@@ -115,6 +115,7 @@ class EmailChannel(Channel):
             journal=context.journal,
             unsubscribe_url=url,
             unsubscribe_secret=secret,
+            manage=ManageLinks(service_url + MANAGE_PATH, secret) if service_url and secret else None,
         )
 
     async def send(self, job: Job) -> Receipt:
@@ -162,7 +163,11 @@ class EmailChannel(Channel):
         )
         first = job.history[0].id if job.history else job.update.id
         return render_message(
-            content, from_addr=self._settings.from_addr, first_update_id=first, unsubscribe=self._unsubscribe
+            content,
+            from_addr=self._settings.from_addr,
+            first_update_id=first,
+            unsubscribe=self._unsubscribe,
+            manage=self._manage,
         )
 
     async def _audience(self, job: Job, progress: Progress) -> Audience:
@@ -247,6 +252,14 @@ class EmailChannel(Channel):
         steps += {"starttls": ["STARTTLS"], "tls": ["TLS"], "none": []}[relay.security]
         steps += [f"AUTH as {relay.username}"] if relay.username else []
         return CheckResult(relay.label, True, ", ".join(steps) + " accepted; nothing sent")
+
+    async def send_note(self, address: str, subject: str, text: str) -> None:
+        """One message to one address (a subscription's confirmation), through the update's relays."""
+        settings = self._settings
+        message = compose_note(
+            from_addr=settings.from_addr, to=address, subject=subject, text=text, domain=settings.sender_domain
+        )
+        await send_note(self._pool, sender=settings.sender, to=address, message=message)
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -17,6 +17,10 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_GLOBAL_UNICAST: Final = ipaddress.IPv6Network("2000::/3")
+"""Where every public IPv6 host is; anything else (IPv4-compatible ::a.b.c.d, SIIT ::ffff:0:a.b.c.d, local
+NAT64 64:ff9b:1::/48, unique local, link-local) is not a stranger's endpoint. The well-known NAT64 prefix
+is judged by the IPv4 address it carries."""
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -38,6 +42,8 @@ def _non_public_kind(text: str) -> str | None:
     for inner in reversed(_embedded(ip)):  # the embedded IPv4 address names the kind best
         if not inner.is_global or inner.is_multicast:
             return _kind(inner)
+    if isinstance(ip, ipaddress.IPv6Address) and ip not in _GLOBAL_UNICAST and ip not in _NAT64:
+        return "not a global unicast address"
     return None
 
 

@@ -41,11 +41,12 @@ from channels.base import (
 from channels.transport.http import client_session
 from channels.transport.net import pinned_address, ssl_context
 from channels.webhook.answers import describe_failure, raise_for_answer, read_capped, retry_after_seconds, snippet
-from channels.webhook.payloads import FORMAT_NAMES, UPDATE_EVENT, UpdateBodies, ping_body
+from channels.webhook.payloads import FORMAT_NAMES, UPDATE_EVENT, UpdateBodies, page_status, ping_body
 from channels.webhook.signing import Signer, message_id, signing_key, standard_headers
+from channels.webhook.subscribed import SubscribedEndpoints
 from config import Settings
 from config.sections import NetworkSettings
-from config.webhook import WebhookTarget
+from config.webhook import SUBSCRIBERS_TARGET, WebhookTarget
 
 USER_AGENT: Final = "broadcaster-webhook/0.1 (+https://www.standardwebhooks.com/)"
 SITE_TTL: Final = 5.0
@@ -83,6 +84,7 @@ class _UpdateCache:
     the journal while the others wait for its result instead of reading too."""
 
     load: Callable[[], Awaitable[Site]]
+    drill: bool = False
     clock: Callable[[], float] = time.monotonic
     _entries: OrderedDict[str, tuple[float, UpdateBodies]] = field(default_factory=OrderedDict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -93,7 +95,7 @@ class _UpdateCache:
         async with self._lock:
             if (bodies := self.fresh(job.update.id)) is not None:
                 return bodies
-            bodies = UpdateBodies(await self.load(), job)
+            bodies = UpdateBodies(await self.load(), job, drill=self.drill)
             self._entries[job.update.id] = (self.clock(), bodies)
             while len(self._entries) > SITE_CACHE_SIZE:
                 self._entries.popitem(last=False)
@@ -110,7 +112,7 @@ class _UpdateCache:
 class WebhookChannel(Channel):
     name = "webhook"
 
-    def __init__(self, settings: Settings, *, journal: JournalReader) -> None:
+    def __init__(self, settings: Settings, *, journal: JournalReader, drill: bool = False) -> None:
         self._settings = settings
         self._network: NetworkSettings = settings.network
         self._journal = journal
@@ -119,16 +121,24 @@ class WebhookChannel(Channel):
         self._scrub = settings.scrubber
         """Every configured secret (every target's URL parts, signing secret and header values), kept out of
         the receivers' answers quoted in errors."""
-        self._updates = _UpdateCache(self._read_site)
+        self._updates = _UpdateCache(self._read_site, drill=drill)
+        self._subscribed = SubscribedEndpoints(
+            journal, allow_private=settings.webhook.allow_private_subscriber_urls, scrub=self._scrub
+        )
         self._session: aiohttp.ClientSession | None = None
         self._tls: ssl.SSLContext | None = None
         """For check()'s bare TLS connections; built once, as loading the trusted CAs takes tens of ms."""
 
     @classmethod
     def create(cls, context: ChannelContext) -> Self:
-        return cls(context.settings, journal=context.journal)
+        return cls(context.settings, journal=context.journal, drill=context.drill)
 
     async def send(self, job: Job) -> Receipt:
+        if job.target == SUBSCRIBERS_TARGET and self._settings.webhook.subscribers:
+            subscribed = self._updates.fresh(job.update.id) or await self._bodies(job)
+            return await self._subscribed.send(
+                job, lambda at: subscribed.body("json", sent_at=at), message_id(job.delivery_id)
+            )
         target = self._targets.get(job.target)
         if target is None:
             raise PermanentError(f"{job.target} is no longer a configured webhook target")
@@ -154,7 +164,10 @@ class WebhookChannel(Channel):
                     return CheckResult(label, False, str(exc))
                 return CheckResult(label, True, detail)
 
-        return list(await asyncio.gather(*(one(label, target) for label, target in self._targets.items())))
+        results = list(await asyncio.gather(*(one(label, target) for label, target in self._targets.items())))
+        if self._settings.webhook.subscribers:
+            results.append(await self._subscribed.check())
+        return results
 
     def preview(self, incident: Incident, update: Update) -> Preview:
         """The event every json target receives, and which body format goes to how many targets."""
@@ -164,7 +177,17 @@ class WebhookChannel(Channel):
         )
         return Preview(text=UPDATE_EVENT if "json" in formats else "a chat message", note=note)
 
+    async def ping_endpoint(self, url: str, secret: str, code: str) -> bytes:
+        """The signed ping confirming a subscriber's endpoint (ConfirmsEndpoints), through the same guard
+        as the updates that follow it."""
+        try:
+            site = await self._read_site()
+        except StoreError as exc:
+            raise TransientError(f"journal unavailable for the page status: {exc}") from None
+        return await self._subscribed.ping(url, secret, code, page=page_status(site))
+
     async def aclose(self) -> None:
+        await self._subscribed.aclose()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

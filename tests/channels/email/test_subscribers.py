@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from channels.email.subscribers import Subscriber, SubscriberFile, SubscribersUnavailable, parse_subscribers
+from channels.email.subscribers import SubscriberFile
 from channels.email.suppression import SuppressionList
+from channels.subscriber_lists import Subscriber, SubscribersUnavailable, parse_subscribers
 
 
 def test_one_address_per_line_with_blanks_and_comments() -> None:

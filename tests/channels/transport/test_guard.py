@@ -24,6 +24,9 @@ REFUSED = {
     "::ffff:127.0.0.1": "loopback",  # IPv4-mapped
     "64:ff9b::a00:1": "a private network",  # NAT64 of 10.0.0.1
     "2002:a00:1::": "a private network",  # 6to4 of 10.0.0.1
+    "::7f00:1": "not a global unicast address",  # IPv4-compatible 127.0.0.1
+    "::ffff:0:a00:1": "not a global unicast address",  # SIIT 10.0.0.1
+    "64:ff9b:1::a00:1": "not a global unicast address",  # local-use NAT64
 }
 
 
@@ -33,7 +36,7 @@ def test_non_public_addresses_are_refused_with_their_kind(address: str, kind: st
     assert refusal is not None and kind in refusal and address in refusal
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "1.1.1.1"])
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "1.1.1.1", "64:ff9b::5db8:d822"])
 def test_public_addresses_pass(address: str) -> None:
     assert address_refusal(address) is None
 
