@@ -65,7 +65,7 @@ class Dispatcher:
     async def start(self) -> None:
         """Build every channel first, so a channel that cannot be built fails before any lane runs."""
         runtime = self._runtime
-        context = ChannelContext(runtime.settings, runtime.store)
+        context = ChannelContext(runtime.settings, runtime.store, drill=runtime.drill)
         redact = runtime.settings.scrubber
         try:
             for name in self._names:

@@ -66,7 +66,7 @@ async def run_preflight(runtime: Runtime) -> Preflight:
     scrub = runtime.settings.scrubber
     results = [await _journal(runtime)]
     active = runtime.active_channels()
-    context = ChannelContext(runtime.settings, runtime.store)
+    context = ChannelContext(runtime.settings, runtime.store, drill=runtime.drill)
     for name in CHANNEL_NAMES:
         if name not in active:
             results.append(PreflightResult(channel=name, target="*", verdict="skipped", detail="not enabled"))

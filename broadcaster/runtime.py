@@ -26,6 +26,8 @@ class Runtime:
     registry: ChannelRegistry = field(default_factory=default_registry)
     owner: str = field(default_factory=new_owner)
     clock: Callable[[], float] = time.time
+    drill: bool = False
+    """Everything this runtime sends is a drill (`broadcaster drill`): its channels are told so."""
 
     def active_channels(self) -> list[str]:
         """The enabled channels, checked against what this build has."""
@@ -90,10 +92,10 @@ class Runtime:
         await self.store.close()
 
 
-async def open_runtime(settings: Settings, *, registry: ChannelRegistry | None = None) -> Runtime:
+async def open_runtime(settings: Settings, *, registry: ChannelRegistry | None = None, drill: bool = False) -> Runtime:
     """Open the journal and take back deliveries that a dead process of this host left in flight."""
     store = open_store(settings.store_url)
     await store.open()
-    runtime = Runtime(settings, store, registry or default_registry())
+    runtime = Runtime(settings, store, registry or default_registry(), drill=drill)
     await store.recover(now=runtime.clock(), owner_is_dead=owner_is_dead)
     return runtime

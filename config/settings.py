@@ -17,6 +17,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from config.drill import DrillSettings
 from config.email import EmailSettings
 from config.mirror import MirrorSettings
 from config.scrubber import Scrubber
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     x: XSettings = Field(default_factory=XSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     mirror: MirrorSettings = Field(default_factory=MirrorSettings)
+    drill: DrillSettings = Field(default_factory=DrillSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     retry: dict[str, RetryOverrides] = Field(default_factory=dict)
     templates: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")], TemplateText] = Field(

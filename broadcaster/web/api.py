@@ -20,6 +20,7 @@ from broadcaster.domain.text import printable
 from broadcaster.store import Accepted
 from broadcaster.web.errors import problem
 from broadcaster.web.keys import CALLER, DISPATCHER, GATE, RUNTIME
+from broadcaster.web.snapshot import get_snapshot
 from broadcaster.web.views import (
     DeliveryBrief,
     IncidentList,
@@ -52,6 +53,7 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{PREFIX}/channels/{{channel}}/pause", pause_channel),
         web.post(f"{PREFIX}/channels/{{channel}}/resume", resume_channel),
         web.post(f"{PREFIX}/retry", retry),
+        web.get(f"{PREFIX}/snapshot", get_snapshot),
     ]
 
 

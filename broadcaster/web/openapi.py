@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from broadcaster import __version__
 from broadcaster.domain.models import UpdateDraft
+from broadcaster.web.snapshot import MEDIA_TYPE
 from broadcaster.web.views import (
     IncidentList,
     IncidentView,
@@ -98,6 +99,7 @@ def document() -> dict[str, Any]:
                     "responses": _responses(202, "Requeued", "Requeued", *_WRITES),
                 }
             },
+            "/snapshot": {"get": _snapshot()},
         },
     }
 
@@ -150,4 +152,14 @@ def _control(summary: str) -> dict[str, Any]:
         "parameters": [{"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}],
         "requestBody": {"content": _json(_ref("PauseRequest"))},
         "responses": _responses(200, "Done", "PauseView", *_WRITES),
+    }
+
+
+def _snapshot() -> dict[str, Any]:
+    binary = {MEDIA_TYPE: {"schema": {"type": "string", "contentMediaType": MEDIA_TYPE}}}
+    refusals = {str(code): _answer(_ERRORS[code], "Problem") for code in _ALWAYS}
+    return {
+        "summary": "A consistent copy of the journal as a SQLite file, for `broadcaster kit --from URL`",
+        "description": "Streamed; 503 when the journal cannot be copied (a Redis journal cannot, yet).",
+        "responses": {"200": {"description": "The journal (application/vnd.sqlite3)", "content": binary}, **refusals},
     }

@@ -9,7 +9,9 @@ format "json" is the Statuspage webhook envelope, so consumers written for Statu
 meta.event is "incident.update" for every update of an incident or a scheduled maintenance (Statuspage sends
 both under "incident"; a maintenance has impact "maintenance" and scheduled_for/scheduled_until), and "ping"
 for `broadcaster check` (meta and page only, update_id null). meta.sent_at is when the body was built for
-this attempt. "slack", "discord" and "teams" send those services' own JSON (channels.webhook.chat)."""
+this attempt. A drill's envelope (`broadcaster drill`) carries "drill": true in its meta as well, after
+sent_at; no other envelope has the key. "slack", "discord" and "teams" send those services' own JSON
+(channels.webhook.chat), where the drill shows in the title's "[DRILL] " prefix."""
 
 from __future__ import annotations
 
@@ -69,9 +71,9 @@ class SentAt:
 class UpdateBodies:
     """One update's bodies, built once and shared by all its targets (the incident as of the update is the
     same for each). Chat bodies are kept whole; the json envelope is kept without its meta, which carries
-    the per-attempt sent_at and is joined on for each request."""
+    the per-attempt sent_at and is joined on for each request. `drill` adds "drill": true to the meta."""
 
-    def __init__(self, site: Site, job: Job) -> None:
+    def __init__(self, site: Site, job: Job, *, drill: bool = False) -> None:
         self.site = site
         self._history = IncidentHistory(job.incident, job.history)
         self._update = job.update
@@ -81,6 +83,7 @@ class UpdateBodies:
             UPDATE_EVENT.encode(),
             job.update.id.encode(),
         )
+        self._meta_tail = b'","drill":true},' if drill else b'"},'
         self._stamp = SentAt()
 
     def body(self, form: Format, *, sent_at: float) -> bytes:
@@ -91,7 +94,7 @@ class UpdateBodies:
         if form != "json":
             return rendered
         # rendered is {"page":...,"incident":...} without its opening brace; one join copies the body once.
-        return b"".join((self._meta_head, self._stamp(sent_at), b'"},', rendered))
+        return b"".join((self._meta_head, self._stamp(sent_at), self._meta_tail, rendered))
 
     def _render(self, form: Format) -> bytes:
         if form == "json":
