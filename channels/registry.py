@@ -100,7 +100,7 @@ REGISTRY = ChannelRegistry(
             class_name="MirrorChannel",
             ordering=Ordering.IN_ORDER,
             enabled=lambda settings: settings.mirror.enabled,
-            targets=lambda settings: [str(path) for path in settings.mirror.directories],
+            targets=lambda settings: settings.mirror.target_names(),
         ),
     ]
 )

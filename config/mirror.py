@@ -8,6 +8,7 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from config.publish import PublishTarget, target_name, unique_labels
 from config.sections import BaseUrl, Section
 
 # What a status page cannot show: C0 and C1 controls and DEL (ESC and CSI start terminal escape sequences,
@@ -45,6 +46,11 @@ class MirrorSettings(Section):
         "in updates are added after them.",
     )
     history_days: int = Field(default=14, ge=1, le=365, description="Days of resolved incidents on index.html")
+    publish: list[PublishTarget] = Field(
+        default=[],
+        description="[[mirror.publish]]: where the site is published off this box (s3, git, sftp); each is "
+        "its own target of the mirror lane, publish:<name>.",
+    )
 
     @field_validator("directories")
     @classmethod
@@ -53,8 +59,17 @@ class MirrorSettings(Section):
             raise ValueError("a directory is listed twice")
         return value
 
+    @field_validator("publish")
+    @classmethod
+    def _unique_publish_names(cls, value: list[PublishTarget]) -> list[PublishTarget]:
+        return unique_labels(value)
+
     @model_validator(mode="after")
     def _somewhere_to_write(self) -> MirrorSettings:
-        if self.enabled and not self.directories:
-            raise ValueError("enabled = true requires at least one directory")
+        if self.enabled and not self.directories and not self.publish:
+            raise ValueError("enabled = true requires at least one directory or [[mirror.publish]] target")
         return self
+
+    def target_names(self) -> list[str]:
+        """Every directory, then every publish target (publish:<name>): the mirror lane's targets."""
+        return [str(path) for path in self.directories] + [target_name(target) for target in self.publish]

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 from broadcaster.domain.models import ID_ALPHABET, ID_LENGTH, Incident, IncidentHistory, Update
+from broadcaster.domain.uptime import ComponentUptime
 from broadcaster.domain.vocabulary import ComponentState, Impact, Kind, Status
 
 INCIDENT_LIMIT: Final = 50  # Statuspage's incidents.json lists the 50 most recent
 _IMPACT_ORDER: Final = (Impact.NONE, Impact.MINOR, Impact.MAJOR, Impact.CRITICAL)
+# Statuspage's own words for status.description, for API and webhook consumers that match on them; the
+# pages' banner speaks the badges' vocabulary instead (Impact.headline).
 STATUS_DESCRIPTIONS: Final = {
     Impact.NONE: "All Systems Operational",
     Impact.MINOR: "Minor Service Outage",
@@ -47,6 +50,19 @@ class Component:
     position: int
     created_at: datetime | None
     updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSummary:
+    """An incident or maintenance as the history page lists it: no updates, no components."""
+
+    id: str
+    name: str
+    status: Status
+    impact: Impact
+    started_at: datetime
+    resolved_at: datetime | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,4 +281,26 @@ def api_files(site: Site) -> dict[str, dict[str, Any]]:
         },
         "api/v2/scheduled-maintenances/upcoming.json": {"page": page, "scheduled_maintenances": upcoming},
         "api/v2/scheduled-maintenances/active.json": {"page": page, "scheduled_maintenances": active},
+    }
+
+
+def uptime_json(site: Site, uptimes: Sequence[ComponentUptime], *, today: date) -> dict[str, Any]:
+    """uptime.json: each component's UTC days (oldest first) ending on `today`, with the worst state of
+    each day, the fraction of it up, and the uptime over all of them in percent. Not a Statuspage file
+    (its API has no uptime), so nothing in it changes unless a component's history or the date does."""
+    return {
+        "date": today.isoformat(),
+        "days": len(uptimes[0].days) if uptimes else 0,
+        "components": [
+            {
+                "id": site.component_id(uptime.name),
+                "name": uptime.name,
+                "uptime_percent": uptime.percent,
+                "days": [
+                    {"date": day.day.isoformat(), "worst_status": day.worst.value, "uptime": round(day.uptime, 6)}
+                    for day in uptime.days
+                ],
+            }
+            for uptime in uptimes
+        ],
     }

@@ -48,6 +48,12 @@ class Impact(StrEnum):
     def label(self) -> str:
         return IMPACT_LABELS[self]
 
+    @property
+    def headline(self) -> str:
+        """The status page's banner while this is the page's indicator: the label itself, so the banner
+        and the badges under it say the same words; a whole phrase for the two calm states."""
+        return _CALM_HEADLINES.get(self, IMPACT_LABELS[self])
+
 
 IMPACT_LABELS: Final = {
     Impact.NONE: "No impact",
@@ -56,6 +62,7 @@ IMPACT_LABELS: Final = {
     Impact.CRITICAL: "Critical outage",
     Impact.MAINTENANCE: "Maintenance",
 }
+_CALM_HEADLINES: Final = {Impact.NONE: "All systems operational", Impact.MAINTENANCE: "Maintenance under way"}
 
 
 class ComponentState(StrEnum):

@@ -8,26 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Final, Self
 
 from broadcaster.domain.models import Incident, Update
-from broadcaster.domain.statuspage import INCIDENT_LIMIT, Site, build_site
+from broadcaster.domain.statuspage import INCIDENT_LIMIT, build_site
+from broadcaster.domain.uptime import component_uptimes, window_start
 from broadcaster.domain.vocabulary import Kind
 from channels.base import (
     Channel,
     ChannelContext,
     CheckResult,
     Job,
-    JournalReader,
     PermanentError,
     Preview,
     Receipt,
+    SiteReader,
     TransientError,
 )
-from channels.mirror.files import probe, write_tree
-from channels.mirror.pages import render_site
+from channels.mirror.files import probe, site_paths, write_tree
+from channels.mirror.links import Rendered, with_linked_pages
+from channels.mirror.pages import SiteContent, render_site
+from channels.mirror.publish import Publishing
 from config.mirror import MirrorSettings
 
 # A path that exists as the wrong kind of thing will not fix itself by waiting.
@@ -37,26 +43,63 @@ _PERMANENT_ERRNOS: Final = {errno.ENOTDIR, errno.EISDIR}
 class MirrorChannel(Channel):
     name = "mirror"
 
-    def __init__(self, settings: MirrorSettings, *, public_url: str, journal: JournalReader) -> None:
+    def __init__(
+        self,
+        settings: MirrorSettings,
+        *,
+        public_url: str,
+        journal: SiteReader,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        publishing: Publishing | None = None,
+        subscribe_url: str = "",
+    ) -> None:
         self._settings = settings
         self._public_url = public_url
+        self._subscribe_url = subscribe_url
         self._journal = journal
+        self._today = today
+        """The render's UTC date, where the uptime bars end."""
         self._directories = {str(path): path for path in settings.directories}
+        self._publishing = publishing or Publishing()
+        """[[mirror.publish]] targets: each stages the site and sends it off the box (channels/mirror/publish)."""
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, len(self._directories)), thread_name_prefix="broadcaster-mirror"
         )
 
     @classmethod
     def create(cls, context: ChannelContext) -> Self:
-        settings = context.settings
-        return cls(settings.mirror, public_url=settings.mirror.public_url, journal=context.journal)
+        settings, journal = context.settings, context.journal
+        if not isinstance(journal, SiteReader):
+            raise TypeError(
+                f"the mirror renders from a journal with the site's reads; {type(journal).__name__} has not"
+            )
+        publishing = Publishing(
+            settings.mirror.publish,
+            data_dir=settings.service.data_dir,
+            network=settings.network,
+            journal=journal,
+            render_timeout=settings.lane_policy(cls.name).timeout,
+        )
+        service = settings.service.public_url
+        return cls(
+            settings.mirror,
+            public_url=settings.mirror.public_url,
+            journal=journal,
+            publishing=publishing,
+            subscribe_url=f"{service}/subscribe" if service else "",
+        )
 
     async def send(self, job: Job) -> Receipt:
+        if job.target in self._publishing:
+            return await self._publishing.publish(
+                job.target, partial(self._staged, job.incident.id), deadline=job.deadline
+            )
         directory = self._directories.get(job.target)
         if directory is None:
             raise PermanentError(f"{job.target} is no longer a configured mirror directory")
-        site = await self.site(recent=INCIDENT_LIMIT)
-        files = render_site(site, incident_ids={job.incident.id}, history_days=self._settings.history_days)
+        present = await asyncio.get_running_loop().run_in_executor(self._executor, site_paths, directory)
+        rendered, _whole = await with_linked_pages(partial(self._staged, job.incident.id), present)
+        files = rendered.files
         changed = await self._write(directory, files)
         return Receipt(detail=f"{changed} of {len(files)} files changed in {directory}")
 
@@ -69,8 +112,9 @@ class MirrorChannel(Channel):
 
     async def render_all(self) -> list[CheckResult]:
         """Rebuild the whole site (every incident page) into every directory; one result per directory."""
-        site = await self.site(recent=None)
-        files = render_site(site, incident_ids=None, history_days=self._settings.history_days)
+        content = await self.content()
+        pages = await self._journal.site_history(recent=None)
+        files = render_site(content, pages=pages, history_days=self._settings.history_days)
         results = []
         for name, directory in self._directories.items():
             try:
@@ -79,16 +123,38 @@ class MirrorChannel(Channel):
                 results.append(CheckResult(name, False, str(exc)))
             else:
                 results.append(CheckResult(name, True, f"{changed} of {len(files)} files changed"))
-        return results
+        # Each target renders again once it holds its lock: a process that took it later renders later.
+        return results + await self._publishing.render_all(partial(self._staged, None))
 
-    async def site(self, *, recent: int | None) -> Site:
-        histories = await self._journal.site_history(recent=recent)
-        return build_site(
-            histories,
+    async def _staged(self, incident_id: str | None, whole: bool, also: Sequence[str] = ()) -> Rendered:
+        """For a publish target's staging copy: the whole site, or what an update of `incident_id` changes
+        with the pages of the incidents `also` names."""
+        content = await self.content()
+        if whole or incident_id is None:
+            pages = await self._journal.site_history(recent=None)
+        else:
+            pages = [await self._journal.history(one) for one in dict.fromkeys((incident_id, *also))]
+        files = render_site(content, pages=pages, history_days=self._settings.history_days)
+        return Rendered(files, revision_of(content))
+
+    async def update_files(self, incident_id: str) -> dict[str, bytes]:
+        """What an update of `incident_id` may change: its page and every file but the other incident pages."""
+        return dict((await self._staged(incident_id, whole=False)).files)
+
+    async def content(self) -> SiteContent:
+        """Everything but the incident pages, from reads bounded by what the pages show: the open and the
+        INCIDENT_LIMIT latest incidents, the history page's list, and the uptime window's component changes."""
+        today = self._today()
+        site = build_site(
+            await self._journal.site_history(recent=INCIDENT_LIMIT),
             page_name=self._settings.page_title,
             public_url=self._public_url,
             configured_components=self._settings.components,
         )
+        changes = await self._journal.component_updates(since=window_start(today))
+        uptimes = component_uptimes(changes, [c.name for c in site.components], today=today)
+        summaries = await self._journal.incident_summaries()
+        return SiteContent(site, summaries, uptimes, today, subscribe_url=self._subscribe_url)
 
     async def check(self) -> list[CheckResult]:
         results = []
@@ -100,13 +166,14 @@ class MirrorChannel(Channel):
                 results.append(CheckResult(name, False, f"not writable: {exc.strerror or exc}"))
             else:
                 results.append(CheckResult(name, True, "writable, atomic rename works"))
-        return results
+        return results + await self._publishing.check()
 
     async def aclose(self) -> None:
         # Never wait for a thread stuck on a hung mount; it ends when the mount answers or the process exits.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        await self._publishing.aclose()
 
-    async def _write(self, directory: Path, files: dict[str, bytes]) -> int:
+    async def _write(self, directory: Path, files: Mapping[str, bytes]) -> int:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, write_tree, directory, files)
         except OSError as exc:
@@ -114,3 +181,12 @@ class MirrorChannel(Channel):
             if exc.errno in _PERMANENT_ERRNOS:
                 raise PermanentError(reason) from None
             raise TransientError(reason) from None
+
+
+def revision_of(content: SiteContent) -> str:
+    """Orders renders by what they show: the journal's latest update, then the render's date (the uptime
+    bars end on it). ISO 8601 in UTC, so the larger string is the newer site."""
+    times = [content.site.updated_at, *(summary.updated_at for summary in content.summaries)]
+    latest = max((moment for moment in times if moment is not None), default=None)
+    shown = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if latest else ""
+    return f"{shown} {content.today.isoformat()}"

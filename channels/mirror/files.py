@@ -75,3 +75,15 @@ def _sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def site_paths(directory: Path) -> set[str]:
+    """The site's pages a directory holds, as site paths ("index.html", "incidents/ID.html"): what the
+    files an update writes may link to. Hidden files (a write in progress) are not pages."""
+    found: set[str] = set()
+    for folder in (directory, directory / "incidents"):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(folder):
+                if entry.name.endswith(".html") and not entry.name.startswith("."):
+                    found.add(entry.name if folder == directory else f"incidents/{entry.name}")
+    return found

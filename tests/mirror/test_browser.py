@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser
 
+from tests.mirror.helpers import served
 from tests.support.helpers import run_cli
 
 XSS = "<script>alert(1)</script>"
@@ -37,17 +37,8 @@ async def site(tmp_path: Path) -> AsyncIterator[str]:
     ):
         result = run_cli("send", *args, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-    app = web.Application()
-    app.router.add_static("/", tmp_path / "public")
-    runner = web.AppRunner(app)
-    await runner.setup()
-    server = web.TCPSite(runner, "127.0.0.1", 0)
-    await server.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(tmp_path / "public") as base:
+        yield base
 
 
 @pytest.mark.browser
@@ -67,8 +58,7 @@ async def test_the_status_page_on_a_phone(browser: Browser, site: str, tmp_path:
     assert dialogs == []  # the script in the title and message never ran
     text = await page.inner_text("body")
     assert f"Checkout errors {XSS}" in text
-    assert "Partial System Outage" not in text  # the worst open impact is critical: major_outage
-    assert "Major Service Outage" in text
+    assert "Critical outage" in text  # the worst open impact: Checkout's major_outage
     assert "Next update by" in text
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     # Only the page itself (and the favicon Chromium asks for on its own), all from this origin.
