@@ -18,14 +18,16 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime
 from broadcaster.store.owners import owner_is_dead
-from broadcaster.web import chatops, create_app
+from broadcaster.web import chatops, create_app, maintenance_watch
 from broadcaster.web.chatops import CHATOPS
 from broadcaster.web.keys import GATE
 from broadcaster.web.overdue import watch_overdue
 from broadcaster.web.pages.login import login_instructions
+from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
+_DAY = 86_400
 
 
 async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event | None = None) -> int:
@@ -36,7 +38,12 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(runtime, poll_interval=runtime.settings.service.poll_interval)
-    app = create_app(runtime, dispatcher, preflight_every=runtime.settings.service.check_interval)
+    app = create_app(
+        runtime,
+        dispatcher,
+        preflight_every=runtime.settings.service.check_interval,
+        maintenance_every=maintenance_watch.CHECK_EVERY,
+    )
     runner = web.AppRunner(app, access_log=None)
     try:
         await runner.setup()
@@ -57,7 +64,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
                 on_work=dispatcher.wake, on_controls=dispatcher.controls_changed, on_holder_gone=holder_gone
             ),
         ):
-            log.warning("listening on http://%s with lanes: %s", bound, ", ".join(runtime.active_channels()))
+            log.info("listening on http://%s with lanes: %s", bound, ", ".join(runtime.active_channels()))
             print(f"broadcaster: serving on http://{bound}", flush=True)
             for line in login_instructions(app[GATE], runner.addresses[0], on_terminal=sys.stdout.isatty()):
                 print(line, flush=True)
@@ -66,6 +73,8 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
                 asyncio.create_task(_sweep(runtime, dispatcher)),
                 asyncio.create_task(watch_overdue(runtime, remind=remind)),
             ]
+            if "mirror" in runtime.active_channels():
+                chores.append(asyncio.create_task(render_each_day(runtime)))
             if ready is not None:
                 ready.set()
             try:
@@ -115,6 +124,26 @@ async def _sweep(runtime: Runtime, dispatcher: Dispatcher) -> None:
             continue
         if expired:
             log.warning("%d deliveries expired before they could be sent", len(expired))
+
+
+async def render_each_day(runtime: Runtime) -> None:
+    """The status site's uptime bars end on the render's UTC date: just after each midnight UTC the mirror
+    renders again (writing only what changed: the index and uptime.json)."""
+    while True:
+        await asyncio.sleep(_DAY - runtime.clock() % _DAY + 1)
+        mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
+        try:
+            results = await mirror.render_all() if isinstance(mirror, Rebuilds) else []
+        except StoreError as exc:
+            results = [CheckResult("journal", False, str(exc))]
+        except Exception:  # a bug in one day's render must not end the renders of the days after
+            log.exception("the daily render of the status site failed")
+            results = []
+        finally:
+            await mirror.aclose()
+        for result in results:
+            if not result.ok:
+                log.error("the daily render of the status site failed in %s: %s", result.target, result.detail)
 
 
 async def _take_back(runtime: Runtime, dispatcher: Dispatcher) -> None:

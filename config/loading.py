@@ -10,15 +10,17 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, get_args, get_origin
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
+from config.references import MissingVariable, resolve_references
 from config.secrets import mask_urls_in
-from config.settings import Settings, file_values
+from config.settings import CHANNEL_NAMES, Settings, file_values
 
 CONFIG_ENV = "BROADCASTER_CONFIG"
 DEFAULT_CONFIG = Path("broadcaster.toml")
@@ -49,6 +51,13 @@ def load_settings(path: Path | None) -> Settings:
     if path is not None:
         data = _read_toml(path)
         _refuse_unknown_sections(path, data)
+    referenced = set(_references(data))
+    _refuse_misspelt_variables(os.environ, source="environment variable", referenced=referenced)
+    _refuse_misspelt_variables(_dotenv_names(), source=".env: variable", referenced=referenced)
+    try:
+        data = resolve_references(Settings, data, os.environ)
+    except MissingVariable as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         with file_values(data):
             return Settings()
@@ -99,12 +108,126 @@ def _refuse_unknown_sections(path: Path, data: Mapping[str, Any]) -> None:
     known = list(Settings.model_fields)
     for name in data:
         if name not in known:
-            raise ConfigError(f"{path}: unknown section [{name}]{_suggest(name, known)}")
+            raise ConfigError(f"{path}: unknown section [{name}]{did_you_mean(name, known)}")
 
 
-def _suggest(word: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1)
+def did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    """ " (did you mean 'nearest'?)" for a typo of one of `candidates`, "" when none is close: the one wording
+    of a suggestion, for configuration keys and sections, environment variables and the CLI's values."""
+    # A word that begins exactly one candidate ("degraded" for "degraded_performance") is a clearer hint
+    # than whichever is nearest by edits.
+    starting = [c for c in candidates if c.casefold().startswith(word.casefold())] if word else []
+    close = starting if len(starting) == 1 else difflib.get_close_matches(word, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refuse_misspelt_variables(names: Iterable[str], *, source: str, referenced: set[str]) -> None:
+    """A BROADCASTER_ variable meant for a setting that names none is an error, as a misspelt key in the file
+    is: ignored, it would be a password or a directory silently not applied. `source` says where the names
+    were set ("environment variable", ".env: variable"). Meant for a setting: a name with two underscores
+    (the nesting delimiter) whose section or key does not exist, or one nearly equal to a real variable's
+    name (BROADCASTER_EMAIL_PASSWORD). Everything else is someone else's and left alone: what Kubernetes
+    sets for a Service named broadcaster or broadcaster-mirror (BROADCASTER_SERVICE_HOST,
+    BROADCASTER_MIRROR_PORT_80_TCP_ADDR, even BROADCASTER_EMAIL_PORT for a Service "broadcaster-email"), a
+    deployment's own BROADCASTER_TOKEN, a test's BROADCASTER_TEST_GATE, a name the file refers to as
+    ${NAME}, and BROADCASTER_CONFIG."""
+    valid = _variable_names()
+    known = {CONFIG_ENV, *valid}
+    for name in sorted(names):
+        upper = name.upper()
+        if not upper.startswith(_ENV_PREFIX) or upper in known or name in referenced:
+            continue
+        rest = upper.removeprefix(_ENV_PREFIX)
+        if "__" in rest:
+            if _is_setting(rest.lower().split("__")):
+                continue  # below a known key (a list's JSON, say): pydantic names what is wrong itself
+            hint = did_you_mean(upper, valid)
+        elif _SERVICE_LINK.fullmatch(upper) or not (nearest := _nearly(rest, valid)):
+            continue
+        else:
+            hint = f" (did you mean {nearest!r}?)"
+        raise ConfigError(
+            f"{source} {name}: no such setting{hint}; "
+            f"settings are {_ENV_PREFIX}<SECTION>__<KEY>, two underscores between section and key"
+        )
+
+
+# What Kubernetes gives a pod for each Service in its namespace (SERVICE-NAME upper-cased, "-" as "_"):
+# <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT[_<PORT-NAME>], <NAME>_PORT and
+# <NAME>_PORT_<N>_<PROTOCOL>[_PROTO|_PORT|_ADDR].
+_SERVICE_LINK = re.compile(
+    r"BROADCASTER(?:_\w+?)?_(?:SERVICE_HOST|SERVICE_PORT(?:_\w+)?|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_PROTO|_PORT|_ADDR)?)?)"
+)
+_NEARLY: Final = 0.85
+"""How alike (difflib's ratio, after BROADCASTER_) a name must be to a real variable's to be taken for a typo
+of it: EMAIL_PASSWORD for EMAIL__PASSWORD is 0.97, TOKEN for STORE 0.6, AUTH_TOKEN for AUTH__API_TOKENS 0.77."""
+
+
+def _nearly(rest: str, valid: Sequence[str]) -> str | None:
+    """The real variable whose name (after BROADCASTER_) `rest` is nearly equal to, if any."""
+    matcher = difflib.SequenceMatcher(b=rest)
+    best, likeness = None, 0.0
+    for name in valid:
+        matcher.set_seq1(name.removeprefix(_ENV_PREFIX))
+        if matcher.ratio() > likeness:
+            best, likeness = name, matcher.ratio()
+    return best if likeness >= _NEARLY else None
+
+
+def _is_setting(parts: Sequence[str]) -> bool:
+    """Whether <SECTION>__<KEY>... (lower-cased) leads through existing sections and keys; a table of tables
+    ([retry.<channel>], [templates]) takes any name at its level (the settings' own checks refuse a wrong one)."""
+    annotation: Any = Settings
+    for part in parts:
+        if get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+            continue
+        model = _model_in(annotation)
+        if model is None:
+            return True
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+    return True
+
+
+def _variable_names() -> list[str]:
+    """Every BROADCASTER_<SECTION>__<KEY> there is (and each section's own name, for one given as JSON), with
+    [retry.<channel>]'s as BROADCASTER_RETRY__<CHANNEL>__<KEY>."""
+    names = []
+    for section, field in Settings.model_fields.items():
+        base = f"{_ENV_PREFIX}{section}".upper()
+        names.append(base)
+        model = _model_in(field.annotation)
+        keys = list(model.model_fields if model else ())
+        tables = [base]
+        if get_origin(field.annotation) is dict:
+            tables = [f"{base}__{channel}".upper() for channel in CHANNEL_NAMES] if keys else []
+            names += tables
+        names += [f"{table}__{key}".upper() for table in tables for key in keys]
+    return names
+
+
+def _dotenv_names() -> list[str]:
+    """The names set in the .env file Settings reads (in the working directory), if there is one."""
+    path = Path(str(Settings.model_config.get("env_file") or ""))
+    return list(dotenv_values(path)) if path.name and path.is_file() else []
+
+
+_REFERENCE = re.compile(r"\$\{(\w+)\}")
+
+
+def _references(value: Any) -> Iterator[str]:
+    """The names of the environment variables the file refers to as ${NAME}, anywhere in it."""
+    if isinstance(value, str):
+        yield from _REFERENCE.findall(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:
@@ -115,7 +238,7 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         source = f"environment variable {env_name}" if env_name in os.environ else str(path or "defaults")
         message = mask_urls_in(error["msg"].removeprefix("Value error, "))
         if error["type"] == "extra_forbidden":
-            message = "unknown key" + _suggest(str(loc[-1]), _siblings(loc))
+            message = "unknown key" + did_you_mean(str(loc[-1]), _siblings(loc))
         elif not _is_secret(loc) and isinstance(given := error.get("input"), str | int | float | bool):
             # Any string may be a URL with credentials, whatever its key: a plain list of webhook URLs
             # where tables belong ("targets = ['https://...']") is the usual mistake.

@@ -4,8 +4,9 @@ network beyond the channels themselves.
 Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled; a journal
 that cannot be opened where the configuration puts it is configuration too); 3 something is pending or
 failed (it stays in the journal); 4 the journal could not be written (disk full, I/O error): nothing was
-acknowledged; 130 interrupted. A reader that stops reading (`| head`) changes none of these: the rest of
-the output is dropped (see streams.py)."""
+acknowledged. Ctrl-C exits 3 once anything was journaled (what is left stays there, and the command says
+how to resume it; a second Ctrl-C changes nothing), 130 before. A reader that stops reading (`| head`)
+changes none of these: the rest of the output is dropped (see streams.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_NOT_DELIVERED = 3
 EXIT_JOURNAL_NOT_WRITTEN = 4
 EXIT_INTERRUPTED = 130
 
@@ -45,27 +47,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = resolve_config_path(args.config)
         settings = load_settings(path)
         scrub_output.use(settings.scrubber)
-        if args.command == "config":
-            from broadcaster.cli.admin import show_config
-
-            return show_config(settings, str(path or "defaults"))
-        if args.command == "user":
-            from broadcaster.cli.users import add_user
-
-            return add_user(args)
+        if args.command in ("config", "user", "kit"):
+            return _without_runtime(args, settings, str(path or "defaults"))
         return asyncio.run(_run(args, settings))
     except (ConfigError, InputError, StoreError) as exc:
         return _fail(*_explain(exc))
     except KeyboardInterrupt:
-        return _fail("interrupted; anything not delivered stays in the journal", EXIT_INTERRUPTED)
+        return _interrupted(args.command)
     except Exception as exc:  # a bug: its traceback goes through the scrubbing log handler, never raw
         log.exception("unexpected error")
         return _fail(f"unexpected error ({type(exc).__name__}); the traceback is above", EXIT_ERROR)
 
 
+def _interrupted(command: str) -> int:
+    """Ctrl-C before anything was journaled (after, send and retry handle it themselves and exit 3): 130, but a
+    drill cut short exits as one that did not deliver everywhere (3)."""
+    if command == "drill":
+        return _fail("interrupted; the drill was not delivered everywhere", EXIT_NOT_DELIVERED)
+    return _fail("interrupted; anything not delivered stays in the journal", EXIT_INTERRUPTED)
+
+
+def _without_runtime(args: argparse.Namespace, settings: Settings, source: str) -> int:
+    """The commands that open no journal and no channel."""
+    if args.command == "config":
+        from broadcaster.cli.admin import show_config
+
+        return show_config(settings, source)
+    if args.command == "user":
+        from broadcaster.cli.users import add_user
+
+        return add_user(args)
+    from broadcaster.cli.kit import kit  # the service's channels and Redis are not the kit's business
+
+    return kit(args, settings)
+
+
 def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
     """The message and exit code for an error meant for people. Messages may quote what came from outside
     (a name in a file, an SMTP reply): printable() keeps escape sequences in them from the terminal."""
+    if isinstance(exc, InputError):
+        from broadcaster.cli.drafts import in_flag_words
+
+        exc = in_flag_words(exc)  # the domain names the API's fields; the user typed flags
     text = printable(str(exc))
     if isinstance(exc, ConfigError):
         return f"configuration error: {text}", EXIT_BAD_INPUT
@@ -81,6 +104,10 @@ def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from broadcaster.runtime import open_runtime
 
+    if args.command == "drill":  # on a journal of its own: the real one is never opened
+        from broadcaster.cli.drill import drill
+
+        return await drill(args, settings)
     command = _command(args)
     runtime = await open_runtime(settings)
     try:
@@ -90,7 +117,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, object], Awaitable[int]]:
-    from broadcaster.cli import admin, deliver
+    from broadcaster.cli import admin, deliver, subscribers
 
     commands: dict[str, Callable[..., Awaitable[int]]] = {
         "send": deliver.send,
@@ -101,6 +128,7 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, object],
         "serve": _serve,
         "pause": lambda a, r: admin.pause(a, r, paused=True),
         "resume": lambda a, r: admin.pause(a, r, paused=False),
+        "subscribers": subscribers.run,
     }
     return commands[args.command]
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections import Counter
 from typing import Any
 
+from broadcaster.cli.drafts import one_of
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json, say, table, when
 from broadcaster.cli.secrecy import scrub_output
 from broadcaster.control import set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
-from broadcaster.domain.models import ID_PATTERN
+from broadcaster.domain.models import ID_PATTERN, Incident, Update
 from broadcaster.domain.statuspage import iso
 from broadcaster.preflight import run_preflight
 from broadcaster.runtime import Runtime
+from broadcaster.store import Store
 from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import Settings
 from config.secrets import mask_url, masked_dump
@@ -26,11 +29,11 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
     if args.id is None:
         return await _overview(args, runtime)
     if not ID_PATTERN.match(args.id):
-        raise InputError(f"{args.id!r} is not an incident or update id")
+        raise unknown_id(args.id, "incident or update")
     try:
         history = await store.history(args.id)
     except NotFoundError:
-        update = await store.update(args.id)  # raises NotFoundError naming the id
+        update = await known_update(store, args.id, what="incident or update")
         deliveries = await store.deliveries(update_id=update.id)
         if args.json:
             print_json(
@@ -43,7 +46,7 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
             )
             return 0
         say(
-            f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {iso(update.created_at)}"
+            f"Update {update.id} of incident {update.incident_id}: {update.status.value}, {when(update.created_at)}"
             f"{_by(update.author)}"
         )
         for delivery in deliveries:
@@ -78,10 +81,33 @@ async def status(args: argparse.Namespace, runtime: Runtime) -> int:
         return 0
     say(f"{incident.name} ({incident.id}): {incident.status.value}, impact {incident.impact.value}")
     for update in history.updates:
-        say(f"\n#{update.seq} {update.id} {update.status.value} at {iso(update.created_at)}{_by(update.author)}")
+        say(f"\n#{update.seq} {update.id} {update.status.value} at {when(update.created_at)}{_by(update.author)}")
         say(f"  {update.message.splitlines()[0]}")
         deliveries_table([d for d in deliveries if d.update_id == update.id])
     return 0
+
+
+def unknown_id(text: str, what: str) -> NotFoundError:
+    """The one wording for an id the journal does not have (or that is no id at all), whichever command."""
+    return NotFoundError(
+        f"no {what} with id {text!r} in the journal (`broadcaster status` lists the incidents)", {what: "unknown"}
+    )
+
+
+async def known_incident(store: Store, incident_id: str) -> Incident:
+    """The incident with this id, or unknown_id's refusal (exit 2)."""
+    if ID_PATTERN.match(incident_id):
+        with contextlib.suppress(NotFoundError):
+            return await store.incident(incident_id)
+    raise unknown_id(incident_id, "incident")
+
+
+async def known_update(store: Store, update_id: str, *, what: str = "update") -> Update:
+    """The update with this id, or unknown_id's refusal (exit 2)."""
+    if ID_PATTERN.match(update_id):
+        with contextlib.suppress(NotFoundError):
+            return await store.update(update_id)
+    raise unknown_id(update_id, what)
 
 
 def _by(author: str) -> str:
@@ -121,7 +147,7 @@ async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:
     say("Waiting deliveries: " + (", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"))
     if incidents:
         say()
-        rows = [(i.id, i.status.value, i.impact.value, when(i.updated_at.timestamp()), i.name) for i in incidents]
+        rows = [(i.id, i.status.value, i.impact.value, when(i.updated_at), i.name) for i in incidents]
         table(rows, ("incident", "status", "impact", "updated", "name"))
     else:
         say("No incidents in the journal.")
@@ -176,7 +202,14 @@ def _policy(settings: Settings, channel: str) -> dict[str, Any]:
 
 
 async def pause(args: argparse.Namespace, runtime: Runtime, *, paused: bool) -> int:
+    one_of(args.channel, runtime.registry.names(), "", "channel")
     await set_paused(runtime, args.channel, args.target, paused=paused, reason=args.reason)
+    if paused and args.channel not in runtime.active_channels():
+        print(
+            f"warning: {args.channel} is not enabled ([{args.channel}] enabled = false), so it sends nothing "
+            "anyway; the pause is recorded and holds its deliveries once it is enabled.",
+            file=sys.stderr,
+        )
     what = f"{args.channel} target {args.target}" if args.target else args.channel
     if paused:
         say(

@@ -8,6 +8,7 @@ the middle of the command, and the interpreter's last flush prints a traceback."
 from __future__ import annotations
 
 import os
+import select
 import sys
 from typing import Any, TextIO, cast
 
@@ -50,6 +51,26 @@ class _ReaderMayLeave:
             os.dup2(devnull, fd)
         finally:
             os.close(devnull)
+
+
+def write_or_drop(stream: TextIO, text: str) -> bool:
+    """Write `text` (a line or a redraw, well under a pipe's 4 KiB page) and flush it, unless the reader has
+    stopped reading and the pipe is full: then drop it (False) rather than block, since a blocked write would
+    stop the event loop and every lane with it. A terminal or a file never fills: they are written as usual."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # not backed by a file descriptor (a test's StringIO)
+        fd = None
+    if fd is not None:
+        try:
+            _readable, writable, _errors = select.select([], [fd], [], 0)
+        except (OSError, ValueError):
+            writable = [fd]
+        if not writable:
+            return False
+    stream.write(text)
+    stream.flush()
+    return True
 
 
 def tolerate_closed_pipes() -> None:

@@ -50,5 +50,8 @@ def validate_draft(fields: dict[str, Any], names: dict[str, str]) -> UpdateDraft
             if error["type"] in ("enum", "literal_error") and isinstance(error.get("input"), str):
                 message += f" (got {error['input']!r})"
             problems[label or "update"] = message
-        summary = "; ".join(f"{label}: {message}" for label, message in problems.items())
+        # A problem of the update as a whole (two fields that do not go together) names its fields itself.
+        summary = "; ".join(
+            message if label == "update" else f"{label}: {message}" for label, message in problems.items()
+        )
         raise InputError(summary, problems) from None

@@ -4,24 +4,34 @@ backend's transaction so the check and the write see the same incident."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Final
 
 from broadcaster.domain.errors import InputError
 from broadcaster.domain.models import ComponentChange, Incident, Update, UpdateDraft, new_id
 from broadcaster.domain.vocabulary import IMPACT_OF_COMPONENT, ComponentState, Impact, Kind, Status
+
+REOPEN_HOW: Final = "(the command line's --reopen, the API's \"reopen\": true)"
+"""Where an update can reopen a resolved incident: the CLI and the API (the form and chat cannot), each in its
+own words; the CLI shows only its own."""
 
 
 def apply_update(draft: UpdateDraft, current: Incident | None, now: datetime) -> tuple[Incident, Update]:
     """The incident after `draft`, and the update to journal.
 
     Refuses (InputError) a status of the wrong kind, an update to a resolved incident unless `reopen`
-    is set, and a next-update time in the past. Resolving returns every component the incident affects
-    to operational unless the update sets it explicitly, as Statuspage does."""
+    is set, a next-update time in the past, and a maintenance window that makes no sense (check_window).
+    Resolving returns every component the incident affects to operational unless the update sets it
+    explicitly, as Statuspage does."""
     kind = draft.status.kind
     if draft.next_update_at is not None and draft.next_update_at <= now:
-        raise InputError("next_update_at is in the past", {"next_update_at": "must be in the future"})
+        raise InputError(
+            f"next_update_at {utc_text(draft.next_update_at)} is in the past (it is {utc_text(now)} now)",
+            {"next_update_at": "must be in the future"},
+        )
     if current is not None:
         _check_transition(draft, current)
+    check_window(draft, current, now)
 
     before: Mapping[str, ComponentState] = current.components if current else {}
     given = _known_names(draft.components, before)
@@ -81,6 +91,39 @@ def apply_update(draft: UpdateDraft, current: Incident | None, now: datetime) ->
     return incident, update
 
 
+def check_window(draft: UpdateDraft, current: Incident | None, now: datetime) -> None:
+    """A scheduled maintenance says when it will be (in this update or an earlier one), and no maintenance is
+    announced for a window that is over (a completed one may record it after the fact) or starting in the
+    past while still "scheduled": the service moves maintenance on by its window, so a window that makes no
+    sense would move it at once, whichever way it was posted (CLI, API, form or chat)."""
+    if draft.status is Status.SCHEDULED:
+        window = {
+            "scheduled_for": draft.scheduled_for or (current.scheduled_for if current else None),
+            "scheduled_until": draft.scheduled_until or (current.scheduled_until if current else None),
+        }
+        if missing := [name for name, moment in window.items() if moment is None]:
+            raise InputError(
+                "a scheduled maintenance needs its window: give scheduled_for and scheduled_until",
+                dict.fromkeys(missing, "required for a scheduled maintenance"),
+            )
+    past = f"is in the past (it is {utc_text(now)} now)"
+    until = draft.scheduled_until
+    if until is not None and until <= now and draft.status is not Status.COMPLETED:
+        raise InputError(f"scheduled_until {utc_text(until)} {past}", {"scheduled_until": "in the past"})
+    start = draft.scheduled_for
+    if draft.status is Status.SCHEDULED and start is not None and start <= now:
+        raise InputError(
+            f"scheduled_for {utc_text(start)} {past}; a maintenance under way is in_progress",
+            {"scheduled_for": "in the past"},
+        )
+
+
+def utc_text(moment: datetime) -> str:
+    """The one way a time is written in a message meant for people: UTC to the second, marked Z
+    (2026-12-05 03:10:00Z)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _check_transition(draft: UpdateDraft, current: Incident) -> None:
     if draft.status.kind is not current.kind:
         allowed = ", ".join(s.value for s in Status if s.kind is current.kind)
@@ -91,7 +134,7 @@ def _check_transition(draft: UpdateDraft, current: Incident) -> None:
     if current.status.is_final and not draft.reopen:
         raise InputError(
             f"incident {current.id} ({current.name}) is {current.status.value}; "
-            'to post to it again, reopen it explicitly (--reopen, or "reopen": true)',
+            f"to post to it again, reopen it explicitly {REOPEN_HOW}",
             {"incident_id": f"is {current.status.value}"},
         )
     if draft.reopen and current.status.is_final and draft.status.is_final:

@@ -6,7 +6,19 @@ from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.runtime import Runtime
-from broadcaster.web import api, chatops, health, metrics, openapi, pages, preflight_watch, status_site, unsubscribe
+from broadcaster.web import (
+    api,
+    chatops,
+    health,
+    maintenance_watch,
+    metrics,
+    openapi,
+    pages,
+    preflight_watch,
+    status_site,
+    subscriptions,
+    unsubscribe,
+)
 from broadcaster.web.auth.gate import Gate
 from broadcaster.web.backlog import JournalFigures
 from broadcaster.web.errors import MAX_BODY, answer_errors, security_headers
@@ -15,9 +27,16 @@ from broadcaster.web.keys import DISPATCHER, GATE, JOURNAL_FIGURES, JOURNAL_WRIT
 from config.keys import stored_secret
 
 
-def create_app(runtime: Runtime, dispatcher: Dispatcher, *, preflight_every: float | None = None) -> web.Application:
+def create_app(
+    runtime: Runtime,
+    dispatcher: Dispatcher,
+    *,
+    preflight_every: float | None = None,
+    maintenance_every: float | None = None,
+) -> web.Application:
     """The service's application over an open runtime and a started dispatcher (whose lanes it reports);
-    with `preflight_every`, it runs the preflight that often (seconds) while it runs."""
+    with `preflight_every`, it runs the preflight that often (seconds) while it runs, and with
+    `maintenance_every`, it moves scheduled maintenance on as its windows open and close."""
     settings = runtime.settings
     configured = settings.auth.session_secret
     key = configured.get_secret_value().encode() if configured else stored_secret(settings.service.data_dir, "session")
@@ -35,7 +54,9 @@ def create_app(runtime: Runtime, dispatcher: Dispatcher, *, preflight_every: flo
     app.router.add_get("/readyz", health.readyz)
     metrics.install(app)
     preflight_watch.install(app, every=preflight_every)
+    maintenance_watch.install(app, every=maintenance_every)
     unsubscribe.install(app)
+    subscriptions.install(app)
     status_site.install(app)
     pages.install(app)
     chatops.install(app)

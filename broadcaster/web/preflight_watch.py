@@ -4,16 +4,13 @@ failing is logged once, when it changes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from functools import partial
 from typing import Final
 
 from aiohttp import web
 
 from broadcaster.preflight import Preflight, run_preflight
+from broadcaster.web import background
 from broadcaster.web.keys import RUNTIME
 
 log = logging.getLogger("broadcaster.preflight")
@@ -46,23 +43,8 @@ def install(app: web.Application, *, every: float | None) -> None:
     application runs (`serve` does; the tests' applications mostly do not, so no check pings a receiver)."""
     app[PREFLIGHT] = LatestPreflight()
     if every is not None:
-        app.cleanup_ctx.append(partial(_watch, every=every))
+        background.repeat(app, _check, every=every, log=log, what="the preflight")
 
 
-async def _watch(app: web.Application, *, every: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_run_every(app, every))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _run_every(app: web.Application, every: float) -> None:
-    while True:
-        try:
-            app[PREFLIGHT].record(await run_preflight(app[RUNTIME]))
-        except Exception:  # a bug: logged, and tried again next time; never the end of the service
-            log.exception("preflight failed to run")
-        await asyncio.sleep(every)
+async def _check(app: web.Application) -> None:
+    app[PREFLIGHT].record(await run_preflight(app[RUNTIME]))

@@ -65,7 +65,10 @@ def test_json_output_matches_the_api_shape(tmp_path: Path) -> None:
 
 
 BAD_INPUT = [
-    (["--title", "T", "--status", "broken", "--message", "M"], "--status: Input should be 'investigating'"),
+    (
+        ["--title", "T", "--status", "broken", "--message", "M"],
+        "--status: unknown status 'broken'; one of investigating",
+    ),
     (["--title", "T", "--status", "investigating", "--message", ""], "--message: String should have at least 1"),
     (["--title", "A\x1b[31mB", "--status", "investigating", "--message", "M"], "--title: contains a control character"),
     (["--title", "T", "--status", "investigating", "--message", "M", "--channel", "pager"], "unknown channel 'pager'"),
@@ -76,15 +79,18 @@ BAD_INPUT = [
     (["--title", "T", "--status", "investigating", "--message", "M", "--component", "API"], "expected NAME=STATE"),
     (
         ["--title", "T", "--status", "investigating", "--message", "M", "--component", "API=melted"],
-        "--component API: Input should be 'operational'",
+        "--component API: unknown state 'melted'; one of operational",
     ),
     (
         ["--title", "T", "--status", "investigating", "--message", "M", "--next-update", "2030-01-01T10:00"],
         "add a time zone",
     ),
     (["--title", "T", "--status", "investigating", "--message", "M", "--next-update", "soon"], "expected 30m"),
-    (["--incident", "0123456789ab", "--status", "identified", "--message", "M"], "no incident with id 0123456789ab"),
-    (["--incident", "nope", "--status", "identified", "--message", "M"], "not an incident id"),
+    (
+        ["--incident", "0123456789ab", "--status", "identified", "--message", "M"],
+        "no incident with id '0123456789ab' in the journal",
+    ),
+    (["--incident", "nope", "--status", "identified", "--message", "M"], "no incident with id 'nope' in the journal"),
     (["--title", "T", "--status", "scheduled", "--impact", "critical", "--message", "M"], "does not go with"),
     (["--status", "investigating", "--message", "M"], "one of the arguments --title --incident is required"),
 ]
@@ -217,7 +223,7 @@ def test_render_rebuilds_the_mirror_from_the_journal(tmp_path: Path) -> None:
     result = run_cli("render", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "public" / "incidents" / f"{incident}.html").is_file()
-    assert "ok    mirror public: 11 of 11 files changed" in result.stdout
+    assert "ok    mirror public: 13 of 13 files changed" in result.stdout
 
 
 def test_check_preflights_without_sending(tmp_path: Path) -> None:

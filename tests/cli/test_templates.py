@@ -108,7 +108,7 @@ def test_send_starts_from_a_template_filled_from_its_flags(tmp_path: Path) -> No
 def test_an_unknown_template_or_both_message_and_template_are_refused(tmp_path: Path) -> None:
     unknown = run_cli("send", "--title", "T", "--status", "investigating", "--template", "nope", cwd=tmp_path)
     assert unknown.returncode == 2
-    assert "--template 'nope': no such template (known: completed, identified, " in unknown.stderr
+    assert "--template: unknown template 'nope'; one of completed, identified, " in unknown.stderr
     both = run_cli(
         "send",
         "--title",

@@ -87,7 +87,7 @@ def test_status_of_the_wrong_kind_is_refused() -> None:
 
 
 def test_maintenance_defaults_its_start_and_keeps_maintenance_impact() -> None:
-    incident, _ = step(None, status="scheduled")
+    incident, _ = step(None, status="in_progress")
     assert incident.kind is Kind.MAINTENANCE
     assert incident.impact is Impact.MAINTENANCE
     assert incident.scheduled_for == T0

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.helpers import cli_env
@@ -57,3 +58,41 @@ async def serve_processes(workdir: Path, count: int = 1) -> AsyncIterator[list[S
             except TimeoutError:
                 instance.process.kill()
                 await instance.process.wait()
+
+
+@dataclass
+class Served:
+    """One `serve` run from a synchronous test: where it answers, and once it has stopped, how it ended."""
+
+    process: subprocess.Popen[str]
+    base: str
+    """Where it answers: http://127.0.0.1:PORT."""
+    stdout: str = ""
+    stderr: str = field(default="", repr=False)
+
+
+@contextmanager
+def serving(workdir: Path, *options: str) -> Iterator[Served]:
+    """`broadcaster serve --port 0 OPTIONS` on the configuration in `workdir`, listening once yielded, stopped
+    with SIGTERM as the block ends (SIGKILL if it has not stopped 30 s later); its exit code and what it wrote
+    are in the Served after the block."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "broadcaster", "serve", "--port", "0", *options],
+        cwd=workdir,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.startswith("broadcaster: serving on http://127.0.0.1:"), banner
+        served = Served(process, banner.split()[-1])
+        yield served
+        process.send_signal(signal.SIGTERM)
+        served.stdout, served.stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.support.helpers import cli_env, run_cli
+from tests.support.helpers import run_cli
+from tests.support.serve import serving
 
 
 def get_json(url: str) -> tuple[int, Any]:
@@ -23,19 +22,8 @@ def test_serve_delivers_what_the_cli_left_and_stops_cleanly(tmp_path: Path) -> N
     assert run_cli("pause", "mirror", cwd=tmp_path).returncode == 0
     held = run_cli("send", "--title", "T", "--status", "investigating", "--message", "M", cwd=tmp_path)
     assert held.returncode == 3
-    server = subprocess.Popen(
-        [sys.executable, "-m", "broadcaster", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        banner = server.stdout.readline()
-        assert banner.startswith("broadcaster: serving on http://127.0.0.1:"), banner
-        base = banner.split()[-1]
+    with serving(tmp_path) as served:
+        base = served.base
         assert get_json(f"{base}/healthz") == (200, {"status": "ok"})
 
         deadline = time.monotonic() + 20
@@ -53,12 +41,35 @@ def test_serve_delivers_what_the_cli_left_and_stops_cleanly(tmp_path: Path) -> N
         while get_json(f"{base}/readyz")[1]["lanes"]["mirror"]["queue_depth"] != 0:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        server.send_signal(signal.SIGTERM)
-        out, _err = server.communicate(timeout=20)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate(timeout=10)
-    assert server.returncode == 0
-    assert "stopped" in out
+    assert served.process.returncode == 0
+    assert "stopped" in served.stdout
     assert run_cli("retry", cwd=tmp_path).stderr.strip() == "Nothing is waiting to be delivered."
+
+
+def test_serve_moves_a_maintenance_on_when_its_window_opens(tmp_path: Path) -> None:
+    """The window opens a few seconds after the maintenance is announced; `serve`, started then, posts its
+    in-progress update with the template's text (nobody runs `send`)."""
+    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    announced = run_cli(
+        *("send", "--title", "DB upgrade", "--status", "scheduled", "--message", "Read-only for an hour."),
+        *("--scheduled-for", opens.isoformat(), "--scheduled-until", "1h", "--json"),
+        cwd=tmp_path,
+    )
+    assert announced.returncode == 0, announced.stderr
+    incident_id = json.loads(announced.stdout)["incident_id"]
+    while datetime.now(UTC) <= opens:  # bounded: `opens` is three seconds after the test began
+        time.sleep(0.2)
+
+    def shown() -> dict[str, Any]:
+        result = run_cli("status", incident_id, "--json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        found: dict[str, Any] = json.loads(result.stdout)
+        return found
+
+    with serving(tmp_path):
+        deadline = time.monotonic() + 30
+        while shown()["status"] != "in_progress":
+            assert time.monotonic() < deadline, "serve never moved the maintenance on"
+            time.sleep(0.2)
+    latest = shown()["updates"][-1]
+    assert (latest["status"], latest["author"]) == ("in_progress", "broadcaster (schedule)")
