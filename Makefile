@@ -23,10 +23,11 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-## demo: set up, then post a sample incident update on the embedded defaults (journal ./var, mirror ./public)
+## demo: set up, then post a sample incident update on the embedded defaults (journal ./var, mirror ./public);
+## its fixed idempotency key makes a second `make demo` say it was already journaled rather than open another
 demo: $(VENV)/.runtime
 	$(BIN)/broadcaster send --title "Elevated API error rates" --status investigating \
-		--component "API=degraded_performance" --next-update 30m \
+		--component "API=degraded_performance" --next-update 30m --idempotency-key make-demo \
 		--message "Some API requests fail with 502 errors. We are investigating and will update within 30 minutes."
 	@echo "The status site is in ./public: open public/index.html, or serve the folder with any web server."
 	@echo "To post from a browser: $(BIN)/broadcaster serve, then open the one-time login link it prints."
@@ -69,6 +70,8 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_scrubber
 	$(BIN)/python -m tests.bench.bench_intake
 	$(BIN)/python -m tests.bench.bench_pickup
+	$(BIN)/python -m tests.bench.bench_render
+	$(BIN)/python -m tests.bench.bench_subscribers
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache
