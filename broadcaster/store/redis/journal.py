@@ -67,7 +67,6 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import ClassVar, Final
 
 from broadcaster.domain.errors import LeaseLost, StoreError
@@ -88,7 +87,7 @@ from broadcaster.store.base import (
     PlannedDelivery,
     Store,
 )
-from broadcaster.store.redis import accepting, manifests, notices, reading
+from broadcaster.store.redis import accepting, notices, reading
 from broadcaster.store.redis.connection import (
     LAYOUT_VERSION,
     SOCKET_TIMEOUT,
@@ -108,17 +107,16 @@ from broadcaster.store.redis.records import (
     listed,
     number,
     outcome_entry,
-    suppression_entry,
     update_view,
 )
-from broadcaster.store.redis.subscribers import SubscriberRecords
+from broadcaster.store.redis.side_records import SideRecords
 
 PREFIX: Final = "broadcaster:"
 KNOWN_UPDATES: Final = 32
 """Recent updates whose incident and history claims keep decoded (a claim's script sends only the others)."""
 
 
-class RedisStore(SubscriberRecords, Store):
+class RedisStore(SideRecords, Store):
     shared_by_instances: ClassVar[bool] = True
     """Processes on any host share the journal: a lane keeps from its own process's fan-out only what it can
     start soon, and the others claim the rest (they hear of it through notices.py)."""
@@ -380,33 +378,6 @@ class RedisStore(SubscriberRecords, Store):
         with self._failures.guard("read", write=False):
             return await reading.overdue(self.link, now=now, limit=limit)
 
-    # --- suppressions
-
-    async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:
-        link = self.link
-        pairs = [
-            part
-            for address, reason in entries.items()
-            for part in (address.lower(), suppression_entry(reason=reason, source=source, now=now))
-        ]
-        with self._failures.guard("write", write=True):
-            added: int = await link.run(link.scripts.suppress, *pairs)
-        return added
-
-    async def suppressed(self) -> frozenset[str]:
-        with self._failures.guard("read", write=False):
-            return await reading.suppressed(self.link)
-
-    # --- publish manifests
-
-    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
-        with self._failures.guard("read", write=False):
-            return await manifests.publish_manifest(self.link, target)
-
-    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
-        with self._failures.guard("write", write=True):
-            await manifests.save_publish_manifest(self.link, target, manifest)
-
     # --- lane controls
 
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
@@ -419,11 +390,3 @@ class RedisStore(SubscriberRecords, Store):
     async def controls(self) -> list[LaneControl]:
         with self._failures.guard("read", write=False):
             return await reading.controls(self.link)
-
-    # --- copies
-
-    async def snapshot_to(self, path: Path) -> None:
-        raise StoreError(
-            "a Redis journal has no copy of its own: it is exported into a new SQLite journal through its reads "
-            "(broadcaster.store.sqlite.importing.sqlite_copy, as `broadcaster kit` and GET /api/v1/snapshot do)"
-        )

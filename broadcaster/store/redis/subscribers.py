@@ -52,7 +52,3 @@ class SubscriberRecords:
             (from_state(kind, text(address), text(state)) for address, state in entries.items()),
             key=lambda s: s.address,
         )
-
-    async def unsuppress(self, address: str) -> bool:
-        with self._failures.guard("write", write=True):
-            return bool(await self.link.client.hdel(f"{self.link.prefix}suppressions", address.lower()))
