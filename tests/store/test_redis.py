@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 import redis.asyncio
 
+from broadcaster.domain.drafts import SAME_UPDATE_WITHIN
 from broadcaster.domain.errors import ConflictError, InputError, JournalWriteError, LeaseLost, StoreError
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, PlannedDelivery, Store, open_store
 from broadcaster.store.redis import RedisStore, accepting, notices
+from broadcaster.store.redis.accepting import CONTENT_KEPT
 from broadcaster.store.redis.connection import masked
 from broadcaster.store.sqlite import SqliteStore
 from tests.store.contract import StoreContract
@@ -202,6 +204,23 @@ async def test_finished_work_leaves_no_index_behind(redis_url: str) -> None:
             return key.startswith(transient) or (key.startswith("broadcaster:channel:") and key.endswith(by_channel))
 
         assert sorted(filter(indexes_open_work, left)) == []
+    finally:
+        await store.close()
+
+
+async def test_content_digests_are_forgotten_after_the_longest_window(redis_url: str) -> None:
+    """Each update's content digest (what "the same update within a minute" is judged by) expires: the
+    journal does not keep a key per update for ever."""
+    store = RedisStore(redis_url)
+    await store.open()
+    try:
+        await post(store, planned("a"))
+        async with redis.asyncio.from_url(redis_url, decode_responses=True) as client:
+            keys = [str(key) async for key in client.scan_iter("broadcaster:content:*")]
+            ttls = [await client.ttl(key) for key in keys]
+        assert len(keys) == 1
+        assert 0 < ttls[0] <= CONTENT_KEPT
+        assert SAME_UPDATE_WITHIN < CONTENT_KEPT
     finally:
         await store.close()
 

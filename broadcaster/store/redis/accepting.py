@@ -35,6 +35,9 @@ ATTEMPTS: Final = 16
 least one of the writers racing to an incident through, so this many at once all get through; between
 rounds a writer waits a random moment (up to RETRY_PAUSE), so that more racing writers spread out."""
 RETRY_PAUSE: Final = 0.02
+CONTENT_KEPT: Final = 3600
+"""Seconds the journal remembers which updates had a content digest: longer than any same_within an intake
+asks for (domain.drafts.SAME_UPDATE_WITHIN, 60 s), after which the digest's key expires."""
 
 
 async def accept(
@@ -116,6 +119,7 @@ async def _commit(
         "update_seq": str(update.seq),
         "created_at": number(update.created_at.timestamp()),
         "same_since": same_since if expected == 0 else "",
+        "content_kept": CONTENT_KEPT,
         "stamp": number(stamp),
         **identity,
     }

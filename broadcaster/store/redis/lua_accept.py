@@ -46,9 +46,9 @@ ACCEPT_COMMIT: Final = (
     SHARED
     + r"""
 -- ARGV: 2 facts (JSON: incident_id, expected, updated_at, is_open, next_update_at, update_id, update_seq,
--- created_at, key, request_digest, content, same_since, stamp), 3 the incident's JSON, 4 the update's JSON,
--- 5 the plan (JSON: groups {channel, ordering, max attempts, expires at}, entries {group, id, target}),
--- 6 the handoff (JSON: owner, lease_until, room, skip; '' for none).
+-- created_at, key, request_digest, content, same_since, content_kept, stamp), 3 the incident's JSON, 4 the
+-- update's JSON, 5 the plan (JSON: groups {channel, ordering, max attempts, expires at}, entries {group,
+-- id, target}), 6 the handoff (JSON: owner, lease_until, room, skip; '' for none).
 -- Returns 'retry' having written nothing when the incident changed since it was read (`expected` updates,
 -- 0 for a new one), the idempotency key was taken, or a new incident of the same content came in; else, as
 -- JSON, [plan positions handed off, superseded rows, their thread parents, the incident's history].
@@ -82,7 +82,12 @@ redis.call('RPUSH', updates, m.update_id)
 if m.key ~= '' then
   redis.call('HSET', P .. 'idempotency:' .. m.key, 'update_id', m.update_id, 'request_digest', m.request_digest)
 end
-redis.call('ZADD', P .. 'content:' .. m.content, m.created_at, m.update_id)
+local content = P .. 'content:' .. m.content
+redis.call('ZADD', content, m.created_at, m.update_id)
+-- Only the last content_kept seconds are ever asked about (same_within is far shorter): older entries go,
+-- and the key itself once nothing new comes, so the journal does not keep a key per update for ever.
+redis.call('ZREMRANGEBYSCORE', content, '-inf', '(' .. (tonumber(m.created_at) - m.content_kept))
+redis.call('EXPIRE', content, m.content_kept)
 
 local plan = cjson.decode(ARGV[5])
 local groups, entries = plan.groups, plan.entries
