@@ -17,9 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.kit.build import merge_suppressions
-from broadcaster.kit.journal import snapshot_local
-from broadcaster.store.redis import RedisStore
 from broadcaster.store.sqlite import SqliteStore
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from channels.mirror.publish.manifest import DESTINATION, fingerprint, held_by
@@ -345,21 +342,6 @@ def test_a_journal_newer_than_this_broadcaster_is_refused(tmp_path: Path) -> Non
     assert not (tmp_path / "kit").exists()
 
 
-def test_merging_suppressions_compares_addresses_and_ends_each_line() -> None:
-    given = "# from the service\nAnn@Example.org\t2024-05-01T10:00:00Z\t550 no user\nbob@example.org"
-    kept = "ann@example.org\t2024-06-01T09:00:00Z\t550 again\ncat@example.org\t2024-06-01T09:00:00Z\t550\n"
-    merged = merge_suppressions(given, kept)
-    assert merged.splitlines() == [
-        "# from the service",
-        "Ann@Example.org\t2024-05-01T10:00:00Z\t550 no user",
-        "bob@example.org",
-        "cat@example.org\t2024-06-01T09:00:00Z\t550",
-    ]
-    assert merged.endswith("\n")
-    assert merge_suppressions(merged, merged) == merged
-    assert merge_suppressions("", "") == ""
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -392,26 +374,3 @@ def test_a_failed_step_is_named_and_a_new_kit_is_removed(tmp_path: Path) -> None
     assert "kit [2/5] snapshot of the journal ... failed" in refused.stderr
     assert "broadcaster: kit: snapshot of the journal: there is no journal at" in refused.stderr
     assert not (tmp_path / "kit").exists()
-
-
-def test_a_redis_journal_is_exported_with_its_manifests(tmp_path: Path, redis_url: str) -> None:
-    """What `kit` does with a Redis journal, without the venv: an export into a new SQLite journal."""
-    (tmp_path / "broadcaster.toml").write_text(f'[store]\nurl = "{redis_url}"\n')
-    incident = post(tmp_path, "Checkout errors")
-
-    async def save() -> None:
-        store = RedisStore(redis_url)
-        await store.open()
-        try:
-            await store.save_publish_manifest("publish:bucket", MANIFEST)
-        finally:
-            await store.close()
-
-    asyncio.run(save())
-    copy = tmp_path / "copy.db"
-    snapshot_local(redis_url, copy, publish_targets=["publish:bucket", "publish:never-published"])
-    assert incident_ids(copy) == {incident}
-    with sqlite3.connect(copy) as conn:
-        assert conn.execute("SELECT target FROM publish_manifests").fetchall() == [("publish:bucket",)]
-        delivered = conn.execute("SELECT channel, state FROM deliveries").fetchall()
-    assert delivered == [("mirror", "delivered")]

@@ -14,11 +14,12 @@ from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
 from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
+from tests.store.contract_site import SiteContract
 from tests.store.contract_subscribers import SubscriberContract
 from tests.support.journal import claim, finish, planned, post
 
 
-class StoreContract(ProgressContract, OperationsContract, SubscriberContract):
+class StoreContract(ProgressContract, OperationsContract, SubscriberContract, SiteContract):
     """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`)."""
 
     async def test_accepting_plans_one_pending_delivery_per_target(self, journal: Store) -> None:
@@ -108,48 +109,6 @@ class StoreContract(ProgressContract, OperationsContract, SubscriberContract):
         )
         assert (added, again) == (1, 1)
         assert await journal.suppressed() == {"ann@example.com", "bo@example.com"}
-
-    async def test_a_publish_manifest_is_kept_per_target_and_replaced_whole(self, journal: Store) -> None:
-        assert await journal.publish_manifest("publish:s3-site") is None
-        await journal.save_publish_manifest("publish:s3-site", {"index.html": "aa", "incidents/x.html": "bb"})
-        await journal.save_publish_manifest("publish:git-pages", {"index.html": "cc"})
-        await journal.save_publish_manifest("publish:s3-site", {"index.html": "dd"})
-        assert await journal.publish_manifest("publish:s3-site") == {"index.html": "dd"}
-        assert await journal.publish_manifest("publish:git-pages") == {"index.html": "cc"}
-        await journal.save_publish_manifest("publish:git-pages", {})
-        assert await journal.publish_manifest("publish:git-pages") == {}
-
-    async def test_the_site_reads_cover_the_uptime_window_and_every_incident(self, journal: Store) -> None:
-        """component_updates reads the incidents that counted at any time since `since` (still open, or
-        updated since), with all their updates; incident_summaries lists every incident."""
-        since = datetime.now(UTC) - timedelta(days=2)
-        before = since - timedelta(days=30)
-        done = await post(journal, planned(), at=before, components={"API": "major_outage"})
-        await post(journal, planned(), at=before + timedelta(hours=1), incident_id=done.incident.id, status="resolved")
-        lasting = await post(journal, planned(), at=before, title="Slow", components={"DB": "partial_outage"})
-        late = await post(journal, planned(), at=before, title="Late", components={"API": "degraded_performance"})
-        await post(journal, planned(), incident_id=late.incident.id, status="resolved", message="Over.")
-
-        updates = await journal.component_updates(since=since)
-        read = sorted((u.incident_id, u.seq, u.status.value) for u in updates)
-        assert read == sorted(
-            [
-                (lasting.incident.id, 1, "investigating"),
-                (late.incident.id, 1, "investigating"),
-                (late.incident.id, 2, "resolved"),
-            ]
-        )
-        first = next(u for u in updates if u.incident_id == lasting.incident.id)
-        assert [(c.name, c.new.value) for c in first.components] == [("DB", "partial_outage")]
-        assert first.created_at == lasting.update.created_at
-
-        summaries = {s.id: s for s in await journal.incident_summaries()}
-        assert set(summaries) == {done.incident.id, lasting.incident.id, late.incident.id}
-        resolved = summaries[done.incident.id]
-        assert (resolved.name, resolved.status.value, resolved.impact.value) == ("API errors", "resolved", "critical")
-        assert resolved.started_at == done.incident.started_at
-        assert resolved.resolved_at == before + timedelta(hours=1)
-        assert summaries[lasting.incident.id].resolved_at is None
 
     async def test_claims_are_leases_one_owner_at_a_time(self, journal: Store) -> None:
         await post(journal, planned("a", "b"))
