@@ -217,9 +217,12 @@ class Channel(ABC):
 @runtime_checkable
 class SubscriberReader(Protocol):
     """The journal's confirmed subscribers (who subscribed themselves, or whom an operator added), read
-    beside the subscribers file. Every store has it; a channel asks its journal for the capability."""
+    beside the subscribers file, and ended when their endpoint says it is gone (HTTP 410). Every store has
+    it; a channel asks its journal for the capability."""
 
     async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]: ...
+
+    async def remove_subscriber(self, kind: SubscriberKind, address: str) -> bool: ...
 
 
 @runtime_checkable

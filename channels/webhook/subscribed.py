@@ -4,9 +4,10 @@ follows it, and the signed ping that confirms a new one.
 The subscribers are one delivery target ("subscribers"), as email's are: the lane gives the fan-out its
 retries, timeout and TTL, and each endpoint's result is saved as the delivery's progress (keyed by a digest
 of the URL, which may carry a credential and is never written anywhere else), so a retry calls only the
-endpoints not reached yet. An endpoint that refuses for good (a 4xx, 410) is not called again for this
-update. Every request goes through a resolver that allows only public addresses (channels.transport.guard),
-unless the operator allowed private ones for testing, and never follows a redirect."""
+endpoints not reached yet. An endpoint that refuses for good (a 4xx) is not called again for this update;
+one that answers 410 Gone is unsubscribed. Every request goes through a resolver that allows only public
+addresses (channels.transport.guard), unless the operator allowed private ones for testing, and never
+follows a redirect."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncio
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import ssl
 import time
@@ -36,12 +38,15 @@ from channels.base import (
     PermanentError,
     Receipt,
     SubscriberReader,
+    TargetGone,
     TransientError,
 )
 from channels.transport.guard import PublicOnlyResolver, RefusedAddress, address_refusal
 from channels.webhook.answers import describe_failure, raise_for_answer, read_capped, snippet
 from channels.webhook.signing import Signer, signing_key, standard_headers
 from config.webhook import SUBSCRIBERS_TARGET
+
+log = logging.getLogger("broadcaster.webhook")
 
 PING_EVENT: Final = "subscription.ping"
 ENDPOINT_TIMEOUT: Final = 10.0
@@ -111,9 +116,20 @@ class SubscribedEndpoints:
             await self.post(subscriber.address, subscriber.secret, body(time.time()), msg_id)
         except TransientError:
             return None
+        except TargetGone as exc:  # 410: the endpoint asks to stop; it is unsubscribed, as a hard bounce is
+            await self._unsubscribe(subscriber)
+            return str(exc)
         except DeliveryError as exc:
             return str(exc) or "refused"
         return ""
+
+    async def _unsubscribe(self, subscriber: Subscriber) -> None:
+        if not isinstance(self._journal, SubscriberReader):
+            return
+        try:
+            await self._journal.remove_subscriber("webhook", subscriber.address)
+        except StoreError as exc:  # it stays subscribed: its next 410 tries again
+            log.warning("a webhook endpoint that answered 410 could not be unsubscribed: %s", exc)
 
     async def post(self, url: str, secret: str, body: bytes, msg_id: str) -> bytes:
         """POST a signed `body` to a subscriber endpoint; its answer (capped) on a 2xx, else the classified

@@ -269,3 +269,14 @@ async def test_an_endpoint_s_answer_never_puts_its_url_into_the_journal(hooks: H
         notes = [row[0] for row in journal.execute("SELECT note FROM progress")]
     assert notes and all("s3cr3t" not in note for note in notes), notes
     assert any("Cannot POST <path>" in note for note in notes)
+
+
+async def test_an_endpoint_answering_410_is_unsubscribed(hooks: Hooks) -> None:
+    """410 Gone is the endpoint asking to stop, as a hard bounce is for email: it is not called again."""
+    hooks.receiver.script("/gone", Answer(status=410))
+    subscriber = Subscriber(kind="webhook", address=hooks.receiver.url("/gone"), secret="whsec_AAAA")
+    await hooks.runtime.store.save_subscribers([subscriber])
+    assert await post_update(hooks, API_DOWN) == "0 of 1 subscriber endpoints delivered, 1 refused"
+    assert await hooks.runtime.store.subscribers("webhook") == []
+    assert await post_update(hooks, API_DOWN) == "0 of 0 subscriber endpoints delivered, 0 refused"
+    assert len(hooks.receiver.at("/gone")) == 1
