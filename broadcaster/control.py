@@ -1,5 +1,6 @@
 """What an operator does to running lanes, from any entry point (the CLI, the API, the ledger's buttons):
-pause and resume a channel or one of its targets, and give failed deliveries fresh attempts."""
+pause and resume a channel or one of its targets, and give failed deliveries fresh attempts; and which of
+the mirror's targets a pause holds (a render leaves those alone)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,11 @@ async def requeue_failed(runtime: Runtime, *, update_id: str | None, channel: st
     if channel is not None and channel not in runtime.active_channels():
         raise InputError(f"channel {channel!r} is not enabled", {"channel": "not enabled"})
     return await runtime.store.requeue_failed(now=runtime.clock(), update_id=update_id, channel=channel)
+
+
+async def paused_mirror_targets(runtime: Runtime) -> set[str]:
+    """The mirror's targets a pause holds: a render leaves them as they are, as the lane does."""
+    held = {c.target for c in await runtime.store.controls() if c.channel == "mirror" and c.paused}
+    if "" in held:  # the whole channel
+        return set(runtime.registry.get("mirror").targets(runtime.settings))
+    return held

@@ -14,6 +14,7 @@ import sys
 
 from aiohttp import web
 
+from broadcaster.control import paused_mirror_targets
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime
@@ -133,7 +134,8 @@ async def render_each_day(runtime: Runtime) -> None:
         await asyncio.sleep(_DAY - runtime.clock() % _DAY + 1)
         mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
         try:
-            results = await mirror.render_all() if isinstance(mirror, Rebuilds) else []
+            paused = await paused_mirror_targets(runtime)
+            results = await mirror.render_all(paused=paused) if isinstance(mirror, Rebuilds) else []
         except StoreError as exc:
             results = [CheckResult("journal", False, str(exc))]
         except Exception:  # a bug in one day's render must not end the renders of the days after

@@ -9,7 +9,7 @@ Error messages are recorded in the ledger, so they must say what happened withou
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, Self, runtime_checkable
 
@@ -251,7 +251,9 @@ class Rebuilds(Protocol):
     """A channel that can rebuild everything it publishes from the journal alone (the mirror), for
     `broadcaster render`. The core asks for the capability, never for a channel class."""
 
-    async def render_all(self) -> list[CheckResult]: ...
+    async def render_all(self, *, paused: Collection[str] = ()) -> list[CheckResult]:
+        """Rebuild into every target but the `paused` ones; one result per target."""
+        ...
 
 
 @record

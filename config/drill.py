@@ -86,6 +86,7 @@ class DrillSettings(Section):
         x: XSettings,
         joined: Iterable[str] = (),
         hooks: Iterable[str] = (),
+        data_dir: Path | None = None,
     ) -> list[str]:
         """One sentence per drill target that equals a real one, naming both keys and no secret; empty when
         the drill can only reach its own targets. `subscribers`: the addresses of the subscribers file;
@@ -112,6 +113,13 @@ class DrillSettings(Section):
                 for k, directory in enumerate(mirror.directories)
                 if overlapping(self.mirror_directory, directory)
             ]
+            # The data directory holds each publish target's staging copy of the real site: a drill page
+            # written there would be published with it.
+            if data_dir is not None and overlapping(self.mirror_directory, data_dir):
+                found.append(
+                    f"[drill] mirror_directory {str(self.mirror_directory)!r} is, holds or lies inside [service] "
+                    f"data_dir {str(data_dir)!r} (where the real site is staged for publishing)"
+                )
         account = self.x_account
         if account is not None and same_x_account(account, x):
             found.append("[drill.x] is the same X account as [x] (its access_token is for the same user)")

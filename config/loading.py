@@ -206,6 +206,11 @@ def _variable_names() -> list[str]:
             tables = [f"{base}__{channel}".upper() for channel in CHANNEL_NAMES] if keys else []
             names += tables
         names += [f"{table}__{key}".upper() for table in tables for key in keys]
+        if model is not None:  # a section within a section ([drill.x]): its keys too, so a typo there is
+            for key, inner in model.model_fields.items():  # not steered to the outer section's namesake
+                nested = _model_in(inner.annotation)
+                if nested is not None:
+                    names += [f"{base}__{key}__{leaf}".upper() for leaf in nested.model_fields]
     return names
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from broadcaster.cli.drafts import one_of
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json, say, table, when
 from broadcaster.cli.secrecy import scrub_output
-from broadcaster.control import set_paused
+from broadcaster.control import paused_mirror_targets, set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN, Incident, Update
 from broadcaster.domain.statuspage import iso
@@ -161,7 +161,7 @@ async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
     try:
         if not isinstance(mirror, Rebuilds):
             raise InputError("this build's mirror cannot rebuild the site")
-        results = await mirror.render_all()
+        results = await mirror.render_all(paused=await paused_mirror_targets(runtime))
     finally:
         await mirror.aclose()
     return _report(results, "mirror")

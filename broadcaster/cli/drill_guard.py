@@ -66,6 +66,7 @@ async def check_targets(settings: Settings, *, named: Collection[str]) -> list[W
         x=settings.x,
         joined=joined.addresses,
         hooks=joined.hooks,
+        data_dir=settings.service.data_dir,
     )
     if found:
         raise ConfigError(

@@ -86,12 +86,17 @@ def kit_settings(settings: Settings, kit: Path, *, from_service: bool = False) -
     return made
 
 
+DRILL_MIRROR_DIR = "drill-site"
+
+
 def _relocate(settings: Settings, made: KitSettings, kit: Path, names: _Names, *, from_service: bool) -> None:
     """Point what lives on disk into the kit, and carry along the files a send reads."""
     data = made.data
     data["store"] = {"url": f"sqlite:///{kit / JOURNAL}"}
     data["service"]["data_dir"] = str(kit / DATA_DIR)
     data["mirror"]["directories"] = [str(kit / MIRROR_DIR)]
+    if settings.drill.mirror_directory is not None:  # the monthly drill from the kit writes into the kit too
+        data["drill"]["mirror_directory"] = str(kit / DRILL_MIRROR_DIR)
     email = data["email"]
     if from_service:
         email.pop("subscribers_file", None)

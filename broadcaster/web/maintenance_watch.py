@@ -5,7 +5,8 @@ a maintenance announced days ahead needs nobody awake at 02:00 to say it started
 A maintenance still `scheduled` when its window opens goes to `in_progress`; one `scheduled` or
 `in_progress` when its window closes goes to `completed` (so a window that opened and closed while no
 service ran goes straight there). A person who posted `verifying` or `completed` has taken it over, and it
-is left to them; one that overruns is extended by an update with a later --scheduled-until. Every instance
+is left to them; one that overruns is extended by an update with a later --scheduled-until. The moves go to
+the channels the maintenance was announced on, so a quiet one stays quiet. Every instance
 looks; the idempotency key (incident, status, window) makes one update of each, whichever instance posts
 it first, and a maintenance rescheduled to a new window moves again."""
 
@@ -73,7 +74,7 @@ async def move_due_maintenance(runtime: Runtime, dispatcher: Dispatcher) -> list
         status = next_status(incident, now)
         if status is None:
             continue
-        draft = _draft(incident, status, runtime.settings.templates)
+        draft = _draft(incident, status, runtime.settings.templates, await _channels(runtime, incident))
         try:
             accepted = await dispatcher.submit(draft, idempotency_key=_key(incident, status))
         except InputError as exc:  # e.g. a person moved it between the read and this update
@@ -90,9 +91,19 @@ def _key(incident: Incident, status: Status) -> str:
     return f"schedule:{incident.id}:{status.value}:{window[0]}:{window[1]}"
 
 
-def _draft(incident: Incident, status: Status, templates: dict[str, str]) -> UpdateDraft:
+async def _channels(runtime: Runtime, incident: Incident) -> list[str] | None:
+    """The channels the maintenance was announced on (a quiet one, posted to the mirror only, stays quiet),
+    as far as they are still enabled; None (every enabled channel) when it went to all of them."""
+    first = (await runtime.store.history(incident.id)).updates[0]
+    announced = {delivery.channel for delivery in await runtime.store.deliveries(update_id=first.id)}
+    active = runtime.active_channels()
+    chosen = [name for name in active if name in announced]
+    return None if set(chosen) == set(active) or not chosen else chosen
+
+
+def _draft(incident: Incident, status: Status, templates: dict[str, str], channels: list[str] | None) -> UpdateDraft:
     affected = [name for name, state in incident.components.items() if state is not ComponentState.OPERATIONAL]
     text = templates.get(status.value) or FALLBACK_TEXT[status]
     until = incident.scheduled_until if status is Status.IN_PROGRESS else None
     message = fill_template(text, components=affected or list(incident.components), next_update_at=until)
-    return UpdateDraft(incident_id=incident.id, status=status, message=message, author=AUTHOR)
+    return UpdateDraft(incident_id=incident.id, status=status, message=message, author=AUTHOR, channels=channels)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from functools import partial
@@ -36,6 +36,7 @@ from channels.mirror.pages import SiteContent, render_site
 from channels.mirror.publish import Publishing
 from config.mirror import MirrorSettings
 
+_LEFT_PAUSED: Final = "paused: left as it is (`broadcaster resume mirror --target {target}`)"
 # A path that exists as the wrong kind of thing will not fix itself by waiting.
 _PERMANENT_ERRNOS: Final = {errno.ENOTDIR, errno.EISDIR}
 
@@ -110,21 +111,31 @@ class MirrorChannel(Channel):
         where = f"into {count} director{'ies' if count != 1 else 'y'}"
         return Preview(text=f"the status site: index, the {kind}'s page, history.atom and api/v2", note=where)
 
-    async def render_all(self) -> list[CheckResult]:
-        """Rebuild the whole site (every incident page) into every directory; one result per directory."""
+    async def render_all(self, *, paused: Collection[str] = ()) -> list[CheckResult]:
+        """Rebuild the whole site (every incident page) into every directory and publish target but the
+        `paused` ones (left as they are until resumed); one result per target."""
         content = await self.content()
         pages = await self._journal.site_history(recent=None)
         files = render_site(content, pages=pages, history_days=self._settings.history_days)
         results = []
         for name, directory in self._directories.items():
+            if name in paused:
+                results.append(CheckResult(name, True, _LEFT_PAUSED.format(target=name)))
+                continue
             try:
                 changed = await self._write(directory, files)
             except (TransientError, PermanentError) as exc:
                 results.append(CheckResult(name, False, str(exc)))
             else:
                 results.append(CheckResult(name, True, f"{changed} of {len(files)} files changed"))
+        held = [
+            CheckResult(name, True, _LEFT_PAUSED.format(target=name))
+            for name in self._publishing.names()
+            if name in paused
+        ]
         # Each target renders again once it holds its lock: a process that took it later renders later.
-        return results + await self._publishing.render_all(partial(self._staged, None))
+        published = await self._publishing.render_all(partial(self._staged, None), skip=paused)
+        return results + held + published
 
     async def _staged(self, incident_id: str | None, whole: bool, also: Sequence[str] = ()) -> Rendered:
         """For a publish target's staging copy: the whole site, or what an update of `incident_id` changes

@@ -146,6 +146,10 @@ REFUSALS = {
         {"drill": {"mirror_directory": "public/../public/drills"}},
         ["[drill] mirror_directory", "[mirror] directories[0] 'public'"],
     ),
+    "a directory inside the data directory, where publish targets stage the real site": (
+        {"drill": {"mirror_directory": "var/publish/pages/site"}},
+        ["[drill] mirror_directory", "[service] data_dir"],
+    ),
     "the real X account's access token": (
         {"drill_x": Credentials("ck-other-0b1c2d", "cs-other-9e8f7a6b", REAL_X.token, "ats-other-5d4c3b2a")},
         ["[drill.x]", "same X account as [x]"],

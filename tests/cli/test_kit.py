@@ -220,6 +220,7 @@ def test_the_kit_configuration_is_the_effective_one_with_every_secret_a_referenc
     assert written["store"] == {"url": f"sqlite:///{kit}/var/broadcaster.db"}
     assert written["service"]["data_dir"] == str(kit / "var")
     assert written["mirror"]["directories"] == [str(kit / "public")]
+    assert written["drill"]["mirror_directory"] == str(kit / "drill-site")  # the drill from the kit stays in it
     assert written["email"]["subscribers_file"] == str(kit / "var" / "subscribers.txt")
     assert (kit / "var" / "subscribers.txt").read_text() == "ann@example.org\nbob@example.org\n"
     assert "auth" not in written  # the kit runs the CLI: no API token to fill in

@@ -26,6 +26,8 @@ HINT = "settings are BROADCASTER_<SECTION>__<KEY>, two underscores between secti
         ("BROADCASTER_STORE_URL", "BROADCASTER_STORE__URL"),
         ("BROADCASTER_EMAIL__PASWORD", "BROADCASTER_EMAIL__PASSWORD"),
         ("BROADCASTER_RETRY__WEBHOOK__MAX_ATEMPTS", "BROADCASTER_RETRY__WEBHOOK__MAX_ATTEMPTS"),
+        # A section within a section: the hint names the drill account's key, never the live account's.
+        ("BROADCASTER_DRILL__X__ACESS_TOKEN", "BROADCASTER_DRILL__X__ACCESS_TOKEN"),
     ],
 )
 def test_a_misspelt_variable_exits_2_naming_it_and_the_nearest(tmp_path: Path, name: str, nearest: str) -> None:

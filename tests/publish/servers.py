@@ -6,9 +6,10 @@ the first N uploads and holds the rest, or refuses an access key as S3 refuses o
 from __future__ import annotations
 
 import asyncio
-import shutil
+import importlib.util
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -58,13 +59,13 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        executable = shutil.which("moto_server")
-        if executable is None:
-            raise RuntimeError("moto_server is not installed: `make test` installs the dev extra (moto[server])")
+        # The interpreter running the tests, not PATH: `make test` runs .venv/bin/pytest without .venv/bin on it.
+        if importlib.util.find_spec("moto.server") is None:
+            raise RuntimeError("moto[server] is not installed: `make test` installs the dev extra")
         for _ in range(5):
             self.port = free_port()
             self._process = subprocess.Popen(
-                [executable, "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -84,3 +84,17 @@ def test_a_host_whose_key_is_not_pinned_is_refused(
     assert checked.returncode == 3
     assert f"FAIL  mirror {TARGET}: 127.0.0.1: its host key is not the one in {other}" in checked.stdout
     assert not (tmp_path / "status").exists()
+
+
+def test_an_unusable_key_file_is_a_clear_permanent_failure(
+    workdir: Path, write_config: WriteConfig, sshd: SshServer, tmp_path: Path
+) -> None:
+    """A key file that is not a key is a configuration mistake: check names it, and the other targets and
+    the local directory are still checked."""
+    broken = tmp_path / "not_a_key"
+    broken.write_text("this is not a private key\n")
+    write_config(sftp_config(sshd, tmp_path / "status").replace(str(sshd.client_key), str(broken)))
+    checked = run_cli("check", cwd=workdir)
+    assert checked.returncode == 3
+    assert f"FAIL  mirror {TARGET}: key_file {broken} (or known_hosts) is not a usable key" in checked.stdout
+    assert "ok    mirror public" in checked.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,3 +324,17 @@ async def every_operation(journal: SqliteStore) -> None:
     await journal.controls()
     assert "latest" in await journal.backlog()
     await journal.overdue(now=datetime.now(UTC), limit=5)
+
+
+async def test_a_new_journal_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """It holds subscribers' addresses and their webhooks' signing secrets."""
+    path = tmp_path / "var" / "broadcaster.db"
+    journal = SqliteStore(path, url=f"sqlite:///{path}")
+    await journal.open()
+    try:
+        await post(journal, planned("a"))
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    finally:
+        await journal.close()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert modes["broadcaster.db"] == 0o600 and modes["broadcaster.db-wal"] == 0o600

@@ -15,8 +15,10 @@ from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import ComponentState, Status
 from broadcaster.runtime import Runtime, open_runtime
 from broadcaster.web.maintenance_watch import AUTHOR, move_due_maintenance
+from channels.registry import REGISTRY
 from config import load_settings
 from tests.conftest import WriteConfig
+from tests.support.channels import Script, deliver, scripted_spec
 
 START = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -124,3 +126,31 @@ async def test_instances_looking_at_once_post_one_update(running: tuple[Runtime,
         Status.SCHEDULED,
         Status.IN_PROGRESS,
     ]
+
+
+async def test_a_quiet_maintenance_stays_quiet(
+    workdir: Path, write_config: WriteConfig, scripts: dict[str, Script]
+) -> None:
+    """Announced on the status site alone, it moves on there alone: nobody is messaged at 02:00."""
+    scripts["scripted"] = Script(deliver, targets=["subscribers"])
+    registry = REGISTRY.copy()
+    registry.register(scripted_spec("scripted"))
+    runtime = await open_runtime(load_settings(write_config("[mirror]\ndirectories = ['public']\n")), registry=registry)
+    runtime.clock = (START - timedelta(days=1)).timestamp
+    try:
+        async with Dispatcher(runtime, poll_interval=0.05) as dispatcher:
+            draft = UpdateDraft(
+                title="Quiet upgrade",
+                status=Status.SCHEDULED,
+                message="Planned work.",
+                scheduled_for=START,
+                scheduled_until=END,
+                channels=["mirror"],
+            )
+            incident_id = (await dispatcher.submit(draft)).incident.id
+            at(runtime, START + timedelta(seconds=5))
+            (moved,) = await move_due_maintenance(runtime, dispatcher)
+            assert {d.channel for d in await runtime.store.deliveries(update_id=moved)} == {"mirror"}
+            assert (await runtime.store.incident(incident_id)).status is Status.IN_PROGRESS
+    finally:
+        await runtime.close()

@@ -169,7 +169,7 @@ async def test_the_page_answers_the_same_whether_or_not_the_address_is_subscribe
     again = await subscribe(site, CAROL)
     assert again == first
     reminder = site.received.messages_to(CAROL)[-1].message
-    assert str(reminder["Subject"]) == "Your subscription to Example status status updates"
+    assert str(reminder["Subject"]) == "Your subscription to updates from Example status"
     assert link_in(site.received, CAROL, "/subscribe/manage").query["token"]
 
 

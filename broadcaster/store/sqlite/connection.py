@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +74,7 @@ class Connections:
     def _connect(self, _conn: sqlite3.Connection | None) -> None:
         opened: list[sqlite3.Connection] = []
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             conn = self._connection(timeout=self._busy_timeout, opened=opened)
             conn.execute("PRAGMA journal_mode=WAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -197,3 +198,12 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error as exc:
         log.warning("journal checkpoint failed, will retry: %s", exc)
+
+
+def private_file(path: Path) -> None:
+    """Make the journal's directory (0700) and file (0600) if they are new: the journal holds subscribers'
+    addresses and their webhooks' URLs and signing secrets. SQLite gives its -wal and -shm files the
+    journal's own permissions. An existing file or directory keeps whatever its owner chose."""
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

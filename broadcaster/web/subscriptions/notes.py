@@ -33,7 +33,7 @@ def confirmation(*, site: str, link: str, components: Sequence[str]) -> tuple[st
         f"To confirm, open this link within {CONFIRM_WINDOW_HOURS} hours and press the button:\n{link}\n\n"
         "If it was not you, ignore this message: nothing is sent to this address unless it is confirmed.\n"
     )
-    return f"Confirm your subscription to {site} status updates", text
+    return f"Confirm your subscription to updates from {site}", text
 
 
 def already_subscribed(*, site: str, manage_link: str) -> tuple[str, str]:
@@ -42,7 +42,7 @@ def already_subscribed(*, site: str, manage_link: str) -> tuple[str, str]:
         f"subscribed.\n\nTo choose components or unsubscribe:\n{manage_link}\n\n"
         "If it was not you, ignore this message: nothing has changed.\n"
     )
-    return f"Your subscription to {site} status updates", text
+    return f"Your subscription to updates from {site}", text
 
 
 def no_mailer() -> InputError:

@@ -145,6 +145,10 @@ class SftpRemote:
             ) from None
         except asyncssh.PermissionDenied:
             raise PermanentError(f"{settings.host}: the key in {settings.key_file} was refused") from None
+        except (FileNotFoundError, asyncssh.KeyImportError) as exc:  # a config mistake: waiting cannot fix it
+            await self.aclose()
+            reason = "does not exist" if isinstance(exc, FileNotFoundError) else f"is not a usable key ({exc})"
+            raise PermanentError(f"key_file {settings.key_file} (or known_hosts) {reason}") from None
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             await self.aclose()
             raise TransientError(f"{settings.host}:{settings.port}: {type(exc).__name__}: {exc}") from None

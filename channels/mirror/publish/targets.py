@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -83,6 +83,9 @@ class Publishing:
     def __contains__(self, name: object) -> bool:
         return name in self._targets
 
+    def names(self) -> list[str]:
+        return list(self._targets)
+
     async def publish(
         self, name: str, render: Render, *, deadline: float = float("inf"), whole: bool = False
     ) -> Receipt:
@@ -99,8 +102,9 @@ class Publishing:
         except (OSError, TimeoutError) as exc:
             raise TransientError(f"{name}: {getattr(exc, 'strerror', None) or exc}") from None
 
-    async def render_all(self, render: Render) -> list[CheckResult]:
-        """The whole site to every target at once, each within the lane's timeout: one result per target."""
+    async def render_all(self, render: Render, *, skip: Collection[str] = ()) -> list[CheckResult]:
+        """The whole site to every target (but those in `skip`) at once, each within the lane's timeout: one
+        result per target."""
         timeout = self._render_timeout
 
         async def one(target: Target) -> CheckResult:
@@ -113,7 +117,8 @@ class Publishing:
                 return CheckResult(target.name, False, f"no answer within {timeout:g} s")
             return CheckResult(target.name, True, receipt.detail)
 
-        return list(await asyncio.gather(*(one(target) for target in self._targets.values())))
+        chosen = [target for target in self._targets.values() if target.name not in skip]
+        return list(await asyncio.gather(*(one(target) for target in chosen)))
 
     async def check(self) -> list[CheckResult]:
         async def one(target: Target) -> CheckResult:
