@@ -26,14 +26,17 @@ REFUSED = {
     "2002:a00:1::": "a private network",  # 6to4 of 10.0.0.1
     "::7f00:1": "not a global unicast address",  # IPv4-compatible 127.0.0.1
     "::ffff:0:a00:1": "not a global unicast address",  # SIIT 10.0.0.1
-    "64:ff9b:1::a00:1": "not a global unicast address",  # local-use NAT64
+    # Local-use NAT64: Python 3.11.4 and later no longer count it as private (the IANA registry's update),
+    # earlier 3.11 releases do; refused either way, and the reason says which.
+    "64:ff9b:1::a00:1": "not a global unicast address|a private network",
 }
 
 
 @pytest.mark.parametrize(("address", "kind"), REFUSED.items())
 def test_non_public_addresses_are_refused_with_their_kind(address: str, kind: str) -> None:
     refusal = address_refusal(address)
-    assert refusal is not None and kind in refusal and address in refusal
+    assert refusal is not None and address in refusal
+    assert any(one in refusal for one in kind.split("|")), refusal
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "1.1.1.1", "64:ff9b::5db8:d822"])
