@@ -6,7 +6,16 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from config.secrets import SecretUrl
 
@@ -129,6 +138,21 @@ class AuthSettings(Section):
         description="Signs the form's session cookies and login links. Unset: one is generated once into "
         "<data_dir>/session.key (so every instance sharing the data directory agrees).",
     )
+
+    snapshot_tokens: list[str] = Field(
+        default=[],
+        description="Names of the api_tokens that may download the journal (GET /api/v1/snapshot, for "
+        "`broadcaster kit --from URL`): it holds every subscriber's address and webhook secret. Empty: none.",
+    )
+
+    @model_validator(mode="after")
+    def _snapshot_tokens_are_api_tokens(self) -> AuthSettings:
+        names = self.named_api_tokens()
+        unknown = [name for name in self.snapshot_tokens if name not in names]
+        if unknown:
+            known = ", ".join(names) or "none"
+            raise ValueError(f"snapshot_tokens names {unknown[0]!r}, which is none of api_tokens' names ({known})")
+        return self
 
     def named_api_tokens(self) -> dict[str, str]:
         """Every API token by its name, in clear."""

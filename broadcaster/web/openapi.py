@@ -109,6 +109,7 @@ _ERRORS: Final = {
     401: "No or wrong API token",
     404: "No such incident, update, channel or target",
     409: "The Idempotency-Key was used for another body",
+    403: "This token may not do this ([auth] snapshot_tokens names those that may download the journal)",
     413: "The body is too large",
     422: "The request is not acceptable; `fields` says which field and why",
     503: "The journal is unavailable or could not be written, or no answer came in time; `error` says whether "
@@ -157,7 +158,7 @@ def _control(summary: str) -> dict[str, Any]:
 
 def _snapshot() -> dict[str, Any]:
     binary = {MEDIA_TYPE: {"schema": {"type": "string", "contentMediaType": MEDIA_TYPE}}}
-    refusals = {str(code): _answer(_ERRORS[code], "Problem") for code in _ALWAYS}
+    refusals = {str(code): _answer(_ERRORS[code], "Problem") for code in sorted({*_ALWAYS, 403})}
     return {
         "summary": "A consistent copy of the journal as a SQLite file, for `broadcaster kit --from URL`",
         "description": "Streamed; 503 when the journal cannot be copied (a Redis journal cannot, yet).",

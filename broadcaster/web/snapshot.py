@@ -23,7 +23,8 @@ from aiohttp import web
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.subscriptions import Subscriber
 from broadcaster.store.sqlite.importing import FILE_SOURCE, fold_email_files, sqlite_copy, suppression_entries
-from broadcaster.web.keys import RUNTIME
+from broadcaster.web.errors import problem
+from broadcaster.web.keys import CALLER, RUNTIME
 from channels.subscriber_lists import Subscriber as SubscriberLine
 from channels.subscriber_lists import SubscribersUnavailable, parse_subscribers
 from config import Settings
@@ -38,6 +39,12 @@ async def get_snapshot(request: web.Request) -> web.Response:
     file after this handler returns (outside its time limit, however large the journal), and the disk space
     is freed when the stream ends, even if the client goes away."""
     runtime = request.app[RUNTIME]
+    if request[CALLER] not in runtime.settings.auth.snapshot_tokens:
+        return problem(
+            403,
+            f"the token {request[CALLER]!r} may not download the journal (it holds every subscriber); name it "
+            "in [auth] snapshot_tokens to let it",
+        )
     data_dir = runtime.settings.service.data_dir
     path = data_dir / f".snapshot-{secrets.token_hex(8)}.db"
     try:

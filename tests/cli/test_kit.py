@@ -61,6 +61,7 @@ X_KEYS = "".join(f'{key} = "{value}"\n' for key, value in X_SECRETS.items())
 SOURCE_CONFIG = f"""
 [auth]
 api_tokens = {{ kit-maker = "{API_TOKEN}" }}
+snapshot_tokens = ["kit-maker"]
 [x]
 enabled = true
 {X_KEYS}
@@ -295,7 +296,8 @@ async def test_refresh_from_a_running_service_over_the_api(kit: Path, tmp_path: 
     service = tmp_path / "elsewhere"
     (service / "var").mkdir(parents=True)
     (service / "broadcaster.toml").write_text(
-        f'[auth]\napi_tokens = {{ kit-maker = "{API_TOKEN}" }}\n[email]\nsubscribers_file = "subscribers.txt"\n'
+        f'[auth]\napi_tokens = {{ kit-maker = "{API_TOKEN}" }}\nsnapshot_tokens = ["kit-maker"]\n'
+        '[email]\nsubscribers_file = "subscribers.txt"\n'
     )
     (service / "subscribers.txt").write_text("cat@example.org\n")
     (service / "var" / "email-suppressed.txt").write_text("dan@example.org\t2024-05-01T10:00:00Z\t550 no user\n")

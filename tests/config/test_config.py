@@ -152,3 +152,9 @@ def test_api_tokens_may_be_named(write_config: WriteConfig) -> None:
     named = load_settings(write_config('[auth]\napi_tokens = { deploy-bot = "cccc" }\n'))
     assert named.auth.named_api_tokens() == {"deploy-bot": "cccc"}
     assert "cccc" in named.secret_values()
+
+
+def test_snapshot_tokens_name_api_tokens(write_config: WriteConfig) -> None:
+    config = write_config('[auth]\napi_tokens = { kit = "t0ken-kit-0a1b2c" }\nsnapshot_tokens = ["kti"]\n')
+    with pytest.raises(ConfigError, match=r"snapshot_tokens names 'kti', which is none of api_tokens' names \(kit\)"):
+        load_settings(config)

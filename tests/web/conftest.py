@@ -43,7 +43,10 @@ async def service(workdir: Path, write_config: WriteConfig, scripts: dict[str, S
     scripts["scripted"] = script = Script(deliver, targets=["a", "b"])
     registry = REGISTRY.copy()
     registry.register(scripted_spec("scripted"))
-    write_config(f'[auth]\napi_tokens = {{ deploy-bot = "{TOKEN}", pager = "{OTHER_TOKEN}" }}\n')
+    write_config(
+        f'[auth]\napi_tokens = {{ deploy-bot = "{TOKEN}", pager = "{OTHER_TOKEN}" }}\n'
+        'snapshot_tokens = ["deploy-bot"]\n'
+    )
     runtime = await open_runtime(load_settings(workdir / "broadcaster.toml"), registry=registry)
     answered: set[tuple[str, str, int]] = set()
     try:

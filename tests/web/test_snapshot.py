@@ -20,7 +20,7 @@ from broadcaster.web import create_app
 from broadcaster.web.openapi import document
 from config import load_settings
 from tests.support.helpers import eventually
-from tests.web.conftest import AUTH, TOKEN, Client, Service
+from tests.web.conftest import AUTH, OTHER_TOKEN, TOKEN, Client, Service
 
 UPDATE = {"title": "Checkout errors", "status": "investigating", "message": "Some card payments fail."}
 
@@ -52,16 +52,25 @@ async def test_the_snapshot_needs_the_token(service: Service) -> None:
     assert (await service.client.get("/api/v1/snapshot", headers={"Authorization": "Bearer wrong"})).status == 401
 
 
+async def test_only_a_token_named_for_it_may_download_the_journal(service: Service) -> None:
+    """It holds every subscriber's address and webhook secret: a deploy bot's token is not enough."""
+    response = await service.client.get("/api/v1/snapshot", headers={"Authorization": f"Bearer {OTHER_TOKEN}"})
+    assert response.status == 403
+    assert "[auth] snapshot_tokens" in (await response.json())["error"]
+
+
 def test_the_snapshot_is_documented() -> None:
     operation = document()["paths"]["/snapshot"]["get"]
-    assert set(operation["responses"]) == {"200", "401", "503"}
+    assert set(operation["responses"]) == {"200", "401", "403", "503"}
     assert "application/vnd.sqlite3" in operation["responses"]["200"]["content"]
 
 
 @asynccontextmanager
 async def serving(workdir: Path, config: str) -> AsyncIterator[tuple[Client, Runtime]]:
     """The service on `config` (plus the API token), with its lanes, behind a test client."""
-    (workdir / "broadcaster.toml").write_text(f'[auth]\napi_tokens = {{ deploy-bot = "{TOKEN}" }}\n{config}')
+    (workdir / "broadcaster.toml").write_text(
+        f'[auth]\napi_tokens = {{ deploy-bot = "{TOKEN}" }}\nsnapshot_tokens = ["deploy-bot"]\n{config}'
+    )
     runtime = await open_runtime(load_settings(workdir / "broadcaster.toml"))
     try:
         async with (
