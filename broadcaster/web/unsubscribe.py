@@ -11,12 +11,12 @@ many processes share the journal."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
 
 from broadcaster.domain.unsubscribe import unsubscribe_token_matches
+from broadcaster.web.forms import text_field
 from broadcaster.web.keys import RUNTIME
 from broadcaster.web.rendering import render
 from config import Settings
@@ -64,8 +64,8 @@ async def unsubscribe(request: web.Request) -> web.Response:
     form = await request.post()
     one_click = form.get(ONE_CLICK[0]) == ONE_CLICK[1]
     # One-click carries the address and token in the URL's query; the confirmation page in its form.
-    address = _text(form, "email") or request.query.get("email", "")
-    token = _text(form, "token") or request.query.get("token", "")
+    address = text_field(form, "email") or request.query.get("email", "")
+    token = text_field(form, "token") or request.query.get("token", "")
     refusal = _refusal(request, address, token, one_click=one_click)
     if refusal is not None:
         return refusal
@@ -97,9 +97,3 @@ def _answer(one_click: bool, status: int, page: str, text: str) -> web.Response:
     if one_click:  # a mail client shows no page: a short body says enough
         return web.Response(status=status, text=f"{text}\n")
     return render("unsubscribe.html.j2", status=status, page=page, address="", token="", reason=text)
-
-
-def _text(form: Mapping[str, object], name: str) -> str:
-    """A text field of the posted form, "" when absent (or a file, which no real form sends here)."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""

@@ -10,6 +10,7 @@ goes where the check looked and a second, different DNS answer (rebinding) never
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from typing import Final
 from urllib.parse import urlsplit
@@ -105,6 +106,21 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+_NUMERIC_HOST: Final = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?", re.IGNORECASE)
+"""A host written as a number ("127.1", "2130706433", "0x7f.1"): an address in a form no one should use."""
+
+
+def host_refusal(host: str) -> str | None:
+    """Why `host` may not be called before any name is resolved: an IP literal that is not public (aiohttp
+    asks no resolver about a literal), or an address written as a number; None for a name (the resolver
+    judges it) or a public literal."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "a number, not a name or a canonical address" if _NUMERIC_HOST.fullmatch(host) else None
+    return address_refusal(host)
+
+
 async def public_endpoint_refusal(url: str, resolver: AbstractResolver) -> str | None:
     """Why a registered endpoint may not be called (a non-http URL, an address that is not public, a name
     that does not resolve or resolves to any such address), or None when it may."""
@@ -112,12 +128,9 @@ async def public_endpoint_refusal(url: str, resolver: AbstractResolver) -> str |
         host = host_of(url)
     except ValueError as exc:
         return str(exc)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return address_refusal(host)
+    refusal = host_refusal(host)
+    if refusal is not None or _is_literal(host):
+        return refusal
     port = urlsplit(url).port or (443 if url.startswith("https") else 80)
     try:
         await PublicOnlyResolver(resolver).resolve(host, port, socket.AF_UNSPEC)
@@ -126,3 +139,11 @@ async def public_endpoint_refusal(url: str, resolver: AbstractResolver) -> str |
     except OSError as exc:
         return f"{host} does not resolve ({exc.strerror or exc})"
     return None
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

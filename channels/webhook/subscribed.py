@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import json
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -28,7 +26,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from broadcaster.domain.errors import StoreError
-from broadcaster.domain.subscriptions import Subscriber, follows
+from broadcaster.domain.subscriptions import Subscriber, endpoint_id, follows
 from channels.base import (
     CheckResult,
     DeliveryError,
@@ -41,7 +39,7 @@ from channels.base import (
     TargetGone,
     TransientError,
 )
-from channels.transport.guard import PublicOnlyResolver, RefusedAddress, address_refusal
+from channels.transport.guard import PublicOnlyResolver, RefusedAddress, host_refusal
 from channels.webhook.answers import describe_failure, raise_for_answer, read_capped, snippet
 from channels.webhook.signing import Signer, signing_key, standard_headers
 from config.webhook import SUBSCRIBERS_TARGET
@@ -58,7 +56,7 @@ USER_AGENT: Final = "broadcaster-webhook/0.1 (+https://www.standardwebhooks.com/
 
 def endpoint_key(url: str) -> str:
     """An endpoint's key in the delivery's progress: a digest, so no URL (a secret) is journaled there."""
-    return "endpoint:" + hashlib.sha256(url.encode()).hexdigest()[:24]
+    return "endpoint:" + endpoint_id(url)
 
 
 class SubscribedEndpoints:
@@ -134,14 +132,9 @@ class SubscribedEndpoints:
     async def post(self, url: str, secret: str, body: bytes, msg_id: str) -> bytes:
         """POST a signed `body` to a subscriber endpoint; its answer (capped) on a 2xx, else the classified
         error (PermanentError for an address that is not public)."""
-        host = URL(url).host or ""
-        if not self._allow_private:
-            if _is_literal(host):  # aiohttp asks no resolver about an IP literal
-                refusal = address_refusal(host)
-                if refusal is not None:
-                    raise PermanentError(f"the endpoint's address {refusal}")
-            elif _NUMERIC_HOST.fullmatch(host):  # "127.1", "2130706433": an address in a form no one should use
-                raise PermanentError("the endpoint's host is a number, not a name or a canonical address")
+        refusal = None if self._allow_private else host_refusal(URL(url).host or "")
+        if refusal is not None:
+            raise PermanentError(f"the endpoint's host is {refusal}")
         timestamp = int(time.time())
         headers = {
             "User-Agent": USER_AGENT,
@@ -187,9 +180,6 @@ class SubscribedEndpoints:
             await session.close()
 
 
-_NUMERIC_HOST: Final = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?", re.IGNORECASE)
-
-
 def _without_url(url: str, scrub: Callable[[str], str], text: str) -> str:
     """An endpoint's answer as the ledger keeps it: scrubbed, and without the endpoint's own URL or path,
     which may carry a credential (an answer like "Cannot POST /hooks/<token>" quotes it)."""
@@ -198,11 +188,3 @@ def _without_url(url: str, scrub: Callable[[str], str], text: str) -> str:
     if len(path) > 1:
         text = text.replace(path, "<path>")
     return scrub(text)
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -167,9 +167,3 @@ def page(
         hooks_offered=subscriptions.webhooks is not None,
         **(_PAGE_DEFAULTS | context),
     )
-
-
-def text_field(form: Mapping[str, object], name: str) -> str:
-    """A text field of the posted form, "" when absent (or a file, which no real form sends here)."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""

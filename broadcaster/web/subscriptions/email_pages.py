@@ -22,6 +22,7 @@ from aiohttp import web
 from broadcaster.domain.signed_links import seal
 from broadcaster.domain.subscriptions import CONFIRM_PURPOSE, MANAGE_PATH, MANAGE_PURPOSE, Subscriber
 from broadcaster.runtime import Runtime
+from broadcaster.web.forms import text_field
 from broadcaster.web.keys import RUNTIME
 from broadcaster.web.subscriptions import notes
 from broadcaster.web.subscriptions.common import (
@@ -34,7 +35,6 @@ from broadcaster.web.subscriptions.common import (
     page,
     posted_components,
     stale,
-    text_field,
     token_claims,
     too_many_requests,
 )

@@ -35,6 +35,7 @@ from broadcaster.domain.subscriptions import (
     endpoint_id,
 )
 from broadcaster.runtime import Runtime
+from broadcaster.web.forms import text_field
 from broadcaster.web.keys import RUNTIME
 from broadcaster.web.subscriptions.common import (
     HONEYPOT,
@@ -47,7 +48,6 @@ from broadcaster.web.subscriptions.common import (
     page,
     posted_components,
     stale,
-    text_field,
     token_claims,
     too_many_requests,
 )

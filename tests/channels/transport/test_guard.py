@@ -86,6 +86,8 @@ async def test_a_real_lookup_of_localhost_is_refused() -> None:
         ("http://10.0.0.1/hook", "a private network"),
         ("http://169.254.169.254/latest/meta-data/", "link-local"),
         ("https://[::1]:8443/", "loopback"),
+        ("http://127.1/hook", "a number, not a name"),  # 127.0.0.1 as some resolvers read it
+        ("http://2130706433/hook", "a number, not a name"),
         ("ftp://example.com/x", "http:// or https://"),
         ("https:///no-host", "http:// or https://"),
     ],
