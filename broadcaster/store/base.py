@@ -320,6 +320,10 @@ class Store(ABC):
         """Every suppressed address, lower-cased."""
 
     @abstractmethod
+    async def is_suppressed(self, address: str) -> bool:
+        """Whether one address is on the list: one lookup, where `suppressed` reads them all."""
+
+    @abstractmethod
     async def unsuppress(self, address: str) -> bool:
         """Mail `address` again (its owner confirmed a new subscription); False when it was not suppressed."""
 

@@ -26,6 +26,8 @@ class SubscriberContract:
 
     async def test_a_suppression_is_lifted_when_the_address_subscribes_again(self, journal: Store) -> None:
         await journal.suppress({"ann@example.com": "unsubscribed"}, source="unsubscribe", now=1.0)
+        assert await journal.is_suppressed("ANN@example.com") and not await journal.is_suppressed("bo@example.com")
         assert await journal.unsuppress("Ann@Example.com")
         assert not await journal.unsuppress("ann@example.com")
         assert await journal.suppressed() == frozenset()
+        assert not await journal.is_suppressed("ann@example.com")

@@ -33,6 +33,10 @@ class SideRecords(SubscriberRecords):
         with self._failures.guard("read", write=False):
             return await reading.suppressed(self.link)
 
+    async def is_suppressed(self, address: str) -> bool:
+        with self._failures.guard("read", write=False):
+            return bool(await self.link.client.hexists(f"{self.link.prefix}suppressions", address.lower()))
+
     async def unsuppress(self, address: str) -> bool:
         with self._failures.guard("write", write=True):
             return bool(await self.link.client.hdel(f"{self.link.prefix}suppressions", address.lower()))

@@ -260,6 +260,9 @@ class SqliteStore(Connections, Store):
     async def suppressed(self) -> frozenset[str]:
         return await self._read(reading.suppressed)
 
+    async def is_suppressed(self, address: str) -> bool:
+        return await self._read(partial(subscriber_rows.is_suppressed, address=address))
+
     async def unsuppress(self, address: str) -> bool:
         return await self._write(partial(subscriber_rows.unsuppress, address=address), durable=True)
 

@@ -32,3 +32,8 @@ def every(conn: sqlite3.Connection, kind: SubscriberKind) -> list[Subscriber]:
 
 def unsuppress(conn: sqlite3.Connection, address: str) -> bool:
     return conn.execute("DELETE FROM suppressions WHERE address = ?", (address.lower(),)).rowcount > 0
+
+
+def is_suppressed(conn: sqlite3.Connection, address: str) -> bool:
+    found = conn.execute("SELECT 1 FROM suppressions WHERE address = ?", (address.lower(),)).fetchone()
+    return found is not None

@@ -88,7 +88,7 @@ async def generation(runtime: Runtime, kind: SubscriberKind, address: str) -> st
     address is suppressed). A link carries the generation it was made in and is void once it changed: a
     confirmation works once, and none revives a subscription that was ended or changed since."""
     subscriber = await runtime.store.subscriber(kind, address)
-    suppressed = kind == "email" and address in await runtime.store.suppressed()
+    suppressed = kind == "email" and await runtime.store.is_suppressed(address)
     held = [state_of(subscriber) if subscriber else None, suppressed]
     return hashlib.sha256(json.dumps(held).encode()).hexdigest()[:16]
 

@@ -103,7 +103,7 @@ async def _what_to_mail(runtime: Runtime, secret: bytes, address: str, chosen: S
     settings = runtime.settings
     site = settings.mirror.page_title
     subscribed = await runtime.store.subscriber("email", address) is not None
-    if subscribed and address not in await runtime.store.suppressed():
+    if subscribed and not await runtime.store.is_suppressed(address):
         return notes.already_subscribed(site=site, manage_link=manage_link(runtime, secret, address))
     claims = {"email": address, "components": list(chosen), "generation": await generation(runtime, "email", address)}
     until = runtime.clock() + notes.CONFIRM_WINDOW_HOURS * 3600
@@ -166,7 +166,7 @@ async def _manage_view(request: web.Request, address: str, token: str, *, done: 
         email=address,
         token=token,
         subscriber=subscriber,
-        suppressed=address in await runtime.store.suppressed(),
+        suppressed=await runtime.store.is_suppressed(address),
         components=offered,
         chosen=as_offered(offered, subscriber.followed) if subscriber else [],
         done=done,
@@ -187,7 +187,7 @@ async def manage(request: web.Request) -> web.Response:
         log.info("an address unsubscribed (manage page)")
         return await _manage_view(request, address, token, done="unsubscribed")
     subscriber = await runtime.store.subscriber("email", address)
-    if subscriber is None or address in await runtime.store.suppressed():
+    if subscriber is None or await runtime.store.is_suppressed(address):
         return await _manage_view(request, address, token)  # nothing to save: the page says why
     offered = await known_components(runtime)
     chosen = tuple(name for name in posted_components(form) if name in offered)
