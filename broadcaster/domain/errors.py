@@ -36,6 +36,15 @@ class JournalWriteError(StoreError):
     being written was acknowledged."""
 
 
+class StoreUnreachable(StoreError):
+    """The journal's server did not answer (refused, reset, timed out): nothing was read, and a write was not
+    acknowledged. A store with a local fallback (store.failover) goes on from its replica."""
+
+
+class JournalUnreachable(JournalWriteError, StoreUnreachable):
+    """A write the journal's server did not acknowledge because it could not be reached."""
+
+
 class LeaseLost(StoreError):
     """A lane wrote for a delivery it no longer holds (its lease ran out and another process took it): what
     it does next must stop, since the delivery is someone else's now."""

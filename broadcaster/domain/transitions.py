@@ -3,6 +3,7 @@ backend's transaction so the check and the write see the same incident."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
@@ -170,3 +171,36 @@ def _impact(
 
 def _a(kind: Kind) -> str:
     return "a maintenance" if kind is Kind.MAINTENANCE else "an incident"
+
+
+def adopt_update(update: Update, incident_after: Incident, current: Incident | None) -> tuple[Incident, Update]:
+    """An update journaled elsewhere (a fallback journal, while the shared one was out of reach), as it lands
+    on the incident the shared journal holds now: the update keeps its id, its time and what it said, so
+    adopting it twice is adopting it once, and takes the next seq there. It was sent already, so it is never
+    refused: when the incident moved on meanwhile (another instance posted a later update), the later word
+    stands and this one joins the history; otherwise the incident takes its status, impact, components
+    and promise. `incident_after` is the incident as this update left it where it was journaled (what a new
+    incident starts from)."""
+    seq = current.update_count + 1 if current else 1
+    adopted = dataclasses.replace(update, seq=seq)
+    if current is None:
+        return dataclasses.replace(incident_after, update_count=seq), adopted
+    if current.updated_at > update.created_at:
+        return dataclasses.replace(current, update_count=seq), adopted
+    components = dict(current.components) | {change.name: change.new for change in update.components}
+    final = update.status.is_final
+    monitoring_at = current.monitoring_at
+    if update.status is Status.MONITORING and monitoring_at is None:
+        monitoring_at = update.created_at
+    after = dataclasses.replace(
+        current,
+        status=update.status,
+        impact=update.impact,
+        components=components,
+        updated_at=update.created_at,
+        monitoring_at=monitoring_at,
+        resolved_at=update.created_at if final else None,
+        next_update_at=update.next_update_at,
+        update_count=seq,
+    )
+    return after, adopted

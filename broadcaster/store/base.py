@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar, Final
 
+from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
 from broadcaster.domain.records import record
 from broadcaster.domain.statuspage import IncidentSummary
@@ -140,6 +141,36 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryCopy:
+    """A delivery as another journal holds it, with what adopting it needs beside its fields."""
+
+    delivery: Delivery
+    ordering: Ordering
+    attempts: tuple[Attempt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCopy:
+    """An update journaled elsewhere (a fallback journal), for `Store.adopt`: the update with its ids, the
+    incident as it stood right after it there, and its deliveries as they stand there."""
+
+    incident: Incident
+    update: Update
+    deliveries: tuple[DeliveryCopy, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Whether a store runs on its own (a shared store out of reach, a fallback journal taking its place),
+    since when (epoch seconds), why, and how many updates and records wait to go back to the shared one."""
+
+    degraded: bool = False
+    since: float | None = None
+    reason: str = ""
+    waiting: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LaneControl:
     """A pause on a whole channel (target "") or on one of its targets."""
 
@@ -204,6 +235,21 @@ class Store(ABC):
         find new work and pauses at their next poll, and a dead holder's leases are taken back when they run
         out."""
         return contextlib.nullcontext()
+
+    def standing(self) -> Standing:
+        """Whether this store runs degraded (store.failover); a journal that is its only copy never does."""
+        return Standing()
+
+    async def reachable(self) -> None:
+        """Raise StoreUnreachable unless the journal's server answers now (a cheap round trip); a journal
+        on this host's disk has no server to lose."""
+        return None
+
+    async def adopt(self, copy: UpdateCopy, *, owner: str, now: float) -> bool:
+        """Journal an update accepted into another journal, keeping its ids, and record what was done with its
+        deliveries there, in one step (so none is handed out again); False when it is here already. The
+        incident takes it as transitions.adopt_update says. Raises StoreError where the backend cannot."""
+        raise StoreError(f"the journal at {self.url} cannot adopt updates journaled elsewhere")
 
     @abstractmethod
     async def claim(
@@ -370,3 +416,19 @@ class Store(ABC):
         """Write a consistent copy of the whole journal to `path` (a new file) as a SQLite journal, while
         other processes go on using this one: what a fallback kit carries (`broadcaster kit`). Raises
         StoreError when this backend cannot."""
+
+    # --- web sessions (signed cookies; the journal keeps only what must be refused)
+
+    @abstractmethod
+    async def revoke_session(self, session_id: str, *, until: float) -> None:
+        """Refuse `session_id` from now on, on every instance, until `until` (when it expires anyway)."""
+
+    @abstractmethod
+    async def session_revoked(self, session_id: str, *, now: float) -> bool:
+        """Whether `session_id` was revoked, with an `until` still ahead of `now`."""
+
+    @abstractmethod
+    async def redeem_once(self, purpose: str, nonce: str, *, now: float, until: float) -> bool:
+        """True the first time (`purpose`, `nonce`) is redeemed on any instance (a single-use login link);
+        False for every later try while `now` is before `until`. After `until` it is forgotten: what it
+        redeems (a signed token) has expired by then."""

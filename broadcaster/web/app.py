@@ -47,7 +47,7 @@ def create_app(
     def now() -> float:  # the runtime's clock as it is at each call (tests move it)
         return runtime.clock()
 
-    app[GATE] = Gate(settings, key, clock=now)
+    app[GATE] = Gate(settings, key, runtime.store, clock=now)
     app[JOURNAL_FIGURES] = JournalFigures(runtime.store, now)
     app[JOURNAL_WRITES] = JournalWrites()
     app.router.add_get("/healthz", health.healthz)

@@ -14,13 +14,15 @@ from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
 from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
+from tests.store.contract_sessions import SessionContract
 from tests.store.contract_site import SiteContract
 from tests.store.contract_subscribers import SubscriberContract
 from tests.support.journal import claim, finish, planned, post
 
 
-class StoreContract(ProgressContract, OperationsContract, SubscriberContract, SiteContract):
-    """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`)."""
+class StoreContract(ProgressContract, OperationsContract, SubscriberContract, SiteContract, SessionContract):
+    """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`,
+    `another`)."""
 
     async def test_accepting_plans_one_pending_delivery_per_target(self, journal: Store) -> None:
         accepted = await post(journal, planned("a", "b"))

@@ -1,7 +1,7 @@
 """An older journal opened by this build is migrated in place, in one transaction, keeping its data.
 
-Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_7,
-AS_VERSION_6, AS_VERSION_5, AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
+Older journals are made from a current one by undoing the later versions' changes (AS_VERSION_10 down to
+AS_VERSION_4 and the version's own steps), the way each of those versions left the file."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from broadcaster.store.sqlite.queue import LEASES
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.journal import claim, planned, post
 
-AS_VERSION_8 = "DROP TABLE subscribers;"
-"""Undoes version 9: no subscribers in the journal."""
+AS_VERSION_10 = "DROP TABLE revoked_sessions; DROP TABLE redeemed;"
+"""Undoes version 11: no web sessions in the journal."""
+AS_VERSION_9 = AS_VERSION_10 + "DROP TABLE publish_manifests;"
+"""Undoes versions 11 and 10: no publish manifests either."""
+AS_VERSION_8 = AS_VERSION_9 + "DROP TABLE subscribers;"
+"""Undoes versions 11 to 9: no subscribers in the journal."""
 AS_VERSION_7 = AS_VERSION_8 + (
     "DROP TABLE idempotency_keys; DROP INDEX updates_content; ALTER TABLE updates DROP COLUMN content_digest;"
 )
@@ -190,8 +194,7 @@ async def test_a_version_7_journal_gets_content_digests_for_its_new_updates(tmp_
     await journal.open()
     old = await post(journal, planned())
     await journal.close()
-    with sqlite3.connect(path) as conn:
-        conn.executescript(AS_VERSION_7 + "PRAGMA user_version = 7;")
+    make_older(path, AS_VERSION_7, version=7)
     reopened = SqliteStore(path, url="sqlite:///v7.db")
     await reopened.open()
     try:
@@ -201,6 +204,30 @@ async def test_a_version_7_journal_gets_content_digests_for_its_new_updates(tmp_
         assert again.duplicate and again.update.id == first.update.id
     finally:
         await reopened.close()
+    assert schema_version(path) == SCHEMA_VERSION
+
+
+async def test_a_version_10_journal_gets_the_web_sessions_tables(store: SqliteStore) -> None:
+    """A journal from before sessions were shared keeps its updates, and takes logouts and login links."""
+    accepted = await post(store, planned())
+    await store.close()
+    make_older(store.path, AS_VERSION_10, version=10)
+    await store.open()  # the fixture closes it again
+    now = time.time()
+    await store.revoke_session("s-1", until=now + 60)
+    assert await store.session_revoked("s-1", now=now)
+    assert await store.redeem_once("login-link", "n-1", now=now, until=now + 60)
+    assert (await store.update(accepted.update.id)).message == "An update."
+    assert schema_version(store.path) == SCHEMA_VERSION
+
+
+def make_older(path: Path, undo: str, *, version: int) -> None:
+    """Make the journal at `path` what `version` left, by `undo`ing the later versions' changes."""
     with sqlite3.connect(path) as conn:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION
+        conn.executescript(f"{undo}PRAGMA user_version = {version};")
+
+
+def schema_version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version

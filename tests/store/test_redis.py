@@ -44,6 +44,10 @@ class TestRedisStore(StoreContract):
             saved = await client.hgetall(f"{journal.prefix}progress:{delivery_id}")
         return {str(key): str(note) for key, note in saved.items()}
 
+    def another(self, journal: Store) -> Store:
+        assert isinstance(journal, RedisStore)
+        return RedisStore(journal.url, prefix=journal.prefix)
+
 
 @pytest.fixture
 async def two(redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:

@@ -36,6 +36,10 @@ class TestSqliteStore(StoreContract):
             rows = conn.execute("SELECT key, note FROM progress WHERE delivery_id = ?", (delivery_id,))
             return dict(rows.fetchall())
 
+    def another(self, journal: Store) -> Store:
+        assert isinstance(journal, SqliteStore)
+        return SqliteStore(journal.path, url=journal.url)
+
     async def test_an_accepted_update_survives_reopening(self, tmp_path: Path) -> None:
         """Acknowledged means on disk: a new connection (a new process) sees it."""
         path = tmp_path / "j.db"

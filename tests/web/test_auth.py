@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from broadcaster.store import Store
 from broadcaster.web.auth import passwords
 from broadcaster.web.auth.clients import client_address, limit_key
 from broadcaster.web.auth.gate import LINK_USER, LOGIN_LINK_LIFETIME, SESSION_COOKIE, Gate
@@ -278,10 +279,10 @@ async def test_a_check_given_up_on_keeps_its_slot_until_its_thread_is_done(
     assert await next_check
 
 
-def gate_with_users(tmp_path: Path, users: dict[str, str], clock: Clock | None = None) -> Gate:
+def gate_with_users(tmp_path: Path, users: dict[str, str], store: Store, clock: Clock | None = None) -> Gate:
     config = tmp_path / "broadcaster.toml"
     config.write_text("[auth.users]\n" + "".join(f'{name} = "{stored}"\n' for name, stored in users.items()))
-    return Gate(load_settings(config), b"k" * 32, clock=clock or Clock())
+    return Gate(load_settings(config), b"k" * 32, store, clock=clock or Clock())
 
 
 def session_cookie(gate: Gate, user: str) -> str:
@@ -294,29 +295,29 @@ def with_cookie(cookie: str) -> web.Request:
     return make_mocked_request("GET", "/", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
 
 
-def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(tmp_path: Path) -> None:
+async def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(tmp_path: Path, store: Store) -> None:
     old = hash_password("correct-horse-staple")
-    cookie = session_cookie(gate_with_users(tmp_path, {"ann": old}), "ann")
-    restarted = gate_with_users(tmp_path, {"ann": old})
-    assert restarted.session(with_cookie(cookie)) is not None  # the same password: the session goes on
-    changed = gate_with_users(tmp_path, {"ann": hash_password("another-horse-staple")})
-    assert changed.session(with_cookie(cookie)) is None
-    removed = gate_with_users(tmp_path, {"bob": old})
-    assert removed.session(with_cookie(cookie)) is None
+    cookie = session_cookie(gate_with_users(tmp_path, {"ann": old}, store), "ann")
+    restarted = gate_with_users(tmp_path, {"ann": old}, store)
+    assert await restarted.session(with_cookie(cookie)) is not None  # the same password: the session goes on
+    changed = gate_with_users(tmp_path, {"ann": hash_password("another-horse-staple")}, store)
+    assert await changed.session(with_cookie(cookie)) is None
+    removed = gate_with_users(tmp_path, {"bob": old}, store)
+    assert await removed.session(with_cookie(cookie)) is None
 
 
-def test_a_login_link_expires_and_its_session_needs_no_user_to_exist(tmp_path: Path) -> None:
+async def test_a_login_link_expires_and_its_session_needs_no_user_to_exist(tmp_path: Path, store: Store) -> None:
     clock = Clock()
-    gate = gate_with_users(tmp_path, {}, clock)
+    gate = gate_with_users(tmp_path, {}, store, clock)
     late = gate.login_link_token()
     clock.now += LOGIN_LINK_LIFETIME + 1
-    assert not gate.redeem_login_link(late)
+    assert not await gate.redeem_login_link(late)
     in_time = gate.login_link_token()
-    assert gate.redeem_login_link(in_time)
+    assert await gate.redeem_login_link(in_time)
     cookie = session_cookie(gate, LINK_USER)
-    assert gate.session(with_cookie(cookie)) is not None
-    with_a_user = gate_with_users(tmp_path, {"ann": hash_password("correct-horse-staple")}, clock)
-    assert with_a_user.session(with_cookie(cookie)) is None
+    assert await gate.session(with_cookie(cookie)) is not None
+    with_a_user = gate_with_users(tmp_path, {"ann": hash_password("correct-horse-staple")}, store, clock)
+    assert await with_a_user.session(with_cookie(cookie)) is None
 
 
 def test_user_add_refuses_the_login_links_name(tmp_path: Path) -> None:

@@ -109,33 +109,8 @@ async def _commit(
     handoff: Handoff | None,
 ) -> Accepted | None:
     """Write the update and its deliveries, unless something changed since the read (then None)."""
-    facts = {
-        "incident_id": after.id,
-        "expected": expected,
-        "updated_at": number(after.updated_at.timestamp()),
-        "is_open": after.is_open,
-        "next_update_at": "" if after.next_update_at is None else number(after.next_update_at.timestamp()),
-        "update_id": update.id,
-        "update_seq": str(update.seq),
-        "created_at": number(update.created_at.timestamp()),
-        "same_since": same_since if expected == 0 else "",
-        "content_kept": CONTENT_KEPT,
-        "stamp": number(stamp),
-        **identity,
-    }
     ids = delivery_ids(len(plan))
-    groups: dict[tuple[str, Ordering, int, float], int] = {}
-    entries: list[list[Any]] = []
-    for delivery_id, planned in zip(ids, plan, strict=True):
-        # The ordering as itself (a str): its `.value` costs a descriptor call, once per delivery of a fan-out.
-        group = (planned.channel, planned.ordering, planned.max_attempts, stamp + planned.ttl)
-        entries.append([groups.setdefault(group, len(groups) + 1), delivery_id, planned.target])
-    plan_json = {
-        "groups": [
-            [channel, ordering, str(attempts), number(expires)] for channel, ordering, attempts, expires in groups
-        ],
-        "entries": entries,
-    }
+    plan_json = planned_json(ids, plan, stamp)
     stored_update = update_to_json(
         update,
         after,
@@ -145,7 +120,9 @@ async def _commit(
     )
     reply = await link.run(
         link.scripts.accept_commit,
-        json.dumps(facts),
+        json.dumps(
+            commit_facts(after, update, stamp=stamp, expected=expected, identity=identity, same_since=same_since)
+        ),
         json.dumps(incident_to_json(after)),
         stored_update,
         json.dumps(plan_json),
@@ -197,6 +174,43 @@ async def _commit(
         superseded=tuple(delivery_from_row(row) for row in superseded),
         handed_off=handed_off,
     )
+
+
+def commit_facts(
+    after: Incident, update: Update, *, stamp: float, expected: int, identity: dict[str, str], same_since: str
+) -> dict[str, object]:
+    """What the commit script checks and writes besides the JSON it stores (lua_accept.COMMIT)."""
+    return {
+        "incident_id": after.id,
+        "expected": expected,
+        "updated_at": number(after.updated_at.timestamp()),
+        "is_open": after.is_open,
+        "next_update_at": "" if after.next_update_at is None else number(after.next_update_at.timestamp()),
+        "update_id": update.id,
+        "update_seq": str(update.seq),
+        "created_at": number(update.created_at.timestamp()),
+        "same_since": same_since if expected == 0 else "",
+        "content_kept": CONTENT_KEPT,
+        "stamp": number(stamp),
+        **identity,
+    }
+
+
+def planned_json(ids: Sequence[str], plan: Sequence[PlannedDelivery], stamp: float) -> dict[str, object]:
+    """The plan as the commit script takes it: what deliveries to one channel share, written once (groups),
+    and each delivery's id and target (entries)."""
+    groups: dict[tuple[str, Ordering, int, float], int] = {}
+    entries: list[list[Any]] = []
+    for delivery_id, planned in zip(ids, plan, strict=True):
+        # The ordering as itself (a str): its `.value` costs a descriptor call, once per delivery of a fan-out.
+        group = (planned.channel, planned.ordering, planned.max_attempts, stamp + planned.ttl)
+        entries.append([groups.setdefault(group, len(groups) + 1), delivery_id, planned.target])
+    return {
+        "groups": [
+            [channel, ordering, str(attempts), number(expires)] for channel, ordering, attempts, expires in groups
+        ],
+        "entries": entries,
+    }
 
 
 def _handoff_json(handoff: Handoff) -> str:

@@ -21,8 +21,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
-from broadcaster.domain.errors import JournalWriteError, StoreError
-from broadcaster.store.redis import lua_accept, lua_queue, lua_reading
+from broadcaster.domain.errors import JournalUnreachable, JournalWriteError, StoreError, StoreUnreachable
+from broadcaster.store.redis import lua_accept, lua_adopt, lua_queue, lua_reading
 
 LAYOUT_VERSION: Final = "1"
 """The key layout this build reads and writes (journal.py); kept under PREFIX + "layout"."""
@@ -82,6 +82,7 @@ class Scripts:
         self.accept_view = register(lua_accept.ACCEPT_VIEW)
         self.accept_commit = register(lua_accept.ACCEPT_COMMIT)
         self.remember_key = register(lua_accept.REMEMBER_KEY)
+        self.adopt = register(lua_adopt.ADOPT)
         self.claim = register(lua_queue.CLAIM)
         self.finish = register(lua_queue.FINISH)
         self.release = register(lua_queue.RELEASE)
@@ -147,7 +148,7 @@ class Failures:
                 f"journal {doing} failed: Redis at {self._url} refused the login: {self._scrub(exc)}"
             ) from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            error = JournalWriteError if write else StoreError
+            error = JournalUnreachable if write else StoreUnreachable
             what = "nothing was acknowledged" if write else "nothing was read"
             raise error(
                 f"journal {doing} failed: cannot reach Redis at {self._url} ({self._scrub(exc)}); {what}"

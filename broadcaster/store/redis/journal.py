@@ -56,6 +56,8 @@ however long the history:
     P subscribers:<kind>           hash address -> JSON {components, since, source} (subscribers.py)
     P controls                     hash "channel<TAB>target" -> JSON {paused, reason, updated_at}
     P publish-manifest:<target>    JSON of what a mirror publish target holds: path -> content hash
+    P revoked-session:<id>         until when a logged-out web session is refused; expires then (sessions.py)
+    P redeemed:<purpose><TAB><nonce>  until when a redeemed login link is remembered; expires then (sessions.py)
     P notices                      pub/sub channel: "work <sender>", "controls <sender>" (notices.py)
 """
 
@@ -86,8 +88,9 @@ from broadcaster.store.base import (
     Outcome,
     PlannedDelivery,
     Store,
+    UpdateCopy,
 )
-from broadcaster.store.redis import accepting, notices, reading
+from broadcaster.store.redis import accepting, adopting, notices, reading
 from broadcaster.store.redis.connection import (
     LAYOUT_VERSION,
     SOCKET_TIMEOUT,
@@ -109,6 +112,7 @@ from broadcaster.store.redis.records import (
     outcome_entry,
     update_view,
 )
+from broadcaster.store.redis.sessions import SessionRecords
 from broadcaster.store.redis.side_records import SideRecords
 
 PREFIX: Final = "broadcaster:"
@@ -116,7 +120,7 @@ KNOWN_UPDATES: Final = 32
 """Recent updates whose incident and history claims keep decoded (a claim's script sends only the others)."""
 
 
-class RedisStore(SideRecords, Store):
+class RedisStore(SessionRecords, SideRecords, Store):
     shared_by_instances: ClassVar[bool] = True
     """Processes on any host share the journal: a lane keeps from its own process's fan-out only what it can
     start soon, and the others claim the rest (they hear of it through notices.py)."""
@@ -390,3 +394,16 @@ class RedisStore(SideRecords, Store):
     async def controls(self) -> list[LaneControl]:
         with self._failures.guard("read", write=False):
             return await reading.controls(self.link)
+
+    # --- the fallback journal's way back (store.failover)
+
+    async def reachable(self) -> None:
+        with self._failures.guard("check", write=False):
+            await self.link.client.ping()
+
+    async def adopt(self, copy: UpdateCopy, *, owner: str, now: float) -> bool:
+        with self._failures.guard("write", write=True):
+            adopted = await adopting.adopt(self.link, copy, owner=owner, now=now)
+        if adopted:
+            await self._announce(notices.WORK)
+        return adopted

@@ -34,12 +34,13 @@ from broadcaster.store.sqlite import accepting, manifests, notices, queue, readi
 from broadcaster.store.sqlite import subscribers as subscriber_rows
 from broadcaster.store.sqlite.connection import Connections
 from broadcaster.store.sqlite.grouping import GroupCommit
+from broadcaster.store.sqlite.sessions import SessionRecords
 
 KNOWN_UPDATES = 32
 """Recent updates whose incident and history claims keep decoded."""
 
 
-class SqliteStore(Connections, Store):
+class SqliteStore(SessionRecords, Connections, Store):
     def __init__(self, path: Path, *, url: str, busy_timeout: float = 10.0) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
         self.url = url

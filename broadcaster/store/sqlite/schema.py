@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 10
+SCHEMA_VERSION: Final = 11
 
 OPEN_STATES: Final = "('pending', 'in_flight')"
 NEXT_UPDATE_AT: Final = "(state ->> '$.next_update_at')"
@@ -144,6 +144,22 @@ CREATE TABLE IF NOT EXISTS publish_manifests (
     manifest TEXT NOT NULL,
     saved_at REAL NOT NULL
 ) WITHOUT ROWID;
+
+-- Web sessions: the cookies and login links are signed, so the journal keeps only what must be refused though
+-- its signature still holds, on every instance: logged-out sessions, and login links already redeemed, each
+-- until it would have expired anyway. A write prunes what has expired first: both stay small.
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    id    TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS revoked_sessions_until ON revoked_sessions (until);
+CREATE TABLE IF NOT EXISTS redeemed (
+    purpose TEXT NOT NULL,                 -- what was redeemed: "login-link"
+    nonce   TEXT NOT NULL,
+    until   REAL NOT NULL,
+    PRIMARY KEY (purpose, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS redeemed_until ON redeemed (until);
 """
 
 # What takes a journal from version N-1 to N. A new journal gets SCHEMA (already the latest) directly.
@@ -187,4 +203,9 @@ MIGRATIONS: Final = {
     "PRIMARY KEY (kind, address)) WITHOUT ROWID;",
     10: "CREATE TABLE IF NOT EXISTS publish_manifests (target TEXT PRIMARY KEY, manifest TEXT NOT NULL, "
     "saved_at REAL NOT NULL) WITHOUT ROWID;",
+    11: "CREATE TABLE revoked_sessions (id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;\n"
+    "CREATE INDEX revoked_sessions_until ON revoked_sessions (until);\n"
+    "CREATE TABLE redeemed (purpose TEXT NOT NULL, nonce TEXT NOT NULL, until REAL NOT NULL, "
+    "PRIMARY KEY (purpose, nonce)) WITHOUT ROWID;\n"
+    "CREATE INDEX redeemed_until ON redeemed (until);",
 }

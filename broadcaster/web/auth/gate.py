@@ -1,11 +1,14 @@
 """The gate every request passes: who is calling (an API token's name, or a signed-in user) and whether a
-form post carries its CSRF token."""
+form post carries its CSRF token. Sessions and login links are signed, so any instance sharing the signing key
+accepts them; what must be refused though its signature holds (a logged-out session, a login link already
+used) is kept in the journal, which every instance shares."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -14,11 +17,15 @@ from typing import Final
 
 from aiohttp import web
 
+from broadcaster.domain.errors import StoreError
+from broadcaster.store import Store
 from broadcaster.web.auth.clients import client_address, limit_key
 from broadcaster.web.auth.limits import LoginLimits
 from broadcaster.web.auth.passwords import PasswordChecks
 from broadcaster.web.auth.signing import Signer
 from config import Settings
+
+log = logging.getLogger("broadcaster.web")
 
 SESSION_COOKIE: Final = "broadcaster_session"
 LOGIN_COOKIE: Final = "broadcaster_login"
@@ -29,14 +36,14 @@ LOGIN_FORM_LIFETIME: Final = 3600.0
 """Seconds a login form may wait before it is sent."""
 SESSION_LIFETIME: Final = 12 * 3600.0
 LOGIN_LINK_LIFETIME: Final = 15 * 60.0
+LOGIN_LINK: Final = "login-link"
+"""The purpose login links are signed and redeemed under."""
 LINK_USER: Final = "(login link)"
 """Who a single-use login link signs in as (when no user is configured yet): a name `broadcaster user add`
 refuses, so no configured user can be mistaken for it."""
 PASSWORD_FINGERPRINT_CHARS: Final = 12
 STAMP_CHARS: Final = 22
 """Of a stamp's base64 signature: 132 bits."""
-REVOKED_SESSIONS_KEPT: Final = 10_000
-"""Logged-out sessions remembered at most (each until it would have expired anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +62,16 @@ class LoginAttempt:
 
 
 class Gate:
-    def __init__(self, settings: Settings, key: bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, key: bytes, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         self._tokens = settings.auth.named_api_tokens()
         self._users = {name: stored.get_secret_value() for name, stored in settings.auth.users.items()}
         self._trusted = list(settings.service.trusted_proxies)
         self._secure = settings.service.public_url.startswith("https://")
         self._signer = Signer(key, clock=clock)
         self._clock = clock
+        self._store = store
+        self._journal_unread = False
+        """The last session check could not read the journal (logged once, when it starts and when it ends)."""
         self._limits = LoginLimits()
         self._password_checks = PasswordChecks()
         # A session carries a keyed fingerprint of its user's password hash: a new password (a new hash in
@@ -70,13 +80,6 @@ class Gate:
             name: self._signer.mac("password", stored)[:PASSWORD_FINGERPRINT_CHARS]
             for name, stored in self._users.items()
         }
-        # Logged-out sessions, until they would have expired. Per process: another instance behind the same
-        # load balancer still accepts a session logged out here until it expires (SESSION_LIFETIME) or the
-        # password changes, and a restart forgets them; an instance that shares nothing cannot do better.
-        self._revoked: dict[str, float] = {}
-        # The login links this process printed: a link works once, and only in the process that printed it
-        # (the signing key outlives a restart; this set does not, so a used link cannot work again after one).
-        self._issued_links: dict[str, float] = {}
 
     @property
     def has_users(self) -> bool:
@@ -100,7 +103,15 @@ class Gate:
 
     # --- people: sessions
 
-    def session(self, request: web.Request) -> Session | None:
+    async def session(self, request: web.Request) -> Session | None:
+        """The request's session: signed, unexpired, its user's password unchanged since it began, and not
+        logged out on any instance."""
+        session = self._signed_session(request)
+        if session is None or await self._logged_out(session):
+            return None
+        return session
+
+    def _signed_session(self, request: web.Request) -> Session | None:
         payload = self._signer.verify("session", request.cookies.get(SESSION_COOKIE, ""))
         if payload is None:
             return None
@@ -112,7 +123,7 @@ class Gate:
             user = base64.urlsafe_b64decode(encoded_user + "=" * (-len(encoded_user) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError):
             return None
-        if not session_id or session_id in self._revoked:
+        if not session_id:
             return None
         if user in self._fingerprints:  # and not removed from the configuration since, nor its password changed
             current = hmac.compare_digest(fingerprint.encode(), self._fingerprints[user].encode())
@@ -127,15 +138,36 @@ class Gate:
         cookie = self._signer.sign("session", payload, lifetime=SESSION_LIFETIME)
         self._set_cookie(response, request, SESSION_COOKIE, cookie, lifetime=SESSION_LIFETIME, path="/")
 
-    def end_session(self, response: web.StreamResponse, session: Session) -> None:
-        """Log out: the browser forgets the cookie, and this process refuses the session from now on, should
-        a copy of the cookie be presented."""
-        now = self._clock()
-        self._revoked = {revoked: until for revoked, until in self._revoked.items() if until > now}
-        self._revoked[session.id] = now + SESSION_LIFETIME
-        while len(self._revoked) > REVOKED_SESSIONS_KEPT:  # only signed-in users can add: a bound, not a limit
-            del self._revoked[next(iter(self._revoked))]
+    async def end_session(self, response: web.StreamResponse, session: Session) -> None:
+        """Log out: the browser forgets the cookie, and every instance refuses the session from now on, should
+        a copy of the cookie be presented. A journal that cannot record it is logged, not shown: the browser
+        is signed out all the same."""
         response.del_cookie(SESSION_COOKIE, path="/")
+        try:
+            await self._store.revoke_session(session.id, until=self._clock() + SESSION_LIFETIME)
+        except StoreError as exc:
+            log.error(
+                "logging %s out: the journal could not record it (%s); a copy of that session's cookie is still "
+                "accepted until it expires",
+                session.user,
+                exc,
+            )
+
+    async def _logged_out(self, session: Session) -> bool:
+        try:
+            revoked = await self._store.session_revoked(session.id, now=self._clock())
+        except StoreError as exc:
+            # The signature decides while the journal cannot be read: refusing every session would lock the
+            # commanders out of the form exactly when an outage needs it. What gets through meanwhile is a
+            # copy of a cookie whose session was logged out, and only until the journal answers again.
+            if not self._journal_unread:
+                log.warning("sessions are checked by their signature alone: the journal cannot be read (%s)", exc)
+            self._journal_unread = True
+            return False
+        if self._journal_unread:
+            log.warning("sessions are checked against the journal again")
+        self._journal_unread = False
+        return revoked
 
     def stamp(self, purpose: str, value: str) -> str:
         """A signature of `value` for `purpose`, for a link whose claim must not be forged (the ledger's
@@ -204,20 +236,20 @@ class Gate:
         return self._signer.verify("device", request.cookies.get(DEVICE_COOKIE, "")) == _encoded(user)
 
     def login_link_token(self) -> str:
-        """A single-use login link's token, valid for LOGIN_LINK_LIFETIME, in this process only."""
-        now = self._clock()
-        self._issued_links = {nonce: until for nonce, until in self._issued_links.items() if until > now}
-        nonce = secrets.token_urlsafe(16)
-        self._issued_links[nonce] = now + LOGIN_LINK_LIFETIME
-        return self._signer.sign("login-link", nonce, lifetime=LOGIN_LINK_LIFETIME)
+        """A single-use login link's token: a random nonce, signed, valid for LOGIN_LINK_LIFETIME."""
+        return self._signer.sign(LOGIN_LINK, secrets.token_urlsafe(16), lifetime=LOGIN_LINK_LIFETIME)
 
-    def redeem_login_link(self, token: str) -> bool:
-        """True the first time a valid, unexpired link this process issued is presented, while no user exists;
-        never again."""
+    async def redeem_login_link(self, token: str) -> bool:
+        """True the first time a valid, unexpired link is presented, on any instance sharing the signing key
+        and the journal, while no user exists; never again. Raises StoreError when the journal cannot say: the
+        link is then refused (it may or may not be spent)."""
         if self._users:
             return False
-        nonce = self._signer.verify("login-link", token)
-        return nonce is not None and self._issued_links.pop(nonce, None) is not None
+        nonce = self._signer.verify(LOGIN_LINK, token)
+        if nonce is None:  # checked first: a forged link costs no journal write
+            return False
+        now = self._clock()
+        return await self._store.redeem_once(LOGIN_LINK, nonce, now=now, until=now + LOGIN_LINK_LIFETIME)
 
 
 def _encoded(user: str) -> str:

@@ -17,9 +17,9 @@ CSRF_FIELD: Final = "csrf"
 HOME: Final = "/"
 
 
-def signed_in(request: web.Request) -> Session:
+async def signed_in(request: web.Request) -> Session:
     """The request's session; without one, a redirect to the login page that comes back here afterwards."""
-    session = request.app[GATE].session(request)
+    session = await request.app[GATE].session(request)
     if session is None:
         back = request.path_qs if request.method == "GET" else HOME
         raise web.HTTPSeeOther(location=f"/login?next={quote(back, safe='/')}")
@@ -44,9 +44,9 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-def refused(status: int, heading: str, explanation: str, *, request: web.Request) -> web.Response:
+async def refused(status: int, heading: str, explanation: str, *, request: web.Request) -> web.Response:
     """An HTML page saying why a request was refused, and what to do."""
-    session = request.app[GATE].session(request)
+    session = await request.app[GATE].session(request)
     return render(
         "refused.html.j2",
         status=status,
@@ -67,8 +67,8 @@ async def posted_form(request: web.Request, session: Session) -> MultiDictProxy[
     return MultiDictProxy(MultiDict((name, value) for name, value in posted.items() if isinstance(value, str)))
 
 
-def csrf_refused(request: web.Request) -> web.Response:
-    return refused(
+async def csrf_refused(request: web.Request) -> web.Response:
+    return await refused(
         403,
         "This form has expired",
         "The form was sent without its security token, or with one from another session, so nothing was "

@@ -53,7 +53,7 @@ NEXT_UPDATE_MINUTES: Final = {
 
 
 async def show_form(request: web.Request) -> web.StreamResponse:
-    session = signed_in(request)
+    session = await signed_in(request)
     runtime = request.app[RUNTIME]
     incidents = await runtime.store.incidents(open_only=True, limit=OPEN_INCIDENTS_LISTED)
     picked = next((incident for incident in incidents if incident.id == request.query.get("incident")), None)
@@ -66,10 +66,10 @@ async def show_form(request: web.Request) -> web.StreamResponse:
 async def post_form(request: web.Request) -> web.StreamResponse:
     """One form, three buttons: "Use template" and "Preview" show the form again; "Send update" journals
     the update and goes to its ledger. A post without the session's CSRF token does none of them."""
-    session = signed_in(request)
+    session = await signed_in(request)
     posted = await posted_form(request, session)
     if posted is None:
-        return csrf_refused(request)
+        return await csrf_refused(request)
     runtime = request.app[RUNTIME]
     scrub = runtime.settings.scrubber
     incidents = await runtime.store.incidents(open_only=True, limit=OPEN_INCIDENTS_LISTED)

@@ -56,13 +56,13 @@ POSTED_BEFORE: Final = "posted-before"
 
 
 async def show_ledger(request: web.Request) -> web.StreamResponse:
-    session = signed_in(request)
+    session = await signed_in(request)
     store = request.app[RUNTIME].store
     update_id = request.match_info["update_id"]
     try:
         update = await _update(request, update_id)
     except NotFoundError:
-        return _not_found(request, update_id)
+        return await _not_found(request, update_id)
     incident = await store.incident(update.incident_id)
     rows = [
         DeliveryRow(delivery=d, attempts=await store.attempts(d.id))
@@ -73,14 +73,14 @@ async def show_ledger(request: web.Request) -> web.StreamResponse:
 
 async def retry_failed(request: web.Request) -> web.StreamResponse:
     """The update's failed deliveries back in the queue with fresh attempts (within their time-to-live)."""
-    session = signed_in(request)
+    session = await signed_in(request)
     update_id = request.match_info["update_id"]
     if await posted_form(request, session) is None:
-        return csrf_refused(request)
+        return await csrf_refused(request)
     try:
         requeued, too_old = await requeue_failed(request.app[RUNTIME], update_id=update_id, channel=None)
     except NotFoundError:
-        return _not_found(request, update_id)
+        return await _not_found(request, update_id)
     request.app[DISPATCHER].wake()
     return see_other(f"/updates/{update_id}?requeued={requeued}&too_old={too_old}")
 
@@ -94,22 +94,22 @@ async def resume(request: web.Request) -> web.StreamResponse:
 
 
 async def _set_paused(request: web.Request, *, paused: bool) -> web.StreamResponse:
-    session = signed_in(request)
+    session = await signed_in(request)
     update_id = request.match_info["update_id"]
     posted = await posted_form(request, session)
     if posted is None:
-        return csrf_refused(request)
+        return await csrf_refused(request)
     try:
         await _update(request, update_id)  # the page it goes back to must be one: no redirect to any path
     except NotFoundError:
-        return _not_found(request, update_id)
+        return await _not_found(request, update_id)
     runtime = request.app[RUNTIME]
     channel, target = posted.get("channel", ""), posted.get("target", "")
     reason = f"by {session.user} from the ledger"
     try:
         await set_paused(runtime, channel, target, paused=paused, reason=reason)
     except InputError as exc:
-        return refused(404, "Nothing to pause there", runtime.settings.scrubber(str(exc)), request=request)
+        return await refused(404, "Nothing to pause there", runtime.settings.scrubber(str(exc)), request=request)
     return see_other(f"/updates/{update_id}")
 
 
@@ -119,8 +119,8 @@ async def _update(request: web.Request, update_id: str) -> Update:
     return await request.app[RUNTIME].store.update(update_id)
 
 
-def _not_found(request: web.Request, update_id: str) -> web.Response:
-    return refused(404, "No such update", f"The journal has no update {update_id!r}.", request=request)
+async def _not_found(request: web.Request, update_id: str) -> web.Response:
+    return await refused(404, "No such update", f"The journal has no update {update_id!r}.", request=request)
 
 
 def _page(

@@ -92,7 +92,7 @@ async def _end_streams(app: web.Application) -> None:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    if request.app[GATE].session(request) is None:
+    if await request.app[GATE].session(request) is None:
         raise web.HTTPUnauthorized(text="sign in to follow the ledger")
     update_id = request.match_info["update_id"]
     if not ID_PATTERN.match(update_id):
@@ -146,7 +146,7 @@ class _Follower:
                 async with asyncio.timeout(max(0.0, due - self._clock())):
                     await self._stream.changed.wait()
             except TimeoutError:
-                if self._request.app[GATE].session(self._request) is None:
+                if await self._request.app[GATE].session(self._request) is None:
                     return
                 if self._polling and self._clock() >= self._next_poll:
                     await self._poll()

@@ -8,12 +8,14 @@ cookie, so nobody can sign a browser in under their own account."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
 
+from broadcaster.domain.errors import StoreError
 from broadcaster.web.auth.gate import LINK_USER, LOGIN_LINK_LIFETIME, Gate
 from broadcaster.web.keys import GATE
 from broadcaster.web.pages.access import HOME, csrf_refused, posted_form, refused, safe_next, see_other, signed_in
@@ -21,10 +23,12 @@ from broadcaster.web.rendering import page_html
 
 MAX_USER_NAME: Final = 64
 
+log = logging.getLogger("broadcaster.web")
+
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     target = safe_next(request.query.get("next"))
-    if request.app[GATE].session(request) is not None:
+    if await request.app[GATE].session(request) is not None:
         return see_other(target)
     return _login_form(request, target=target)
 
@@ -56,25 +60,35 @@ async def log_in(request: web.Request) -> web.StreamResponse:
 
 
 async def log_out(request: web.Request) -> web.StreamResponse:
-    session = signed_in(request)
+    session = await signed_in(request)
     if await posted_form(request, session) is None:
-        return csrf_refused(request)
+        return await csrf_refused(request)
     response = see_other("/login")
-    request.app[GATE].end_session(response, session)
+    await request.app[GATE].end_session(response, session)
     return response
 
 
 async def login_link(request: web.Request) -> web.StreamResponse:
-    """A single-use link signs the browser in (as LINK_USER) and goes to the form; a used, expired or
-    foreign one (printed by another process, or before users existed) says so."""
+    """A single-use link signs the browser in (as LINK_USER) and goes to the form, on whichever instance it is
+    opened; a used, expired or forged one (or one opened once users exist) says so."""
     gate = request.app[GATE]
-    if not gate.redeem_login_link(request.query.get("token", "")):
-        return refused(
+    try:
+        redeemed = await gate.redeem_login_link(request.query.get("token", ""))
+    except StoreError as exc:
+        log.error("a login link could not be checked: the journal cannot be written (%s)", exc)
+        return await refused(
+            503,
+            "This login link could not be checked",
+            "The journal, which records that a link was used, cannot be reached. Try the link again shortly.",
+            request=request,
+        )
+    if not redeemed:
+        return await refused(
             403,
             "This login link has expired or was already used",
-            f"A login link works once, within {int(LOGIN_LINK_LIFETIME // 60)} minutes, only while the "
-            "`broadcaster serve` that printed it runs, and only until a user exists. Restart `broadcaster serve` "
-            "on a terminal for a new one, or sign in as a user made with `broadcaster user add NAME`.",
+            f"A login link works once, within {int(LOGIN_LINK_LIFETIME // 60)} minutes, and only until a user "
+            "exists. Restart `broadcaster serve` on a terminal for a new one, or sign in as a user made with "
+            "`broadcaster user add NAME`.",
             request=request,
         )
     response = see_other(HOME)

@@ -1,11 +1,13 @@
-"""Sessions and login links over HTTP: a link works once, only in the process that printed it and only while
-no user exists; its session ends once users do; logging out ends a session even for a copy of its cookie;
-tokens that are not ASCII are refused (never a 500) wherever a signed token is read."""
+"""Sessions and login links over HTTP: a link works once, while it is valid and only while no user exists (on
+any instance sharing the journal: test_shared_sessions.py); its session ends once users do; logging out ends a
+session even for a copy of its cookie; tokens that are not ASCII are refused (never a 500) wherever a signed
+token is read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from broadcaster.store import Store
 from broadcaster.web.auth.gate import SESSION_COOKIE, Gate
 from config import load_settings
 from config.keys import stored_secret
@@ -14,10 +16,10 @@ from tests.web.pages.conftest import USER, Commander, OpenCommander, hidden_fiel
 NOT_ASCII = "a.1.é"
 
 
-def restarted_gate(workdir: Path) -> Gate:
-    """Another gate over the same configuration and signing key: the service after a restart."""
+def restarted_gate(workdir: Path, store: Store) -> Gate:
+    """Another gate over the same configuration, signing key and journal: the service before a restart."""
     settings = load_settings(workdir / "broadcaster.toml")
-    return Gate(settings, stored_secret(settings.service.data_dir, "session"))
+    return Gate(settings, stored_secret(settings.service.data_dir, "session"), store)
 
 
 def with_session(cookie: str) -> dict[str, str]:
@@ -40,16 +42,21 @@ async def test_a_login_link_signs_in_once(open_commander: OpenCommander) -> None
         assert SESSION_COOKIE not in again.cookies
 
 
-async def test_a_login_link_works_only_in_the_process_that_printed_it(
+async def test_a_login_link_printed_before_a_restart_works_once_and_a_forged_one_never(
     open_commander: OpenCommander, workdir: Path
 ) -> None:
     async with open_commander(users=False) as commander:
-        # Signed with the same key (kept in data_dir), as a link printed before a restart would be.
-        for token in (restarted_gate(workdir).login_link_token(), "not-a-token", ""):
+        for token in ("not-a-token", "", "bm9uY2U.9999999999.forged"):
             refused = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
             assert refused.status == 403
             assert SESSION_COOKIE not in refused.cookies
         assert (await commander.client.get("/", allow_redirects=False)).status == 303
+        # Signed with the same key (kept in data_dir), as a link printed before a restart would be.
+        token = restarted_gate(workdir, commander.runtime.store).login_link_token()
+        opened = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
+        assert (opened.status, opened.headers["Location"]) == (303, "/")
+        again = await commander.client.get("/login/link", params={"token": token}, allow_redirects=False)
+        assert again.status == 403
 
 
 async def test_a_login_link_is_refused_once_users_are_configured(commander: Commander) -> None:
