@@ -92,10 +92,30 @@ class Runtime:
         await self.store.close()
 
 
-async def open_runtime(settings: Settings, *, registry: ChannelRegistry | None = None, drill: bool = False) -> Runtime:
-    """Open the journal and take back deliveries that a dead process of this host left in flight."""
+async def open_runtime(
+    settings: Settings, *, registry: ChannelRegistry | None = None, drill: bool = False, serving: bool = False
+) -> Runtime:
+    """Open the journal and take back deliveries that a dead process of this host left in flight. `serving`:
+    for `serve`, which goes on from a local replica while a shared journal is out of reach ([store] replica)."""
+    registry = registry or default_registry()
     store = open_store(settings.store_url)
+    if serving and store.shared_by_instances and settings.store.replica:
+        store = with_replica(store, settings, registry)
     await store.open()
-    runtime = Runtime(settings, store, registry or default_registry(), drill=drill)
+    runtime = Runtime(settings, store, registry, drill=drill)
     await store.recover(now=runtime.clock(), owner_is_dead=owner_is_dead)
     return runtime
+
+
+def with_replica(shared: Store, settings: Settings, registry: ChannelRegistry) -> Store:
+    """`shared` behind a failover store with a replica in the data directory."""
+    from broadcaster.store.failover import FailoverStore
+    from config.publish import target_name
+
+    return FailoverStore(
+        shared,
+        settings.service.data_dir,
+        orderings={spec.name: spec.ordering for spec in registry.enabled(settings)},
+        publish_targets=[target_name(target) for target in settings.mirror.publish],
+        refresh_every=settings.store.replica_refresh,
+    )

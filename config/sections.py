@@ -106,6 +106,17 @@ class StoreSettings(Section):
         description='Journal location: "sqlite:///relative/path.db", "sqlite:////absolute/path.db" or '
         '"redis://host:6379/0". Empty: sqlite:///<service.data_dir>/broadcaster.db.',
     )
+    replica: bool = Field(
+        default=True,
+        description="With a Redis journal: `serve` keeps a local copy (<service.data_dir>/replica.db) of what "
+        "sending needs, and when Redis is out of reach accepts and sends from it, then hands everything back "
+        "to Redis when it answers again. False: without Redis, intake answers 503.",
+    )
+    replica_refresh: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=30.0,
+        description="Seconds between refreshes of the local replica from Redis while it answers (it is also "
+        "refreshed a few seconds after each change this instance hears of).",
+    )
 
 
 class AuthSettings(Section):

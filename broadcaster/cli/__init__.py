@@ -109,7 +109,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return await drill(args, settings)
     command = _command(args)
-    runtime = await open_runtime(settings)
+    runtime = await open_runtime(settings, serving=args.command == "serve")
     try:
         return await command(args, runtime)
     finally:

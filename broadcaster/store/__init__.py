@@ -15,6 +15,7 @@ from broadcaster.store.base import (
     LaneControl,
     Outcome,
     PlannedDelivery,
+    Standing,
     Store,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "LaneControl",
     "Outcome",
     "PlannedDelivery",
+    "Standing",
     "Store",
     "open_store",
 ]

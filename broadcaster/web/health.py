@@ -8,6 +8,7 @@ since updates are still accepted and wait in the journal for the channel to come
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -32,13 +33,22 @@ async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     statuses = request.app[DISPATCHER].statuses()
     now = runtime.clock()
-    store = {
+    standing = runtime.store.standing()
+    store: dict[str, Any] = {
         "backend": runtime.store.url.partition(":")[0],
         "url": mask_url(runtime.store.url, keep_path=True),  # a store URL may carry a password
-        # The SQLite journal is the only copy, so never degraded; a shared store that falls back to its
-        # local journal (Redis, later) is what will report true here.
-        "degraded": False,
+        # True while the shared journal is out of reach and this instance accepts and sends from its local
+        # replica (store.failover): still ready, since intake journals, but an operator wants to know.
+        "degraded": standing.degraded,
     }
+    if standing.degraded:
+        store |= {
+            "degraded_since": None
+            if standing.since is None
+            else datetime.fromtimestamp(standing.since, UTC).isoformat(timespec="seconds"),
+            "reason": runtime.settings.scrubber(standing.reason),
+            "held_records": standing.waiting,
+        }
     try:
         figures = request.app[JOURNAL_FIGURES]
         backlog = await figures.backlog([status.channel for status in statuses])

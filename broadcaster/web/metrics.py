@@ -19,7 +19,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from broadcaster.lanes import EventKind, LaneEvent
 from broadcaster.preflight import Preflight
-from broadcaster.store import Accepted
+from broadcaster.store import Accepted, Standing
 from broadcaster.web.backlog import Backlog
 from broadcaster.web.keys import DISPATCHER, JOURNAL_FIGURES, RUNTIME
 from broadcaster.web.preflight_watch import PREFLIGHT
@@ -86,6 +86,16 @@ class ServiceMetrics:
             "When the latest preflight started (0 before the first has finished).",
             registry=self.registry,
         )
+        self.store_degraded = Gauge(
+            "broadcaster_store_degraded",
+            "1 while this instance cannot reach the shared journal and runs on its local replica, else 0.",
+            registry=self.registry,
+        )
+        self.store_waiting = Gauge(
+            "broadcaster_store_held_records",
+            "Records (outcomes, pauses, suppressions) held in the local replica for the shared journal.",
+            registry=self.registry,
+        )
         # prometheus-client's own handler: it answers in the text or the OpenMetrics format, as asked.
         self.exposition = make_aiohttp_handler(self.registry)
 
@@ -117,6 +127,10 @@ class ServiceMetrics:
             waiting = backlog.get(channel, Backlog(queue_depth=0, oldest_waiting_s=0.0))
             self.queue_depth.labels(channel).set(waiting.queue_depth)
             self.oldest_waiting.labels(channel).set(waiting.oldest_waiting_s)
+
+    def set_standing(self, standing: Standing) -> None:
+        self.store_degraded.set(1 if standing.degraded else 0)
+        self.store_waiting.set(standing.waiting)
 
     def set_preflight(self, preflight: Preflight | None) -> None:
         if preflight is None:
@@ -170,4 +184,5 @@ async def serve_metrics(request: web.Request) -> web.StreamResponse:
     lanes = [status.channel for status in request.app[DISPATCHER].statuses()]
     metrics.set_backlog(await request.app[JOURNAL_FIGURES].backlog(lanes))
     metrics.set_preflight(request.app[PREFLIGHT].latest)
+    metrics.set_standing(request.app[RUNTIME].store.standing())
     return await metrics.exposition(request)

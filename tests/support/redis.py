@@ -1,5 +1,7 @@
 """A real redis-server (Debian's package) for the tests: one per test session on a free loopback port, in a
-directory of its own, with no persistence; stopped by its PID at the end."""
+directory of its own, with no persistence; stopped by its PID at the end. A persistent one (append-only
+file, fsync at every write, as the README advises for production) can be stopped and started again on the
+same port with what it held."""
 
 from __future__ import annotations
 
@@ -21,23 +23,26 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, *, persistent: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="broadcaster-redis-"))
         self.port = 0
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self, *, again: bool = False) -> RedisServer:
+        """Start on a free port; `again`: on the port it had (after `stop`), with what it had persisted."""
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server is not installed: `make test` installs it (bash .ci/system-deps)")
         for _ in range(5):  # a free port may be taken between the probe and the bind
-            self.port = free_port()
+            if not again:
+                self.port = free_port()
             self._process = subprocess.Popen(
-                [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *self.persistence],
                 cwd=self.directory,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

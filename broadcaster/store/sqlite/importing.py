@@ -66,16 +66,34 @@ async def sqlite_copy(store: Store, path: Path, *, publish_targets: Collection[s
 async def export_journal(store: Store, path: Path, *, publish_targets: Collection[str]) -> None:
     """Write what `store` holds into a new SQLite journal at `path` (see the module's docstring). On
     failure nothing is left at `path`."""
+    exported = await read_export(store, publish_targets=publish_targets)
+    await asyncio.to_thread(_write_new, path, exported)
+
+
+async def read_export(store: Store, *, publish_targets: Collection[str], every_delivery: bool = True) -> Exported:
+    """What a copy of `store` holds. Without `every_delivery`, only the ended deliveries of open incidents:
+    what sending from the copy needs (an X thread continues under the incident's last post), bounded by
+    open incidents rather than by the whole history, and nothing a copy could send again (store.failover)."""
     found = {target: await store.publish_manifest(target) for target in publish_targets}
-    exported = Exported(
-        histories=await store.site_history(recent=None),
-        deliveries=await store.deliveries(),
+    histories = await store.site_history(recent=None)
+    if every_delivery:
+        deliveries = await store.deliveries()
+    else:
+        deliveries = [
+            delivery
+            for history in histories
+            if history.incident.is_open
+            for delivery in await store.deliveries(incident_id=history.incident.id)
+            if delivery.state not in _OPEN
+        ]
+    return Exported(
+        histories=histories,
+        deliveries=deliveries,
         suppressed=await store.suppressed(),
         subscribers=[*await store.subscribers("email"), *await store.subscribers("webhook")],
         manifests={target: manifest for target, manifest in found.items() if manifest is not None},
         controls=await store.controls(),
     )
-    await asyncio.to_thread(_write_new, path, exported)
 
 
 def _write_new(path: Path, exported: Exported) -> None:
@@ -85,7 +103,7 @@ def _write_new(path: Path, exported: Exported) -> None:
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.executescript(f"BEGIN;\n{SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
             conn.execute("BEGIN")
-            _write(conn, exported, now=time.time())
+            write_exported(conn, exported, now=time.time())
             conn.execute("COMMIT")
     except BaseException as exc:
         path.unlink(missing_ok=True)
@@ -94,7 +112,8 @@ def _write_new(path: Path, exported: Exported) -> None:
         raise
 
 
-def _write(conn: sqlite3.Connection, exported: Exported, *, now: float) -> None:
+def write_exported(conn: sqlite3.Connection, exported: Exported, *, now: float) -> None:
+    """Insert what was exported into a journal with none of it (in the caller's transaction)."""
     updates: set[str] = set()
     for history in exported.histories:
         _write_history(conn, history)

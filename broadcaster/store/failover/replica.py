@@ -1,0 +1,203 @@
+"""The replica's own bookkeeping, beside the SQLite journal in the same file: whether this instance runs
+degraded (and since when), the records it holds for the shared journal (outcomes of deliveries leased
+there, pauses, suppressions: `held`), and bringing the copy up to date from the shared journal while it is
+reachable (`refresh`).
+
+These tables are this process's own: the replica belongs to one instance (`serve`), which is the only one
+writing into it while it runs degraded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from broadcaster.domain.errors import StoreError
+from broadcaster.store.base import Standing
+from broadcaster.store.sqlite.importing import Exported, write_exported
+
+T = TypeVar("T")
+
+SIDE_TABLES: Final = """
+CREATE TABLE IF NOT EXISTS failover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS failover_held (n INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+"""
+COPIED_TABLES: Final = (
+    "attempts",
+    "progress",
+    "idempotency_keys",
+    "deliveries",
+    "updates",
+    "incidents",
+    "suppressions",
+    "subscribers",
+    "controls",
+    "publish_manifests",
+)
+"""What a refresh replaces with the shared journal's content, children before parents."""
+HANDED_OVER: Final = "handed to the shared journal when it came back"
+
+
+class Replica:
+    """The side tables of the replica at `path` (a SQLite journal the caller has opened, so it exists)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def prepare(self) -> None:
+        await self._run(lambda conn: conn.executescript(SIDE_TABLES))
+
+    # --- degraded or not
+
+    async def standing(self) -> Standing:
+        return await self._run(_standing)
+
+    async def mark_degraded(self, *, since: float, reason: str) -> None:
+        """Durably, before anything is written locally: a restart then knows there is work to take back."""
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO failover_meta VALUES ('degraded_since', ?)", (repr(since),))
+            conn.execute("INSERT OR REPLACE INTO failover_meta VALUES ('reason', ?)", (reason,))
+
+        await self._run(mark, write=True)
+
+    async def mark_back(self) -> None:
+        await self._run(lambda conn: conn.execute("DELETE FROM failover_meta"), write=True)
+
+    # --- what goes back to the shared journal
+
+    async def hold(self, record: dict[str, Any]) -> None:
+        """Keep `record` (an operation meant for the shared journal) until it can be written there."""
+        text = json.dumps(record)
+        await self._run(lambda conn: conn.execute("INSERT INTO failover_held (record) VALUES (?)", (text,)), write=True)
+
+    async def held(self) -> list[tuple[int, dict[str, Any]]]:
+        rows = await self._run(lambda conn: conn.execute("SELECT n, record FROM failover_held ORDER BY n").fetchall())
+        return [(n, json.loads(text)) for n, text in rows]
+
+    async def drop_held(self, n: int) -> None:
+        await self._run(lambda conn: conn.execute("DELETE FROM failover_held WHERE n = ?", (n,)), write=True)
+
+    async def local_updates(self, *, since: float) -> list[tuple[str, str]]:
+        """(incident id, update id) of every update journaled here since `since`, in the order accepted."""
+        return await self._run(
+            lambda conn: conn.execute(
+                "SELECT incident_id, id FROM updates WHERE created_at >= ? ORDER BY created_at, seq", (since,)
+            ).fetchall()
+        )
+
+    async def in_flight(self) -> int:
+        """Attempts running from the replica now."""
+        return int(
+            await self._run(
+                lambda conn: conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'").fetchone()[0]
+            )
+        )
+
+    async def hand_over(self, update_id: str) -> None:
+        """An adopted update's deliveries still pending here are the shared journal's work now."""
+        await self._run(
+            lambda conn: conn.execute(
+                "UPDATE deliveries SET state = 'superseded', last_error = ?, finished_at = ? "
+                "WHERE update_id = ? AND state = 'pending'",
+                (HANDED_OVER, time.time(), update_id),
+            ),
+            write=True,
+        )
+
+    # --- keeping the copy current
+
+    async def refresh(self, exported: Exported) -> bool:
+        """Replace the copy's content with `exported`, in one transaction; False (nothing changed) while the
+        replica holds work of its own that has not gone back yet."""
+
+        def replace(conn: sqlite3.Connection) -> bool:
+            if conn.execute("SELECT 1 FROM failover_meta WHERE key = 'degraded_since'").fetchone():
+                return False
+            if conn.execute("SELECT 1 FROM failover_held LIMIT 1").fetchone():
+                return False
+            for table in COPIED_TABLES:
+                conn.execute(f"DELETE FROM {table}")  # names from COPIED_TABLES, not input
+            write_exported(conn, exported, now=time.time())
+            return True
+
+        return await self._run(replace, write=True)
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        return await asyncio.to_thread(self._sync, operation, write)
+
+    def _sync(self, operation: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        try:
+            with self._connection() as conn:
+                if not write:
+                    return operation(conn)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = operation(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+        except sqlite3.Error as exc:
+            raise StoreError(f"the local replica {self.path} failed: {exc}") from None
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        try:
+            conn.execute("PRAGMA synchronous=FULL")  # held records and the mark are acknowledged work
+            conn.execute("PRAGMA foreign_keys=ON")
+            yield conn
+        finally:
+            conn.close()
+
+
+MAX_REPLICAS: Final = 16
+"""Instances that may share one data directory, each with a replica of its own."""
+
+
+def claim_replica(data_dir: Path) -> tuple[Path, int]:
+    """The first replica in `data_dir` no running instance holds (replica.db, replica-2.db, ...), and the
+    descriptor whose lock holds it for this process (released when the process ends, however it ends). A
+    replica left by an instance that stopped is taken over with whatever it had not taken back yet."""
+    data_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    for number in range(1, MAX_REPLICAS + 1):
+        path = data_dir / ("replica.db" if number == 1 else f"replica-{number}.db")
+        descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        return path, descriptor
+    raise StoreError(f"{MAX_REPLICAS} instances already keep replicas in {data_dir}: give this one its own data_dir")
+
+
+def _standing(conn: sqlite3.Connection) -> Standing:
+    meta = dict(conn.execute("SELECT key, value FROM failover_meta").fetchall())
+    if "degraded_since" not in meta:
+        return Standing()
+    since = float(meta["degraded_since"])
+    held = conn.execute("SELECT COUNT(*) FROM failover_held").fetchone()[0]
+    return Standing(degraded=True, since=since, reason=meta.get("reason", ""), waiting=int(held))
+
+
+def read_standings(data_dir: Path) -> dict[str, Standing]:
+    """What each replica in `data_dir` says of the instance that keeps it (for `broadcaster status`, which
+    runs in another process), by file name; those that cannot be read yet (being created) are left out."""
+    found = {}
+    for path in sorted(data_dir.glob("replica*.db")):
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)) as conn:
+                found[path.name] = _standing(conn)
+        except sqlite3.Error:
+            continue
+    return found

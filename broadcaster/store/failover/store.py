@@ -1,0 +1,455 @@
+"""A shared journal (Redis) with a local replica to go on from when it cannot be reached.
+
+While the shared journal answers, everything goes to it, and the replica (a SQLite journal in the data
+directory) is kept a copy of what sending needs: incidents and their updates, the ended deliveries of open
+incidents (X thread ids), pauses, suppressions, subscribers, publish manifests (replica.py, refreshed by
+watch.py). The first call that finds it out of reach turns the store degraded: updates are accepted into
+the replica and delivered from it; outcomes of deliveries leased from the shared journal before it went,
+and pauses, suppressions and manifests written meanwhile, are held in the replica. Once it answers again,
+watch.py takes everything back (way_back.py) and the store is shared again.
+
+What is never done from the replica: work that was queued in the shared journal when it went (other
+instances may still be reaching it, and would send it too: it waits for the journal to come back), and
+what only makes sense shared (confirming a subscriber, lifting a suppression): those are refused while
+degraded, with a message saying why."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
+from broadcaster.domain.statuspage import IncidentSummary
+from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
+from broadcaster.domain.uptime import ComponentUpdate
+from broadcaster.domain.vocabulary import Ordering
+from broadcaster.store.base import (
+    Accepted,
+    Attempt,
+    ClaimResult,
+    Delivery,
+    Handoff,
+    LaneControl,
+    Outcome,
+    PlannedDelivery,
+    Standing,
+    Store,
+)
+from broadcaster.store.failover import held
+from broadcaster.store.failover.replica import Replica, claim_replica
+from broadcaster.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+log = logging.getLogger("broadcaster.failover")
+
+
+class Mode(enum.Enum):
+    SHARED = "shared"
+    DEGRADED = "degraded"
+    RETURNING = "returning"
+    """The shared journal answers again; what the replica holds is going back to it. Updates are still
+    accepted into the replica (so they go back in order, after the ones before them); nothing new is
+    claimed."""
+
+
+class FailoverStore(Store):
+    shared_by_instances: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        primary: Store,
+        data_dir: Path,
+        *,
+        orderings: Mapping[str, Ordering],
+        publish_targets: Collection[str],
+        refresh_every: float,
+        probe_every: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = primary.url
+        self.primary = primary
+        self.data_dir = data_dir
+        self.local = SqliteStore(data_dir / "replica.db", url="")  # the replica this instance claims at open
+        self.replica = Replica(self.local.path)
+        self._lock: int | None = None
+        self.orderings = dict(orderings)
+        self.publish_targets = tuple(publish_targets)
+        self.refresh_every = refresh_every
+        self.probe_every = probe_every
+        self.clock = clock
+        self.mode = Mode.SHARED
+        self.primary_open = False
+        self.since: float | None = None
+        self.reason = ""
+        self.held_count = 0
+        self.local_ids: set[str] = set()
+        """Deliveries leased from the replica: their outcomes are recorded there, whatever the mode."""
+        self.local_accepts = asyncio.Lock()
+        """Held while accepting into the replica, and while deciding the way back is complete."""
+        self.changed = asyncio.Event()
+        """The shared journal changed: the replica wants a refresh."""
+
+    # --- the mode
+
+    async def open(self) -> None:
+        path, self._lock = await asyncio.to_thread(claim_replica, self.data_dir)
+        self.local = SqliteStore(path, url=f"sqlite:///{path}")
+        self.replica = Replica(path)
+        await self.local.open()
+        await self.replica.prepare()
+        left = await self.replica.standing()
+        self.held_count = left.waiting
+        try:
+            await self.primary.open()
+            self.primary_open = True
+        except StoreUnreachable as exc:
+            await self.went_down(exc, since=left.since)
+            return
+        if left.degraded:  # a run before this one went degraded and did not finish taking its work back
+            self.mode, self.since, self.reason = Mode.RETURNING, left.since, left.reason
+        else:
+            self.changed.set()
+
+    async def close(self) -> None:
+        if self.primary_open:
+            await self.primary.close()
+        await self.local.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    async def went_down(self, exc: StoreUnreachable, *, since: float | None = None) -> None:
+        """The shared journal is out of reach: from now on the replica takes the work."""
+        if self.mode is not Mode.SHARED:
+            if self.mode is Mode.RETURNING:
+                self.mode = Mode.DEGRADED
+            return
+        self.mode = Mode.DEGRADED
+        self.since = since if since is not None else self.clock()
+        self.reason = str(exc)
+        await self.replica.mark_degraded(since=self.since, reason=self.reason)
+        log.warning("running degraded on the local replica %s: %s", self.local.path, exc)
+
+    def standing(self) -> Standing:
+        if self.mode is Mode.SHARED:
+            return Standing()
+        return Standing(degraded=True, since=self.since, reason=self.reason, waiting=self.held_count)
+
+    async def hold(self, record: dict[str, Any]) -> None:
+        await self.replica.hold(record)
+        self.held_count += 1
+
+    async def reachable(self) -> None:
+        await self.primary.reachable()
+
+    async def _either(self, call: Callable[[Store], Awaitable[T]], *, hold: dict[str, Any] | None = None) -> T:
+        """`call` on the shared journal while it answers, else on the replica (holding `hold`, a record of
+        the call, to write it to the shared journal later)."""
+        if self.mode is Mode.SHARED:
+            try:
+                return await call(self.primary)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        if hold is not None:
+            await self.hold(hold)
+        return await call(self.local)
+
+    async def _shared_only(self, call: Callable[[Store], Awaitable[T]], what: str) -> T:
+        if self.mode is Mode.SHARED:
+            try:
+                return await call(self.primary)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        raise StoreUnreachable(
+            f"{what} waits for the shared journal ({self.reason or 'out of reach'}); updates are still "
+            "accepted and sent from this instance's replica"
+        )
+
+    # --- writing updates
+
+    async def accept(
+        self,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        handoff: Handoff | None = None,
+        same_within: float | None = None,
+    ) -> Accepted:
+        def accept_into(store: Store) -> Awaitable[Accepted]:
+            return store.accept(
+                draft,
+                plan,
+                now=now,
+                idempotency_key=idempotency_key,
+                request_digest=request_digest,
+                handoff=handoff,
+                same_within=same_within,
+            )
+
+        if self.mode is Mode.SHARED:
+            try:
+                accepted = await accept_into(self.primary)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+            else:
+                self.changed.set()
+                return accepted
+        async with self.local_accepts:
+            accepted = await accept_into(self.local)
+        self.local_ids.update(claimed.delivery.id for claimed in accepted.handed_off)
+        return accepted
+
+    def follow(
+        self,
+        *,
+        on_work: Callable[[], None],
+        on_controls: Callable[[], None],
+        on_holder_gone: Callable[[], None],
+    ) -> AbstractAsyncContextManager[None]:
+        """The shared journal's notices, and watch.py's loop: probing, refreshing the replica, the way back."""
+        from broadcaster.store.failover.watch import watch
+
+        def work() -> None:
+            self.changed.set()
+            on_work()
+
+        @contextlib.asynccontextmanager
+        async def following() -> AsyncIterator[None]:
+            stop = asyncio.Event()
+            watching = asyncio.create_task(watch(self, on_work=on_work, stop=stop))
+            try:
+                async with self.primary.follow(on_work=work, on_controls=on_controls, on_holder_gone=on_holder_gone):
+                    yield
+            finally:
+                stop.set()
+                await watching
+
+        return following()
+
+    # --- the delivery queue
+
+    def _split(self, outcomes: Sequence[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+        local = [o for o in outcomes if o.delivery_id in self.local_ids]
+        return local, [o for o in outcomes if o.delivery_id not in self.local_ids]
+
+    async def claim(
+        self,
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+        sweep: bool = True,
+        record: Sequence[Outcome] = (),
+        updates: Collection[str] | None = None,
+    ) -> ClaimResult:
+        local, shared = self._split(record)
+        if local:
+            await self.local.finish(owner, local)
+
+        def claim_from(store: Store, recording: Sequence[Outcome]) -> Awaitable[ClaimResult]:
+            return store.claim(
+                channel,
+                ordering=ordering,
+                owner=owner,
+                limit=limit,
+                now=now,
+                lease=lease,
+                skip_targets=skip_targets,
+                sweep=sweep,
+                record=recording,
+                updates=updates,
+            )
+
+        if self.mode is Mode.SHARED:
+            try:
+                return await claim_from(self.primary, shared)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        await self._hold_outcomes(owner, shared)
+        if self.mode is Mode.RETURNING:
+            return ClaimResult(claimed=[], expired=[], superseded=[])
+        result = await claim_from(self.local, ())
+        self.local_ids.update(claimed.delivery.id for claimed in result.claimed)
+        return result
+
+    async def _hold_outcomes(self, owner: str, outcomes: Sequence[Outcome]) -> None:
+        if outcomes:
+            await self.hold(held.finish(owner, outcomes))
+
+    async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        local, shared = self._split(outcomes)
+        recorded = await self.local.finish(owner, local) if local else 0
+        if shared and self.mode is Mode.SHARED:
+            try:
+                return recorded + await self.primary.finish(owner, shared)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        await self._hold_outcomes(owner, shared)
+        return recorded + len(shared)
+
+    async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
+        """Leases of the shared journal cannot be handed back while it is out of reach: they run out there."""
+        local = None if delivery_ids is None else [i for i in delivery_ids if i in self.local_ids]
+        shared = None if delivery_ids is None else [i for i in delivery_ids if i not in self.local_ids]
+        released = await self.local.release(owner, local, interrupted=interrupted) if local != [] else 0
+        if self.mode is Mode.SHARED and shared != []:
+            with contextlib.suppress(StoreUnreachable):
+                released += await self.primary.release(owner, shared, interrupted=interrupted)
+        return released
+
+    async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
+        local = [i for i in delivery_ids if i in self.local_ids]
+        if local:
+            await self.local.renew(owner, local, until=until)
+        shared = [i for i in delivery_ids if i not in self.local_ids]
+        if shared and self.mode is Mode.SHARED:
+            try:
+                await self.primary.renew(owner, shared, until=until)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+
+    async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
+        if delivery_id in self.local_ids:
+            return await self.local.save_progress(owner, delivery_id, entries)
+        if self.mode is Mode.SHARED:
+            try:
+                return await self.primary.save_progress(owner, delivery_id, entries)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        await self.hold(held.progress(owner, delivery_id, entries))
+
+    async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
+        recovered = await self.local.recover(now=now, owner_is_dead=owner_is_dead)
+        if self.mode is Mode.SHARED:
+            try:
+                recovered += await self.primary.recover(now=now, owner_is_dead=owner_is_dead)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        return recovered
+
+    async def expire_due(self, *, now: float) -> list[Delivery]:
+        expired = await self.local.expire_due(now=now)
+        if self.mode is Mode.SHARED:
+            try:
+                expired += await self.primary.expire_due(now=now)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        return expired
+
+    async def requeue_failed(
+        self, *, now: float, update_id: str | None = None, channel: str | None = None
+    ) -> tuple[int, int]:
+        return await self._either(lambda s: s.requeue_failed(now=now, update_id=update_id, channel=channel))
+
+    # --- reading (from the replica while degraded)
+
+    async def incident(self, incident_id: str) -> Incident:
+        return await self._either(lambda s: s.incident(incident_id))
+
+    async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
+        return await self._either(lambda s: s.incidents(limit=limit, open_only=open_only))
+
+    async def history(self, incident_id: str) -> IncidentHistory:
+        return await self._either(lambda s: s.history(incident_id))
+
+    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
+        return await self._either(lambda s: s.site_history(recent=recent))
+
+    async def incident_summaries(self) -> list[IncidentSummary]:
+        return await self._either(lambda s: s.incident_summaries())
+
+    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
+        return await self._either(lambda s: s.component_updates(since=since))
+
+    async def update(self, update_id: str) -> Update:
+        return await self._either(lambda s: s.update(update_id))
+
+    async def deliveries(
+        self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
+    ) -> list[Delivery]:
+        return await self._either(
+            lambda s: s.deliveries(update_id=update_id, incident_id=incident_id, open_only=open_only)
+        )
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        return await self._either(lambda s: s.attempts(delivery_id))
+
+    async def backlog(self) -> dict[str, tuple[int, float]]:
+        return await self._either(lambda s: s.backlog())
+
+    async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
+        return await self._either(lambda s: s.overdue(now=now, limit=limit))
+
+    # --- suppressions, subscribers, manifests, controls, copies
+
+    async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:
+        record = held.suppress(entries, source=source, now=now)
+        return await self._either(lambda s: s.suppress(entries, source=source, now=now), hold=record)
+
+    async def suppressed(self) -> frozenset[str]:
+        return await self._either(lambda s: s.suppressed())
+
+    async def is_suppressed(self, address: str) -> bool:
+        return await self._either(lambda s: s.is_suppressed(address))
+
+    async def unsuppress(self, address: str) -> bool:
+        return await self._shared_only(lambda s: s.unsuppress(address), "lifting a suppression")
+
+    async def save_subscribers(self, subscribers: Sequence[Subscriber]) -> int:
+        return await self._shared_only(lambda s: s.save_subscribers(subscribers), "a new subscription")
+
+    async def remove_subscriber(self, kind: SubscriberKind, address: str) -> bool:
+        return await self._shared_only(lambda s: s.remove_subscriber(kind, address), "removing a subscriber")
+
+    async def subscriber(self, kind: SubscriberKind, address: str) -> Subscriber | None:
+        return await self._either(lambda s: s.subscriber(kind, address))
+
+    async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]:
+        return await self._either(lambda s: s.subscribers(kind))
+
+    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
+        return await self._either(lambda s: s.publish_manifest(target))
+
+    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
+        record = held.manifest(target, manifest)
+        await self._either(lambda s: s.save_publish_manifest(target, manifest), hold=record)
+
+    async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
+        record = held.pause(channel, target, paused=paused, reason=reason, now=now)
+        await self._either(lambda s: s.set_paused(channel, target, paused=paused, reason=reason, now=now), hold=record)
+
+    async def controls(self) -> list[LaneControl]:
+        return await self._either(lambda s: s.controls())
+
+    async def snapshot_to(self, path: Path) -> None:
+        await self._either(lambda s: s.snapshot_to(path))
+
+    # --- web sessions
+
+    async def revoke_session(self, session_id: str, *, until: float) -> None:
+        record = held.revoke(session_id, until=until)
+        await self._either(lambda s: s.revoke_session(session_id, until=until), hold=record)
+
+    async def session_revoked(self, session_id: str, *, now: float) -> bool:
+        return bool(await self._either(lambda s: s.session_revoked(session_id, now=now)))
+
+    async def redeem_once(self, purpose: str, nonce: str, *, now: float, until: float) -> bool:
+        record = held.redeem(purpose, nonce, now=now, until=until)
+        return bool(await self._either(lambda s: s.redeem_once(purpose, nonce, now=now, until=until), hold=record))

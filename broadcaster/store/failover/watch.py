@@ -1,0 +1,149 @@
+"""The failover store's loop, while a service follows it: ask the shared journal whether it answers (every
+probe_every seconds), keep the replica current while it does (after each change, at most every few
+seconds, and every refresh_every seconds), and when it answers again after an outage, take back what the
+replica holds: first let attempts running from the replica end, then write what was held, then adopt
+every update accepted locally (with what was done with its deliveries), then return to the shared journal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from broadcaster.domain.errors import NotFoundError, StoreError, StoreUnreachable
+from broadcaster.domain.models import new_id
+from broadcaster.domain.vocabulary import Ordering
+from broadcaster.store.base import DeliveryCopy, UpdateCopy
+from broadcaster.store.failover import held
+from broadcaster.store.failover.store import FailoverStore, Mode
+from broadcaster.store.sqlite.importing import incidents_after, read_export
+
+log = logging.getLogger("broadcaster.failover")
+
+REFRESH_GAP: Final = 5.0
+"""Seconds at least between two refreshes of the replica: a burst of updates costs one export, not one each."""
+ACCEPT_MARGIN: Final = 300.0
+"""Seconds before the store went degraded from which the replica's updates are looked for in the shared
+journal: an update is stamped when its accept starts, which may be before the call that found the shared
+journal out of reach."""
+DRAIN_FOR: Final = 120.0
+"""Seconds the way back waits for attempts running from the replica to end before it goes on regardless
+(an attempt still running then is handed back as pending, and may be made again)."""
+
+
+async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyncio.Event) -> None:
+    """Until `stop` is set. (Not by cancelling: redis-py may swallow a cancellation that arrives during a
+    command, and the loop would go on.)"""
+    last_refresh = -REFRESH_GAP
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        if store.mode is Mode.SHARED:
+            try:
+                await store.reachable()
+                due = loop.time() - last_refresh
+                if (store.changed.is_set() and due >= REFRESH_GAP) or due >= store.refresh_every:
+                    store.changed.clear()
+                    last_refresh = loop.time()
+                    await refresh(store)
+            except StoreUnreachable as exc:
+                await store.went_down(exc)
+            except StoreError as exc:
+                log.error("refreshing the local replica failed: %s", exc)
+        else:
+            try:
+                await _probe(store)
+                if await way_back(store):
+                    last_refresh = -REFRESH_GAP
+                    store.changed.set()
+                    on_work()  # the lanes claim from the shared journal again
+                    continue
+            except StoreUnreachable as exc:
+                await store.went_down(exc)
+            except StoreError as exc:
+                log.error("taking work back to the shared journal failed (trying again): %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), store.probe_every)
+
+
+async def _probe(store: FailoverStore) -> None:
+    if not store.primary_open:
+        await store.primary.open()
+        store.primary_open = True
+    await store.reachable()
+    if store.mode is Mode.DEGRADED:
+        store.mode = Mode.RETURNING
+        log.warning("the shared journal answers again: taking back what this instance did without it")
+
+
+async def refresh(store: FailoverStore) -> None:
+    exported = await read_export(store.primary, publish_targets=store.publish_targets, every_delivery=False)
+    await store.replica.refresh(exported)
+
+
+async def way_back(store: FailoverStore) -> bool:
+    """Take back to the shared journal everything the replica holds; True once the store is shared again."""
+    await _drain(store)
+    records = adopted = 0
+    while True:
+        for n, record in await store.replica.held():
+            await held.write(store.primary, record)
+            await store.replica.drop_held(n)
+            store.held_count -= 1
+            records += 1
+        adopted += await _adopt_local_updates(store)
+        async with store.local_accepts:  # nothing accepted locally between this check and the switch
+            if await store.replica.held() or await _local_updates(store):
+                continue
+            await store.replica.mark_back()
+            store.mode, store.since, store.reason = Mode.SHARED, None, ""
+            store.local_ids.clear()
+        log.warning("back on the shared journal: %d update(s) and %d held record(s) taken back", adopted, records)
+        return True
+
+
+async def _drain(store: FailoverStore) -> None:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + DRAIN_FOR
+    while loop.time() < until:
+        if not await store.replica.in_flight():
+            return
+        await asyncio.sleep(0.1)  # attempts end in their lanes, which tell nothing here: a short, bounded poll
+
+
+async def _local_updates(store: FailoverStore) -> list[tuple[str, str]]:
+    """Updates in the replica since the store went degraded that the shared journal does not have yet."""
+    since = store.since - ACCEPT_MARGIN if store.since is not None else 0.0
+    found = await store.replica.local_updates(since=since)
+    missing = []
+    for incident_id, update_id in found:
+        try:
+            await store.primary.update(update_id)
+        except NotFoundError:
+            missing.append((incident_id, update_id))
+    return missing
+
+
+async def _adopt_local_updates(store: FailoverStore) -> int:
+    owner = f"failover-{new_id()}"
+    adopted = 0
+    for incident_id, update_id in await _local_updates(store):
+        history = await store.local.history(incident_id)
+        position = next(i for i, u in enumerate(history.updates) if u.id == update_id)
+        deliveries = await store.local.deliveries(update_id=update_id)
+        copies = [
+            DeliveryCopy(
+                delivery=d,
+                ordering=store.orderings.get(d.channel, Ordering.IN_ORDER),
+                attempts=tuple(await store.local.attempts(d.id)),
+            )
+            for d in deliveries
+        ]
+        copy = UpdateCopy(
+            incident=incidents_after(history)[position], update=history.updates[position], deliveries=tuple(copies)
+        )
+        if await store.primary.adopt(copy, owner=owner, now=store.clock()):
+            adopted += 1
+        await store.replica.hand_over(update_id)
+    return adopted
