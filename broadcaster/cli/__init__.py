@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from broadcaster.cli.secrecy import scrub_output, scrubbed_handler
 from broadcaster.cli.streams import tolerate_closed_pipes
-from broadcaster.domain.errors import InputError, JournalWriteError, StoreError
+from broadcaster.domain.errors import InputError, JournalWriteError, StoreError, StoreUnreachable
 from broadcaster.domain.text import printable
 from config import ConfigError, Settings, load_settings, resolve_config_path
 
@@ -109,7 +109,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return await drill(args, settings)
     command = _command(args)
-    runtime = await open_runtime(settings, serving=args.command == "serve")
+    try:
+        runtime = await open_runtime(settings, serving=args.command == "serve")
+    except StoreUnreachable:
+        if args.command == "status":  # the journal is out of reach: say what this host's services do meanwhile
+            from broadcaster.cli.standing import degraded_lines
+
+            for line in degraded_lines(settings.service.data_dir):
+                print(f"broadcaster: {line}", file=sys.stderr)
+        raise
     try:
         return await command(args, runtime)
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 from broadcaster.cli.drafts import one_of
 from broadcaster.cli.output import deliveries_table, delivery_json, print_json, say, table, when
 from broadcaster.cli.secrecy import scrub_output
+from broadcaster.cli.standing import degraded_json, degraded_lines
 from broadcaster.control import paused_mirror_targets, set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN, Incident, Update
@@ -139,9 +140,12 @@ async def _overview(args: argparse.Namespace, runtime: Runtime) -> int:
                     }
                     for i in incidents
                 ],
+                "degraded": degraded_json(runtime.settings.service.data_dir),
             }
         )
         return 0
+    for line in degraded_lines(runtime.settings.service.data_dir):
+        say(line)
     say("Lanes: " + (", ".join(f"{name} {state}" for name, state in lanes.items()) or "none enabled"))
     counts = Counter(f"{d.channel} {d.state.value}" for d in waiting)
     say("Waiting deliveries: " + (", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "none"))

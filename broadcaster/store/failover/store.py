@@ -94,8 +94,9 @@ class FailoverStore(Store):
         self.held_count = 0
         self.local_ids: set[str] = set()
         """Deliveries leased from the replica: their outcomes are recorded there, whatever the mode."""
-        self.local_accepts = asyncio.Lock()
-        """Held while accepting into the replica, and while deciding the way back is complete."""
+        self.local_writes = asyncio.Lock()
+        """Held while accepting into the replica or holding a record, and while deciding the way back is
+        complete: nothing lands in the replica after its last look."""
         self.changed = asyncio.Event()
         """The shared journal changed: the replica wants a refresh."""
 
@@ -146,8 +147,14 @@ class FailoverStore(Store):
         return Standing(degraded=True, since=self.since, reason=self.reason, waiting=self.held_count)
 
     async def hold(self, record: dict[str, Any]) -> None:
-        await self.replica.hold(record)
-        self.held_count += 1
+        """Keep `record` for the shared journal; written to it at once if the way back ended meanwhile (the
+        lock keeps a record from slipping in after the way back's last look)."""
+        async with self.local_writes:
+            if self.mode is not Mode.SHARED:
+                await self.replica.hold(record)
+                self.held_count += 1
+                return
+        await held.write(self.primary, record)
 
     async def reachable(self) -> None:
         await self.primary.reachable()
@@ -207,7 +214,7 @@ class FailoverStore(Store):
             else:
                 self.changed.set()
                 return accepted
-        async with self.local_accepts:
+        async with self.local_writes:
             accepted = await accept_into(self.local)
         self.local_ids.update(claimed.delivery.id for claimed in accepted.handed_off)
         return accepted

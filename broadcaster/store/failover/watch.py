@@ -93,7 +93,7 @@ async def way_back(store: FailoverStore) -> bool:
             store.held_count -= 1
             records += 1
         adopted += await _adopt_local_updates(store)
-        async with store.local_accepts:  # nothing accepted locally between this check and the switch
+        async with store.local_writes:  # nothing accepted locally between this check and the switch
             if await store.replica.held() or await _local_updates(store):
                 continue
             await store.replica.mark_back()
