@@ -13,6 +13,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -152,7 +153,7 @@ async def test_with_redis_stopped_mid_fan_out_updates_go_out_and_the_ledger_reco
 
         await eventually(reconciled, within=120, every=0.2)
         for instance in (first, second):
-            await eventually(lambda: _not_degraded(session, instance), within=30, every=0.2)
+            await eventually(partial(_not_degraded, session, instance), within=30, every=0.2)
         ledger: dict[str, Counter[str]] = {}
 
         async def all_delivered() -> (
