@@ -72,6 +72,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m tests.bench.bench_pickup
 	$(BIN)/python -m tests.bench.bench_render
 	$(BIN)/python -m tests.bench.bench_subscribers
+	$(BIN)/python -m tests.bench.bench_failover
 
 clean:
 	rm -rf $(VENV) var public .mypy_cache .ruff_cache .pytest_cache

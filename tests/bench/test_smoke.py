@@ -19,6 +19,7 @@ BENCHMARKS = sorted(path.stem for path in (REPO / "tests" / "bench").glob("bench
 def test_every_benchmark_is_listed() -> None:
     assert BENCHMARKS == [
         "bench_email",
+        "bench_failover",
         "bench_intake",
         "bench_journal",
         "bench_lane",

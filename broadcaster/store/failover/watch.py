@@ -14,8 +14,8 @@ from typing import Final
 
 from broadcaster.domain.errors import NotFoundError, StoreError, StoreUnreachable
 from broadcaster.domain.models import new_id
-from broadcaster.domain.vocabulary import Ordering
-from broadcaster.store.base import DeliveryCopy, UpdateCopy
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.store.base import Delivery, DeliveryCopy, UpdateCopy
 from broadcaster.store.failover import held
 from broadcaster.store.failover.store import FailoverStore, Mode
 from broadcaster.store.sqlite.importing import incidents_after, read_export
@@ -53,7 +53,7 @@ async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyn
                 log.error("refreshing the local replica failed: %s", exc)
         else:
             try:
-                await _probe(store)
+                await probe(store)
                 if await way_back(store):
                     last_refresh = -REFRESH_GAP
                     store.changed.set()
@@ -67,7 +67,7 @@ async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyn
             await asyncio.wait_for(stop.wait(), store.probe_every)
 
 
-async def _probe(store: FailoverStore) -> None:
+async def probe(store: FailoverStore) -> None:
     if not store.primary_open:
         await store.primary.open()
         store.primary_open = True
@@ -125,6 +125,11 @@ async def _local_updates(store: FailoverStore) -> list[tuple[str, str]]:
     return missing
 
 
+def _first_try(delivery: Delivery) -> bool:
+    """Delivered at its first attempt: its own fields say it all (no attempt is logged for it, here or there)."""
+    return delivery.state is DeliveryState.DELIVERED and delivery.attempts == 1
+
+
 async def _adopt_local_updates(store: FailoverStore) -> int:
     owner = f"failover-{new_id()}"
     adopted = 0
@@ -136,7 +141,7 @@ async def _adopt_local_updates(store: FailoverStore) -> int:
             DeliveryCopy(
                 delivery=d,
                 ordering=store.orderings.get(d.channel, Ordering.IN_ORDER),
-                attempts=tuple(await store.local.attempts(d.id)),
+                attempts=() if _first_try(d) else tuple(await store.local.attempts(d.id)),
             )
             for d in deliveries
         ]

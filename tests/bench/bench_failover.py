@@ -1,0 +1,106 @@
+"""The way back from a Redis outage: how long an instance takes, once Redis answers again, to hand Redis one
+update it accepted alone (1,000 webhook deliveries, every one delivered from its replica, each with its
+attempt), beside accepting the same update into Redis directly, in the same run.
+
+    .venv/bin/python -m tests.bench.bench_failover            # 10 interleaved rounds of each
+    .venv/bin/python -m tests.bench.bench_failover --quick    # 1 round, 100 deliveries
+
+One redis-server (persistent, so it can be stopped and started again on its port), started and stopped by
+PID; the failover store in this process. The way back is timed from the moment Redis answers to the store
+being shared again (watch.way_back: drain, held records, adoption); the baseline is RedisStore.accept of
+an update with the same plan. Prints the figures as JSON last."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.store import Outcome
+from broadcaster.store.failover import FailoverStore
+from broadcaster.store.failover.watch import probe, way_back
+from broadcaster.store.redis import RedisStore
+from tests.support.journal import planned, post
+from tests.support.redis import RedisServer
+
+
+async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
+    server.flush()
+    plan = planned(*(f"t{n}" for n in range(targets)))
+    direct = RedisStore(server.url)
+    await direct.open()
+    try:
+        started = time.perf_counter()
+        await post(direct, plan)
+        accept = time.perf_counter() - started
+    finally:
+        await direct.close()
+
+    store = FailoverStore(
+        RedisStore(server.url, socket_timeout=2),
+        Path(tempfile.mkdtemp(prefix="bench-failover-")),
+        orderings={"scripted": Ordering.IN_ORDER},
+        publish_targets=(),
+        refresh_every=3600,
+    )
+    await store.open()
+    try:
+        server.stop()
+        accepted = await post(store, plan)
+        claimed = await store.claim(
+            "scripted", ordering=Ordering.IN_ORDER, owner="bench", limit=targets, now=time.time(), lease=600
+        )
+        now = time.time()
+        outcomes = [Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now) for c in claimed.claimed]
+        await store.finish("bench", outcomes)
+        assert len(outcomes) == targets, len(outcomes)
+        server.start(again=True)
+        started = time.perf_counter()
+        for _ in range(50):  # as the watch loop does: the first probe may meet the connection Redis closed
+            try:
+                await probe(store)
+                break
+            except StoreUnreachable:
+                continue
+        assert await way_back(store)
+        back = time.perf_counter() - started
+        delivered = await store.primary.deliveries(update_id=accepted.update.id)
+        assert sum(d.state is DeliveryState.DELIVERED for d in delivered) == targets
+    finally:
+        await store.close()
+    return accept, back
+
+
+async def main(rounds: int, targets: int) -> dict[str, object]:
+    server = RedisServer(persistent=True).start()
+    accepts, backs = [], []
+    try:
+        for _ in range(rounds):
+            accept, back = await one_round(server, targets)
+            accepts.append(accept)
+            backs.append(back)
+    finally:
+        server.close()
+    figures = {
+        "targets": targets,
+        "rounds": rounds,
+        "accept_ms_median": round(statistics.median(accepts) * 1000, 1),
+        "way_back_ms_median": round(statistics.median(backs) * 1000, 1),
+        "way_back_vs_accept": round(statistics.median(b / a for a, b in zip(accepts, backs, strict=True)), 2),
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 100 deliveries")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    rounds, targets = (1, 100) if args.quick else (args.rounds, 1000)
+    print(json.dumps(asyncio.run(main(rounds, targets))))
