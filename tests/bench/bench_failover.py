@@ -87,7 +87,7 @@ async def main(rounds: int, targets: int) -> dict[str, object]:
             backs.append(back)
     finally:
         server.close()
-    figures = {
+    figures: dict[str, object] = {
         "targets": targets,
         "rounds": rounds,
         "accept_ms_median": round(statistics.median(accepts) * 1000, 1),
