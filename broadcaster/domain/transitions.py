@@ -185,7 +185,7 @@ def adopt_update(update: Update, incident_after: Incident, current: Incident | N
     adopted = dataclasses.replace(update, seq=seq)
     if current is None:
         return dataclasses.replace(incident_after, update_count=seq), adopted
-    if current.updated_at > update.created_at:
+    if is_behind(update, current):
         return dataclasses.replace(current, update_count=seq), adopted
     components = dict(current.components) | {change.name: change.new for change in update.components}
     final = update.status.is_final
@@ -204,3 +204,8 @@ def adopt_update(update: Update, incident_after: Incident, current: Incident | N
         update_count=seq,
     )
     return after, adopted
+
+
+def is_behind(update: Update, current: Incident | None) -> bool:
+    """The incident moved on after `update` was written (adopt_update): its latest word is newer."""
+    return current is not None and current.updated_at > update.created_at

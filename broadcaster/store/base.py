@@ -147,6 +147,8 @@ class DeliveryCopy:
     delivery: Delivery
     ordering: Ordering
     attempts: tuple[Attempt, ...]
+    progress: Mapping[str, str] = field(default_factory=dict)
+    """What its attempts saved (save_progress): a retry in the other journal resumes from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class UpdateCopy:
     incident: Incident
     update: Update
     deliveries: tuple[DeliveryCopy, ...]
+    idempotency_key: str | None = None
+    request_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +253,7 @@ class Store(ABC):
         """Journal an update accepted into another journal, keeping its ids, and record what was done with its
         deliveries there, in one step (so none is handed out again); False when it is here already. The
         incident takes it as transitions.adopt_update says. Raises StoreError where the backend cannot."""
-        raise StoreError(f"the journal at {self.url} cannot adopt updates journaled elsewhere")
+        raise StoreError(f"this journal ({type(self).__name__}) cannot adopt updates journaled elsewhere")
 
     @abstractmethod
     async def claim(

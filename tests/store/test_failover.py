@@ -36,7 +36,7 @@ def failover_on(server: RedisServer, data_dir: Path) -> FailoverStore:
     return FailoverStore(
         RedisStore(server.url, socket_timeout=2),
         data_dir,
-        orderings={"scripted": Ordering.IN_ORDER},
+        orderings={"scripted": Ordering.IN_ORDER, "latest": Ordering.LATEST_ONLY},
         publish_targets=(),
         refresh_every=60,
         probe_every=0.05,
@@ -59,9 +59,10 @@ async def shared(redis_alone: RedisServer) -> AsyncIterator[RedisStore]:
     await journal.close()
 
 
-async def back_again(store: FailoverStore, server: RedisServer) -> None:
-    """Start Redis again, and let the store's loop take everything back."""
-    server.start(again=True)
+async def back_again(store: FailoverStore, server: RedisServer, *, start: bool = True) -> None:
+    """Start Redis again (unless started already), and let the store's loop take everything back."""
+    if start:
+        server.start(again=True)
     woken, stop = asyncio.Event(), asyncio.Event()
     watching = asyncio.create_task(watch(store, on_work=woken.set, stop=stop))
     try:

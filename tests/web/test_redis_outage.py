@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from broadcaster.store.redis import RedisStore
 from tests.conftest import WriteConfig
 from tests.support.helpers import cli_env, eventually
 from tests.support.redis import RedisServer
@@ -204,3 +205,28 @@ async def degraded_gauge(session: aiohttp.ClientSession, instance: ServeProcess)
     found = re.search(r"^broadcaster_store_degraded (\S+)$", text, re.M)
     assert found, text[:500]
     return float(found.group(1))
+
+
+async def test_an_instance_started_while_redis_is_down_takes_updates_and_hands_them_over(
+    workdir: Path, write_config: WriteConfig, redis_alone: RedisServer, receiver: UpdateReceiver
+) -> None:
+    targets = "".join(
+        f'[[webhook.targets]]\nurl = "http://127.0.0.1:{receiver.port}/t/{n}"\nname = "t{n}"\n' for n in range(3)
+    )
+    write_config(
+        f'[store]\nurl = "{redis_alone.url}"\n[service]\nsweep_interval = 1\n'
+        f'[auth]\napi_tokens = {{ ops = "{TOKEN}" }}\n[mirror]\nenabled = false\n[webhook]\nenabled = true\n{targets}'
+    )
+    redis_alone.stop()
+    async with serve_processes(workdir, 1) as (instance,), aiohttp.ClientSession() as session:
+        opened = await post(session, instance.base, {"title": "DNS down", "status": "investigating", "message": "x"})
+        await eventually(lambda: _true(receiver.reached(opened["update_id"]) == 3), within=30, every=0.05)
+        redis_alone.start(again=True)
+        await eventually(partial(_not_degraded, session, instance), within=30, every=0.2)
+    shared = RedisStore(redis_alone.url)
+    await shared.open()
+    try:
+        ledger = await shared.deliveries(update_id=opened["update_id"])
+    finally:
+        await shared.close()
+    assert sorted(d.state.value for d in ledger) == ["delivered"] * 3

@@ -40,10 +40,6 @@ def revoke(session_id: str, *, until: float) -> Record:
     return {"kind": "revoke", "session_id": session_id, "until": until}
 
 
-def redeem(purpose: str, nonce: str, *, now: float, until: float) -> Record:
-    return {"kind": "redeem", "purpose": purpose, "nonce": nonce, "now": now, "until": until}
-
-
 async def write(store: Store, record: Record) -> None:
     """Write a held record to `store` (the shared journal). An outcome whose lease ran out there meanwhile
     is not recorded (another instance may be attempting that delivery now): said in the log."""
@@ -69,8 +65,6 @@ async def write(store: Store, record: Record) -> None:
         )
     elif kind == "revoke":
         await store.revoke_session(record["session_id"], until=record["until"])
-    elif kind == "redeem":
-        await store.redeem_once(record["purpose"], record["nonce"], now=record["now"], until=record["until"])
     else:
         log.error("a held record of an unknown kind %r was dropped", kind)
 

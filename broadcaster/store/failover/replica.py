@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -92,6 +92,34 @@ class Replica:
                 "SELECT incident_id, id FROM updates WHERE created_at >= ? ORDER BY created_at, seq", (since,)
             ).fetchall()
         )
+
+    async def progress(self, delivery_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """What the attempts of these deliveries saved, by delivery (those with none left out)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+            found: dict[str, dict[str, str]] = {}
+            for start in range(0, len(delivery_ids), 500):
+                chunk = delivery_ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                query = f"SELECT delivery_id, key, note FROM progress WHERE delivery_id IN ({marks})"
+                rows = conn.execute(query, chunk)
+                for delivery_id, key, note in rows:
+                    found.setdefault(delivery_id, {})[key] = note
+            return found
+
+        return await self._run(read)
+
+    async def request_of(self, update_id: str) -> tuple[str | None, str | None]:
+        """The idempotency key and request digest an update was accepted with here (None, None without)."""
+        # The key is the update's own, or (for a request answered with an update accepted before) a later one's.
+        row = await self._run(
+            lambda conn: conn.execute(
+                "SELECT coalesce(u.idempotency_key, (SELECT key FROM idempotency_keys WHERE update_id = u.id)), "
+                "u.request_digest FROM updates u WHERE u.id = ?",
+                (update_id,),
+            ).fetchone()
+        )
+        return (row[0], row[1]) if row else (None, None)
 
     async def in_flight(self) -> int:
         """Attempts running from the replica now."""

@@ -21,31 +21,27 @@ import enum
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from broadcaster.domain.errors import StoreUnreachable
-from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
-from broadcaster.domain.statuspage import IncidentSummary
-from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
-from broadcaster.domain.uptime import ComponentUpdate
+from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     Accepted,
-    Attempt,
     ClaimResult,
     Delivery,
     Handoff,
-    LaneControl,
     Outcome,
     PlannedDelivery,
     Standing,
     Store,
 )
 from broadcaster.store.failover import held
+from broadcaster.store.failover.delegated import Delegated
 from broadcaster.store.failover.replica import Replica, claim_replica
 from broadcaster.store.sqlite import SqliteStore
 
@@ -62,7 +58,7 @@ class Mode(enum.Enum):
     claimed."""
 
 
-class FailoverStore(Store):
+class FailoverStore(Delegated):
     shared_by_instances: ClassVar[bool] = True
 
     def __init__(
@@ -92,6 +88,7 @@ class FailoverStore(Store):
         self.since: float | None = None
         self.reason = ""
         self.held_count = 0
+        self.local_leasing = 0
         self.local_ids: set[str] = set()
         """Deliveries leased from the replica: their outcomes are recorded there, whatever the mode."""
         self.local_writes = asyncio.Lock()
@@ -130,16 +127,27 @@ class FailoverStore(Store):
             self._lock = None
 
     async def went_down(self, exc: StoreUnreachable, *, since: float | None = None) -> None:
-        """The shared journal is out of reach: from now on the replica takes the work."""
-        if self.mode is not Mode.SHARED:
+        """The shared journal is out of reach: from now on the replica takes the work. The mark is durable
+        before the mode changes (under the lock every local write takes), so a refresh never replaces a
+        replica that holds work of its own, and a restart finds the work to take back."""
+        async with self.local_writes:
             if self.mode is Mode.RETURNING:
                 self.mode = Mode.DEGRADED
-            return
-        self.mode = Mode.DEGRADED
-        self.since = since if since is not None else self.clock()
-        self.reason = str(exc)
-        await self.replica.mark_degraded(since=self.since, reason=self.reason)
+            if self.mode is not Mode.SHARED:
+                return
+            since = since if since is not None else self.clock()
+            await self.replica.mark_degraded(since=since, reason=str(exc))
+            self.mode, self.since, self.reason = Mode.DEGRADED, since, str(exc)
         log.warning("running degraded on the local replica %s: %s", self.local.path, exc)
+
+    @contextlib.contextmanager
+    def leasing(self) -> Iterator[None]:
+        """Around a call that may lease from the replica: the way back waits until none is running."""
+        self.local_leasing += 1
+        try:
+            yield
+        finally:
+            self.local_leasing -= 1
 
     def standing(self) -> Standing:
         if self.mode is Mode.SHARED:
@@ -159,7 +167,7 @@ class FailoverStore(Store):
     async def reachable(self) -> None:
         await self.primary.reachable()
 
-    async def _either(self, call: Callable[[Store], Awaitable[T]], *, hold: dict[str, Any] | None = None) -> T:
+    async def either(self, call: Callable[[Store], Awaitable[T]], *, hold: dict[str, Any] | None = None) -> T:
         """`call` on the shared journal while it answers, else on the replica (holding `hold`, a record of
         the call, to write it to the shared journal later)."""
         if self.mode is Mode.SHARED:
@@ -171,7 +179,7 @@ class FailoverStore(Store):
             await self.hold(hold)
         return await call(self.local)
 
-    async def _shared_only(self, call: Callable[[Store], Awaitable[T]], what: str) -> T:
+    async def shared_only(self, call: Callable[[Store], Awaitable[T]], what: str) -> T:
         if self.mode is Mode.SHARED:
             try:
                 return await call(self.primary)
@@ -195,27 +203,30 @@ class FailoverStore(Store):
         handoff: Handoff | None = None,
         same_within: float | None = None,
     ) -> Accepted:
-        def accept_into(store: Store) -> Awaitable[Accepted]:
+        def accept_into(store: Store, handing_off: Handoff | None) -> Awaitable[Accepted]:
             return store.accept(
                 draft,
                 plan,
                 now=now,
                 idempotency_key=idempotency_key,
                 request_digest=request_digest,
-                handoff=handoff,
+                handoff=handing_off,
                 same_within=same_within,
             )
 
         if self.mode is Mode.SHARED:
             try:
-                accepted = await accept_into(self.primary)
+                accepted = await accept_into(self.primary, handoff)
             except StoreUnreachable as exc:
                 await self.went_down(exc)
             else:
                 self.changed.set()
                 return accepted
         async with self.local_writes:
-            accepted = await accept_into(self.local)
+            # Returning, the update goes back to the shared journal with the rest, unleased: whoever claims it
+            # there sends it.
+            with self.leasing():
+                accepted = await accept_into(self.local, handoff if self.mode is Mode.DEGRADED else None)
         self.local_ids.update(claimed.delivery.id for claimed in accepted.handed_off)
         return accepted
 
@@ -233,16 +244,28 @@ class FailoverStore(Store):
             self.changed.set()
             on_work()
 
+        async def hear(stop: asyncio.Event) -> None:
+            """The shared journal's notices, begun once it answers (an instance may start in an outage)."""
+            while not stop.is_set():
+                try:
+                    async with self.primary.follow(
+                        on_work=work, on_controls=on_controls, on_holder_gone=on_holder_gone
+                    ):
+                        await stop.wait()
+                        return
+                except StoreUnreachable:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.probe_every)
+
         @contextlib.asynccontextmanager
         async def following() -> AsyncIterator[None]:
             stop = asyncio.Event()
-            watching = asyncio.create_task(watch(self, on_work=on_work, stop=stop))
+            chores = [asyncio.create_task(watch(self, on_work=on_work, stop=stop)), asyncio.create_task(hear(stop))]
             try:
-                async with self.primary.follow(on_work=work, on_controls=on_controls, on_holder_gone=on_holder_gone):
-                    yield
+                yield
             finally:
                 stop.set()
-                await watching
+                await asyncio.gather(*chores)
 
         return following()
 
@@ -292,7 +315,8 @@ class FailoverStore(Store):
         await self._hold_outcomes(owner, shared)
         if self.mode is Mode.RETURNING:
             return ClaimResult(claimed=[], expired=[], superseded=[])
-        result = await claim_from(self.local, ())
+        with self.leasing():
+            result = await claim_from(self.local, ())
         self.local_ids.update(claimed.delivery.id for claimed in result.claimed)
         return result
 
@@ -363,100 +387,8 @@ class FailoverStore(Store):
     async def requeue_failed(
         self, *, now: float, update_id: str | None = None, channel: str | None = None
     ) -> tuple[int, int]:
-        return await self._either(lambda s: s.requeue_failed(now=now, update_id=update_id, channel=channel))
-
-    # --- reading (from the replica while degraded)
-
-    async def incident(self, incident_id: str) -> Incident:
-        return await self._either(lambda s: s.incident(incident_id))
-
-    async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
-        return await self._either(lambda s: s.incidents(limit=limit, open_only=open_only))
-
-    async def history(self, incident_id: str) -> IncidentHistory:
-        return await self._either(lambda s: s.history(incident_id))
-
-    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
-        return await self._either(lambda s: s.site_history(recent=recent))
-
-    async def incident_summaries(self) -> list[IncidentSummary]:
-        return await self._either(lambda s: s.incident_summaries())
-
-    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
-        return await self._either(lambda s: s.component_updates(since=since))
-
-    async def update(self, update_id: str) -> Update:
-        return await self._either(lambda s: s.update(update_id))
-
-    async def deliveries(
-        self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
-    ) -> list[Delivery]:
-        return await self._either(
-            lambda s: s.deliveries(update_id=update_id, incident_id=incident_id, open_only=open_only)
+        # Only where they were recorded: the replica's copies of the shared journal's failed deliveries are
+        # not its own to send.
+        return await self.shared_only(
+            lambda s: s.requeue_failed(now=now, update_id=update_id, channel=channel), "requeueing failed deliveries"
         )
-
-    async def attempts(self, delivery_id: str) -> list[Attempt]:
-        return await self._either(lambda s: s.attempts(delivery_id))
-
-    async def backlog(self) -> dict[str, tuple[int, float]]:
-        return await self._either(lambda s: s.backlog())
-
-    async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
-        return await self._either(lambda s: s.overdue(now=now, limit=limit))
-
-    # --- suppressions, subscribers, manifests, controls, copies
-
-    async def suppress(self, entries: Mapping[str, str], *, source: str, now: float) -> int:
-        record = held.suppress(entries, source=source, now=now)
-        return await self._either(lambda s: s.suppress(entries, source=source, now=now), hold=record)
-
-    async def suppressed(self) -> frozenset[str]:
-        return await self._either(lambda s: s.suppressed())
-
-    async def is_suppressed(self, address: str) -> bool:
-        return await self._either(lambda s: s.is_suppressed(address))
-
-    async def unsuppress(self, address: str) -> bool:
-        return await self._shared_only(lambda s: s.unsuppress(address), "lifting a suppression")
-
-    async def save_subscribers(self, subscribers: Sequence[Subscriber]) -> int:
-        return await self._shared_only(lambda s: s.save_subscribers(subscribers), "a new subscription")
-
-    async def remove_subscriber(self, kind: SubscriberKind, address: str) -> bool:
-        return await self._shared_only(lambda s: s.remove_subscriber(kind, address), "removing a subscriber")
-
-    async def subscriber(self, kind: SubscriberKind, address: str) -> Subscriber | None:
-        return await self._either(lambda s: s.subscriber(kind, address))
-
-    async def subscribers(self, kind: SubscriberKind) -> list[Subscriber]:
-        return await self._either(lambda s: s.subscribers(kind))
-
-    async def publish_manifest(self, target: str) -> Mapping[str, str] | None:
-        return await self._either(lambda s: s.publish_manifest(target))
-
-    async def save_publish_manifest(self, target: str, manifest: Mapping[str, str]) -> None:
-        record = held.manifest(target, manifest)
-        await self._either(lambda s: s.save_publish_manifest(target, manifest), hold=record)
-
-    async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
-        record = held.pause(channel, target, paused=paused, reason=reason, now=now)
-        await self._either(lambda s: s.set_paused(channel, target, paused=paused, reason=reason, now=now), hold=record)
-
-    async def controls(self) -> list[LaneControl]:
-        return await self._either(lambda s: s.controls())
-
-    async def snapshot_to(self, path: Path) -> None:
-        await self._either(lambda s: s.snapshot_to(path))
-
-    # --- web sessions
-
-    async def revoke_session(self, session_id: str, *, until: float) -> None:
-        record = held.revoke(session_id, until=until)
-        await self._either(lambda s: s.revoke_session(session_id, until=until), hold=record)
-
-    async def session_revoked(self, session_id: str, *, now: float) -> bool:
-        return bool(await self._either(lambda s: s.session_revoked(session_id, now=now)))
-
-    async def redeem_once(self, purpose: str, nonce: str, *, now: float, until: float) -> bool:
-        record = held.redeem(purpose, nonce, now=now, until=until)
-        return bool(await self._either(lambda s: s.redeem_once(purpose, nonce, now=now, until=until), hold=record))

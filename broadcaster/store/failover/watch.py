@@ -51,6 +51,8 @@ async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyn
                 await store.went_down(exc)
             except StoreError as exc:
                 log.error("refreshing the local replica failed: %s", exc)
+            except Exception:  # a bug here must not end the loop: the store would never come back
+                log.exception("refreshing the local replica failed")
         else:
             try:
                 await probe(store)
@@ -61,8 +63,12 @@ async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyn
                     continue
             except StoreUnreachable as exc:
                 await store.went_down(exc)
-            except StoreError as exc:
-                log.error("taking work back to the shared journal failed (trying again): %s", exc)
+            except Exception as exc:  # sending goes on from the replica; the way back is tried again
+                if isinstance(exc, StoreError):
+                    log.error("taking work back to the shared journal failed (trying again): %s", exc)
+                else:
+                    log.exception("taking work back to the shared journal failed (trying again)")
+                store.mode = Mode.DEGRADED if store.mode is Mode.RETURNING else store.mode
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), store.probe_every)
 
@@ -84,14 +90,12 @@ async def refresh(store: FailoverStore) -> None:
 
 async def way_back(store: FailoverStore) -> bool:
     """Take back to the shared journal everything the replica holds; True once the store is shared again."""
+    # Held outcomes first: leases of the shared journal run out while the replica's attempts end.
+    records = await _write_held(store)
     await _drain(store)
-    records = adopted = 0
+    adopted = 0
     while True:
-        for n, record in await store.replica.held():
-            await held.write(store.primary, record)
-            await store.replica.drop_held(n)
-            store.held_count -= 1
-            records += 1
+        records += await _write_held(store)
         adopted += await _adopt_local_updates(store)
         async with store.local_writes:  # nothing accepted locally between this check and the switch
             if await store.replica.held() or await _local_updates(store):
@@ -103,11 +107,23 @@ async def way_back(store: FailoverStore) -> bool:
         return True
 
 
+async def _write_held(store: FailoverStore) -> int:
+    written = 0
+    for n, record in await store.replica.held():
+        await held.write(store.primary, record)
+        await store.replica.drop_held(n)
+        store.held_count -= 1
+        written += 1
+    return written
+
+
 async def _drain(store: FailoverStore) -> None:
+    """Until nothing is leased from the replica, nor being leased (a claim or an accept's handoff that began
+    before the shared journal answered), for at most DRAIN_FOR."""
     loop = asyncio.get_running_loop()
     until = loop.time() + DRAIN_FOR
     while loop.time() < until:
-        if not await store.replica.in_flight():
+        if not store.local_leasing and not await store.replica.in_flight():
             return
         await asyncio.sleep(0.1)  # attempts end in their lanes, which tell nothing here: a short, bounded poll
 
@@ -134,21 +150,33 @@ async def _adopt_local_updates(store: FailoverStore) -> int:
     owner = f"failover-{new_id()}"
     adopted = 0
     for incident_id, update_id in await _local_updates(store):
-        history = await store.local.history(incident_id)
-        position = next(i for i, u in enumerate(history.updates) if u.id == update_id)
-        deliveries = await store.local.deliveries(update_id=update_id)
-        copies = [
-            DeliveryCopy(
-                delivery=d,
-                ordering=store.orderings.get(d.channel, Ordering.IN_ORDER),
-                attempts=() if _first_try(d) else tuple(await store.local.attempts(d.id)),
-            )
-            for d in deliveries
-        ]
-        copy = UpdateCopy(
-            incident=incidents_after(history)[position], update=history.updates[position], deliveries=tuple(copies)
-        )
+        copy = await _copy(store, incident_id, update_id)
         if await store.primary.adopt(copy, owner=owner, now=store.clock()):
             adopted += 1
         await store.replica.hand_over(update_id)
     return adopted
+
+
+async def _copy(store: FailoverStore, incident_id: str, update_id: str) -> UpdateCopy:
+    """The update as the replica holds it, with what adopting it needs."""
+    history = await store.local.history(incident_id)
+    position = next(i for i, u in enumerate(history.updates) if u.id == update_id)
+    deliveries = await store.local.deliveries(update_id=update_id)
+    progress = await store.replica.progress([d.id for d in deliveries])
+    copies = [
+        DeliveryCopy(
+            delivery=d,
+            ordering=store.orderings.get(d.channel, Ordering.IN_ORDER),
+            attempts=() if _first_try(d) else tuple(await store.local.attempts(d.id)),
+            progress=progress.get(d.id, {}),
+        )
+        for d in deliveries
+    ]
+    key, digest = await store.replica.request_of(update_id)
+    return UpdateCopy(
+        incident=incidents_after(history)[position],
+        update=history.updates[position],
+        deliveries=tuple(copies),
+        idempotency_key=key,
+        request_digest=digest,
+    )

@@ -5,48 +5,54 @@ what its deliveries went through is recorded in the same script that commits it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import random
+import time
 from typing import Final
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import incident_to_json
-from broadcaster.domain.transitions import adopt_update
-from broadcaster.domain.vocabulary import DeliveryState
+from broadcaster.domain.transitions import adopt_update, is_behind
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store.base import DeliveryCopy, PlannedDelivery, UpdateCopy
 from broadcaster.store.redis.accepting import ATTEMPTS, RETRY_PAUSE, commit_facts, planned_json
 from broadcaster.store.redis.connection import Link, optional_text
 from broadcaster.store.redis.records import incident_from_text, number, update_to_json
 
+log = logging.getLogger("broadcaster.failover")
+
 ADOPTED_CONTENT: Final = "adopted"
 """The content digest an adopted update is filed under: it was sent already, so no later request is ever
 answered with it as "the same update"."""
+SUPERSEDED_BEHIND: Final = "superseded: a newer update of the incident was journaled meanwhile"
 
 
 async def adopt(link: Link, copy: UpdateCopy, *, owner: str, now: float) -> bool:
     update = copy.update
+    key = await _free_key(link, copy)
     for _ in range(ATTEMPTS):
         stored = optional_text(await link.client.get(link.prefix + "incident:" + update.incident_id))
         current = None if stored is None else incident_from_text(stored)
         after, adopted = adopt_update(update, copy.incident, current)
+        behind = is_behind(update, current)
         stamp = update.created_at.timestamp()
-        identity = {"key": "", "request_digest": "", "content": ADOPTED_CONTENT}
-        facts = commit_facts(
-            after,
-            adopted,
-            stamp=stamp,
-            expected=current.update_count if current else 0,
-            identity=identity,
-            same_since="",
-        )
+        identity = {"key": key, "request_digest": copy.request_digest or "", "content": ADOPTED_CONTENT}
+        expected = current.update_count if current else 0
+        facts = commit_facts(after, adopted, stamp=stamp, expected=expected, identity=identity, same_since="")
         plan = [_planned(entry, stamp) for entry in copy.deliveries]
+        done = [_done(entry, stale=behind) for entry in copy.deliveries if _was_touched(entry, stale=behind)]
+        stored_update = update_to_json(
+            adopted, after, key=key or None, request_digest=copy.request_digest, content=ADOPTED_CONTENT
+        )
         reply = await link.run(
             link.scripts.adopt,
-            json.dumps(facts),
+            json.dumps(facts | {"behind": behind}),
             json.dumps(incident_to_json(after)),
-            update_to_json(adopted, after, key=None, request_digest=None, content=ADOPTED_CONTENT),
+            stored_update,
             json.dumps(planned_json([entry.delivery.id for entry in copy.deliveries], plan, stamp)),
-            json.dumps([_done(entry) for entry in copy.deliveries if _was_touched(entry)]),
+            json.dumps(done),
             owner,
             number(now),
         )
@@ -69,15 +75,43 @@ def _planned(entry: DeliveryCopy, stamp: float) -> PlannedDelivery:
     )
 
 
-def _was_touched(entry: DeliveryCopy) -> bool:
-    """Attempted, or ended without an attempt: what the journal must not hand out as new."""
-    return entry.delivery.attempts > 0 or entry.delivery.state is not DeliveryState.PENDING
+async def _free_key(link: Link, copy: UpdateCopy) -> str:
+    """The update's idempotency key, so that the same request sent again answers it; "" when the shared
+    journal answers another update with that key (the request reached both journals: both were sent)."""
+    if not copy.idempotency_key:
+        return ""
+    taken = optional_text(await link.client.hget(link.prefix + "idempotency:" + copy.idempotency_key, "update_id"))
+    if taken is None:
+        return copy.idempotency_key
+    log.warning(
+        "update %s, accepted while the shared journal was out of reach, has the idempotency key of update %s "
+        "there: the same request reached both, and both were sent",
+        copy.update.id,
+        taken,
+    )
+    return ""
 
 
-def _done(entry: DeliveryCopy) -> dict[str, object]:
+def _stale(entry: DeliveryCopy, stale: bool) -> bool:
+    """A latest-only delivery not sent yet of an update older than the incident's latest: never to go out."""
+    d = entry.delivery
+    return stale and entry.ordering is Ordering.LATEST_ONLY and d.state is DeliveryState.PENDING
+
+
+def _was_touched(entry: DeliveryCopy, *, stale: bool) -> bool:
+    """Attempted, ended without an attempt, or stale: what the journal must not hand out as new."""
+    d = entry.delivery
+    return d.attempts > 0 or d.state is not DeliveryState.PENDING or _stale(entry, stale)
+
+
+def _done(entry: DeliveryCopy, *, stale: bool) -> dict[str, object]:
     """What lua_adopt.ADOPT records of one delivery. An attempt in flight where it was journaled is recorded
     as pending for a retry now: the journal it comes from was drained of attempts before adopting."""
     d = entry.delivery
+    if _stale(entry, stale):
+        d = dataclasses.replace(
+            d, state=DeliveryState.SUPERSEDED, last_error=SUPERSEDED_BEHIND, finished_at=time.time()
+        )
     final_attempt = [a for a in entry.attempts if a.number == d.attempts and a.outcome != "interrupted"]
     last = final_attempt[-1] if final_attempt else None
     state = DeliveryState.PENDING if d.state is DeliveryState.IN_FLIGHT else d.state
@@ -92,6 +126,7 @@ def _done(entry: DeliveryCopy) -> dict[str, object]:
         "last_error": d.last_error,
         "detail": d.detail,
         "external_id": d.external_id,
+        "progress": [text for pair in entry.progress.items() for text in pair],
         "log": [
             [
                 str(a.number),

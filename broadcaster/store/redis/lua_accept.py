@@ -122,11 +122,12 @@ local function commit(m, incident_json, update_json, plan, handoff_json)
   end
 
   -- Latest-only plans supersede what is still queued of the incident for their target (not what is in
-  -- flight: it may be going out right now; if it comes back, a claim supersedes it then).
+  -- flight: it may be going out right now; if it comes back, a claim supersedes it then). An adopted update
+  -- older than the incident's latest (m.behind) supersedes nothing: what is queued is newer than it.
   local superseded = {}
   for _, entry in ipairs(entries) do
     local group = groups[entry[1]]
-    if group[2] == 'latest_only' then
+    if group[2] == 'latest_only' and not m.behind then
       local queue = queue_key(queue_name('latest_only', group[1], m.incident_id, entry[3]))
       for _, id in ipairs(redis.call('LRANGE', queue, 0, -1)) do
         local d = facts(id)

@@ -18,7 +18,7 @@ ADOPT: Final = (
 -- ARGV: 2 facts, 3 the incident's JSON, 4 the update's JSON, 5 the plan (as commit takes them), 6 what was
 -- done (JSON list of {id, state, attempts, started_at (of the last attempt), not_before, finished_at,
 -- last_error, detail, external_id or null, log: earlier attempts as [number, started_at, finished_at,
--- outcome, error]}), 7 the adopting owner, 8 now.
+-- outcome, error], progress: key, note, key, note...}), 7 the adopting owner, 8 now.
 -- Returns 'known' when the update is in the journal already, 'retry' as commit does, else 'adopted'.
 local m = cjson.decode(ARGV[2])
 if redis.call('EXISTS', P .. 'update:' .. m.update_id) == 1 then return 'known' end
@@ -29,6 +29,15 @@ local outcomes = {}
 for _, done in ipairs(cjson.decode(ARGV[6])) do
   local d = facts(done.id)
   for _, entry in ipairs(done.log) do log_attempt(done.id, entry[1], entry[2], entry[3], entry[4], entry[5]) end
+  if #done.progress > 0 then -- what its attempts got through (the addresses mailed): a retry skips it
+    local entries = done.progress
+    for start = 1, #entries, 1000 do
+      redis.call('HSET', P .. 'progress:' .. done.id, unpack(entries, start, math.min(start + 999, #entries)))
+    end
+    redis.call('HSET', delivery_key(done.id), 'has_progress', '1')
+    redis.call('SADD', P .. 'with-progress', done.id)
+    d.has_progress = '1'
+  end
   if done.attempts == '0' then
     conclude(d, done.state, done.finished_at, done.last_error) -- superseded or expired before any attempt
   else

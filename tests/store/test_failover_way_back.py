@@ -1,0 +1,114 @@
+"""The way back from a Redis outage, case by case (tests/store/test_failover.py has the whole path): what was
+accepted while Redis answered again, latest-only updates that crossed, saved progress, idempotency keys, and
+what the replica must not answer for Redis."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.store import Handoff, Outcome
+from broadcaster.store.failover import FailoverStore
+from broadcaster.store.failover.watch import probe, refresh
+from broadcaster.store.redis import RedisStore
+from tests.store.test_failover import back_again, redis_alone, shared, store
+from tests.support.journal import claim, planned, post
+from tests.support.redis import RedisServer
+
+__all__ = ["redis_alone", "shared", "store"]  # the fixtures, shared with test_failover
+
+
+async def test_an_update_accepted_while_returning_is_left_to_redis_unleased(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    redis_alone.stop()
+    await post(store, planned("a"))  # degraded now
+    redis_alone.start(again=True)
+    for _ in range(50):  # the first probe may meet the connection Redis closed
+        try:
+            await probe(store)
+            break
+        except StoreUnreachable:
+            continue
+    handoff = Handoff(owner="lane-1", lease_until=time.time() + 60, room={"scripted": 10})
+    late = await post(store, planned("b"), handoff=handoff)
+    assert late.handed_off == ()  # not leased here: it goes back to Redis with the rest
+    await back_again(store, redis_alone, start=False)
+    await shared.open()
+    assert late.deliveries[0].id in await claim(shared, "other")
+    assert await store.local.deliveries(open_only=True) == []  # nothing left for the replica to send
+
+
+async def test_an_older_update_adopted_never_supersedes_a_newer_one_queued_in_redis(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    opened = await post(store, planned("x", ordering=Ordering.LATEST_ONLY))
+    await refresh(store)
+    redis_alone.stop()
+    older = await post(
+        store, planned("x", ordering=Ordering.LATEST_ONLY), incident_id=opened.incident.id, status="identified"
+    )
+    redis_alone.start(again=True)
+    await shared.open()
+    newer = await post(
+        shared,
+        planned("x", ordering=Ordering.LATEST_ONLY),
+        incident_id=opened.incident.id,
+        status="monitoring",
+        at=datetime.now(UTC) + timedelta(seconds=1),
+    )
+    await back_again(store, redis_alone, start=False)
+    [newer_x] = await shared.deliveries(update_id=newer.update.id)
+    [older_x] = await shared.deliveries(update_id=older.update.id)
+    assert newer_x.state is DeliveryState.PENDING
+    assert older_x.state is DeliveryState.SUPERSEDED  # never to go out after the newer word
+    history = await shared.history(opened.incident.id)
+    assert history.incident.status.value == "monitoring"
+    assert [u.id for u in history.updates] == [opened.update.id, newer.update.id, older.update.id]
+
+
+async def test_what_an_attempt_saved_goes_back_with_its_delivery(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    redis_alone.stop()
+    accepted = await post(store, planned("list"))
+    [leased] = await claim(store, "lane-1")
+    await store.save_progress("lane-1", leased, {"a@example.com": "", "b@example.com": ""})
+    now = time.time()
+    await store.finish("lane-1", [Outcome(leased, DeliveryState.PENDING, 1, now, now, not_before=now, error="421")])
+    await back_again(store, redis_alone)
+    await shared.open()
+    result = await shared.claim(
+        "scripted", ordering=Ordering.IN_ORDER, owner="other", limit=5, now=time.time() + 1, lease=60
+    )
+    [resumed] = result.claimed
+    assert resumed.delivery.id == accepted.deliveries[0].id and resumed.delivery.attempts == 2
+    assert dict(resumed.progress) == {"a@example.com": "", "b@example.com": ""}
+
+
+async def test_an_idempotency_key_used_in_the_outage_answers_the_same_update_after_it(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    redis_alone.stop()
+    first = await post(store, planned("a"), key="deploy-42", digest="sha-1")
+    await back_again(store, redis_alone)
+    await shared.open()
+    again = await post(shared, planned("a"), key="deploy-42", digest="sha-1")
+    assert again.duplicate and again.update.id == first.update.id
+
+
+async def test_the_replica_never_answers_for_redis_on_requeues_logouts_or_login_links(
+    store: FailoverStore, redis_alone: RedisServer
+) -> None:
+    redis_alone.stop()
+    await post(store, planned("a"))
+    with pytest.raises(StoreUnreachable, match="requeueing failed deliveries waits"):
+        await store.requeue_failed(now=time.time())
+    with pytest.raises(StoreUnreachable, match="checking a logout waits"):
+        await store.session_revoked("session-1", now=time.time())
+    with pytest.raises(StoreUnreachable, match="signing in with a login link waits"):
+        await store.redeem_once("login-link", "nonce-1", now=time.time(), until=time.time() + 60)
