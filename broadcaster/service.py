@@ -29,6 +29,8 @@ from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
 _DAY = 86_400
+OUTAGE_CHECK = 1.0
+"""Seconds between looks at whether this instance came back from running degraded."""
 
 
 async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event | None = None) -> int:
@@ -76,6 +78,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
             ]
             if "mirror" in runtime.active_channels():
                 chores.append(asyncio.create_task(render_each_day(runtime)))
+                chores.append(asyncio.create_task(render_after_outages(runtime)))
             if ready is not None:
                 ready.set()
             try:
@@ -132,20 +135,35 @@ async def render_each_day(runtime: Runtime) -> None:
     renders again (writing only what changed: the index and uptime.json)."""
     while True:
         await asyncio.sleep(_DAY - runtime.clock() % _DAY + 1)
-        mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
-        try:
-            paused = await paused_mirror_targets(runtime)
-            results = await mirror.render_all(paused=paused) if isinstance(mirror, Rebuilds) else []
-        except StoreError as exc:
-            results = [CheckResult("journal", False, str(exc))]
-        except Exception:  # a bug in one day's render must not end the renders of the days after
-            log.exception("the daily render of the status site failed")
-            results = []
-        finally:
-            await mirror.aclose()
-        for result in results:
-            if not result.ok:
-                log.error("the daily render of the status site failed in %s: %s", result.target, result.detail)
+        await render_site(runtime, why="the daily render")
+
+
+async def render_after_outages(runtime: Runtime) -> None:
+    """Once an instance that ran degraded is back on the shared journal, the mirror renders again from it: what
+    this instance published meanwhile came from its replica, which lacked what other instances posted."""
+    degraded = runtime.store.standing().degraded
+    while True:
+        await asyncio.sleep(OUTAGE_CHECK)
+        was, degraded = degraded, runtime.store.standing().degraded
+        if was and not degraded:
+            await render_site(runtime, why="the render after the shared journal came back")
+
+
+async def render_site(runtime: Runtime, *, why: str) -> None:
+    mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
+    try:
+        paused = await paused_mirror_targets(runtime)
+        results = await mirror.render_all(paused=paused) if isinstance(mirror, Rebuilds) else []
+    except StoreError as exc:
+        results = [CheckResult("journal", False, str(exc))]
+    except Exception:  # a bug in one render must not end the renders after it
+        log.exception("%s of the status site failed", why)
+        results = []
+    finally:
+        await mirror.aclose()
+    for result in results:
+        if not result.ok:
+            log.error("%s of the status site failed in %s: %s", why, result.target, result.detail)
 
 
 async def _take_back(runtime: Runtime, dispatcher: Dispatcher) -> None:

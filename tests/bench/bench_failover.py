@@ -8,7 +8,9 @@ attempt), beside accepting the same update into Redis directly, in the same run.
 One redis-server (persistent, so it can be stopped and started again on its port), started and stopped by
 PID; the failover store in this process. The way back is timed from the moment Redis answers to the store
 being shared again (watch.way_back: drain, held records, adoption); the baseline is RedisStore.accept of
-an update with the same plan. Prints the figures as JSON last."""
+an update with the same plan. Then the replica's refresh (what an instance does a few seconds after each
+change while Redis answers) on a journal of 1,000 incidents, beside one read of the whole site history (what
+every mirror render reads). Prints the figures as JSON last."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Outcome
 from broadcaster.store.failover import FailoverStore
-from broadcaster.store.failover.watch import probe, way_back
+from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
 from tests.support.journal import planned, post
 from tests.support.redis import RedisServer
@@ -77,7 +79,38 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
     return accept, back
 
 
-async def main(rounds: int, targets: int) -> dict[str, object]:
+async def refresh_cost(server: RedisServer, incidents: int, repeats: int) -> tuple[float, float]:
+    """A replica refresh of a journal of `incidents` (three updates each, one delivery per update, every
+    other incident resolved), beside one read of the whole site history (what every mirror render does)."""
+    server.flush()
+    store = FailoverStore(
+        RedisStore(server.url),
+        Path(tempfile.mkdtemp(prefix="bench-failover-")),
+        orderings={"scripted": Ordering.IN_ORDER},
+        publish_targets=(),
+        refresh_every=3600,
+    )
+    await store.open()
+    try:
+        for n in range(incidents):
+            opened = await post(store.primary, planned("t"), title=f"Incident {n}")
+            await post(store.primary, planned("t"), incident_id=opened.incident.id, status="identified")
+            final = "resolved" if n % 2 else "monitoring"
+            await post(store.primary, planned("t"), incident_id=opened.incident.id, status=final)
+        refreshes, reads = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await refresh(store)
+            refreshes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await store.primary.site_history(recent=None)
+            reads.append(time.perf_counter() - started)
+    finally:
+        await store.close()
+    return statistics.median(refreshes), statistics.median(reads)
+
+
+async def main(rounds: int, targets: int, incidents: int) -> dict[str, object]:
     server = RedisServer(persistent=True).start()
     accepts, backs = [], []
     try:
@@ -85,6 +118,7 @@ async def main(rounds: int, targets: int) -> dict[str, object]:
             accept, back = await one_round(server, targets)
             accepts.append(accept)
             backs.append(back)
+        refresh_s, read_s = await refresh_cost(server, incidents, repeats=max(rounds, 3))
     finally:
         server.close()
     figures: dict[str, object] = {
@@ -93,6 +127,10 @@ async def main(rounds: int, targets: int) -> dict[str, object]:
         "accept_ms_median": round(statistics.median(accepts) * 1000, 1),
         "way_back_ms_median": round(statistics.median(backs) * 1000, 1),
         "way_back_vs_accept": round(statistics.median(b / a for a, b in zip(accepts, backs, strict=True)), 2),
+        "incidents": incidents,
+        "refresh_ms_median": round(refresh_s * 1000, 1),
+        "site_history_ms_median": round(read_s * 1000, 1),
+        "refresh_vs_site_history": round(refresh_s / read_s, 2),
     }
     return figures
 
@@ -102,5 +140,5 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="1 round of 100 deliveries")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    rounds, targets = (1, 100) if args.quick else (args.rounds, 1000)
-    print(json.dumps(asyncio.run(main(rounds, targets))))
+    rounds, targets, incidents = (1, 100, 30) if args.quick else (args.rounds, 1000, 1000)
+    print(json.dumps(asyncio.run(main(rounds, targets, incidents))))

@@ -16,7 +16,8 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import IncidentHistory, UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.runtime import Runtime
-from broadcaster.service import render_each_day
+from broadcaster.service import render_after_outages, render_each_day
+from broadcaster.store import Standing
 from channels.base import ChannelContext
 from channels.mirror import MirrorChannel
 from tests.mirror.helpers import journal_scenario, render
@@ -171,3 +172,27 @@ async def test_serve_renders_the_site_again_after_midnight_utc(runtime: Runtime)
             await task
     assert json.loads((site / "uptime.json").read_text())["date"] == midnight.date().isoformat()
     assert (site / "history.html").exists()
+
+
+async def test_serve_renders_the_site_again_once_back_from_running_degraded(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a degraded instance published came from its replica: once the store is shared again, the whole
+    site is rendered from it. (The store's standing is scripted here; tests/web/test_redis_outage.py runs the
+    real outage.)"""
+    await journal_scenario(runtime)
+    site = Path(str(runtime.settings.mirror.directories[0]))
+    standings = iter([Standing(degraded=True), Standing(degraded=True)])
+    monkeypatch.setattr(runtime.store, "standing", lambda: next(standings, Standing()))
+    monkeypatch.setattr("broadcaster.service.OUTAGE_CHECK", 0.01)
+    task = asyncio.create_task(render_after_outages(runtime))
+    try:
+        for _ in range(200):  # at most 10 s
+            if (site / "history.html").exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert (site / "history.html").exists() and (site / "uptime.json").exists()
