@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from broadcaster.domain.errors import InputError, StoreError
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.store import Accepted, Handoff, PlannedDelivery, Store, open_store
+from broadcaster.store.base import accept_update
 from broadcaster.store.owners import new_owner, owner_is_dead
 from channels.registry import ChannelRegistry, default_registry
 from config import CHANNEL_NAMES, ConfigError, Settings
@@ -69,7 +70,8 @@ class Runtime:
         """Journal an update and plan its deliveries; durable when this returns. Dispatcher.submit is the
         same with its lanes taking the deliveries at once."""
         plan = self.plan(draft.channels)
-        return await self.store.accept(
+        return await accept_update(
+            self.store,
             draft,
             plan,
             now=datetime.fromtimestamp(self.clock(), UTC),

@@ -22,7 +22,7 @@ from broadcaster.lanes.attempt import FailureKind, RunningAttempt, classify, hea
 from broadcaster.lanes.events import EVENT_OF_STATE, EventKind, LaneEvent, LaneStatus, Observer, event_of, observing
 from broadcaster.lanes.pauses import Pauses
 from broadcaster.retry import Breakers, after_transient_failure
-from broadcaster.store.base import Claimed, Outcome, Store
+from broadcaster.store.base import Claimed, Outcome, Store, finish_and_claim
 from channels.base import Channel
 from config.settings import LanePolicy
 
@@ -214,7 +214,9 @@ class Lane:
         batch, self._unrecorded, self._record_by = self._unrecorded, [], None
         room = self.policy.concurrency + self._prefetch - len(self._running) - len(self._ready)
         try:
-            result = await self._store.claim(
+            result = await finish_and_claim(
+                self._store,
+                [outcome for outcome, _ in batch],
                 self.name,
                 ordering=self.ordering,
                 owner=self._owner,
@@ -223,7 +225,6 @@ class Lane:
                 lease=self.lease,
                 skip_targets=self._breakers.blocked(now) | self._pauses.targets,
                 sweep=housekeeping,
-                record=[outcome for outcome, _ in batch],
                 updates=None if self._updates is None else frozenset(self._updates),
             )
         except BaseException:

@@ -1,4 +1,6 @@
-"""The journal interface every backend implements, and the records it hands out.
+"""The store contract every backend implements: what it records (Journal), how it hands out work
+(WorkQueue), the capabilities a backend may add (BatchedClaims, HandsOff), and the calls that use them
+where they exist. The values it takes and gives are in store.values.
 
 All scheduling times are epoch seconds (floats); incident and update times are aware datetimes."""
 
@@ -8,237 +10,68 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
-from typing import ClassVar, Final
+from typing import ClassVar
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft
-from broadcaster.domain.records import record
 from broadcaster.domain.statuspage import IncidentSummary
 from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
 from broadcaster.domain.uptime import ComponentUpdate
-from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.domain.vocabulary import Ordering
+from broadcaster.store.values import (
+    NO_PROGRESS,
+    Accepted,
+    Attempt,
+    Claimed,
+    ClaimResult,
+    Delivery,
+    DeliveryCopy,
+    Handoff,
+    LaneControl,
+    Outcome,
+    PlannedDelivery,
+    Standing,
+    UpdateCopy,
+)
+
+__all__ = [
+    "NO_PROGRESS",
+    "Accepted",
+    "Attempt",
+    "BatchedClaims",
+    "ClaimResult",
+    "Claimed",
+    "Delivery",
+    "DeliveryCopy",
+    "Handoff",
+    "HandsOff",
+    "Journal",
+    "LaneControl",
+    "Outcome",
+    "PlannedDelivery",
+    "Standing",
+    "Store",
+    "UpdateCopy",
+    "WorkQueue",
+    "accept_update",
+    "finish_and_claim",
+]
 
 
-@record
-class PlannedDelivery:
-    """A delivery to create when an update is accepted."""
-
-    channel: str
-    target: str
-    ordering: Ordering
-    max_attempts: int
-    ttl: float
-
-
-@record
-class Delivery:
-    """One update for one target of one channel, and where it stands."""
-
-    id: str
-    update_id: str
-    incident_id: str
-    update_seq: int
-    channel: str
-    target: str
-    state: DeliveryState
-    attempts: int
-    max_attempts: int
-    created_at: float
-    not_before: float
-    expires_at: float
-    finished_at: float | None
-    last_error: str
-    detail: str
-    external_id: str | None
-
-
-NO_PROGRESS: Final[Mapping[str, str]] = MappingProxyType({})
-"""The progress of a delivery that has saved none: one shared, read-only empty mapping."""
-
-
-@record
-class Claimed:
-    """A delivery leased to one worker, with everything its channel needs."""
-
-    delivery: Delivery
-    incident: Incident
-    history: tuple[Update, ...]
-    thread_parent: str | None
-    progress: Mapping[str, str]
-    """What earlier attempts saved through `save_progress`: key -> note ("" for a step that went through)."""
-
-    @property
-    def update(self) -> Update:
-        return self.history[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class Handoff:
-    """Leases that the accepting process's own lanes take in the transaction that accepts an update, so
-    its first attempts start at once instead of after a claim: each claim would lease again the rows just
-    written, one by one (for a 1,000-target fan-out, more journal work than accepting them).
-
-    `room` says how many deliveries each channel's lane can take now (channels not named take none);
-    `skip_targets`, which targets it must not be handed (behind an open breaker, say). Nothing paused in
-    the journal is handed off, nor a delivery whose target still has an earlier delivery open: it waits
-    its turn in the queue, as any claim would leave it."""
-
-    owner: str
-    lease_until: float
-    room: Mapping[str, int]
-    skip_targets: Mapping[str, Collection[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The result of accepting an update. `duplicate`: the update was accepted before and that one is
-    returned; nothing new was journaled. `handed_off`: the deliveries leased to the
-    accepting process's lanes (see Handoff), already in `deliveries` as in flight."""
-
-    incident: Incident
-    update: Update
-    deliveries: tuple[Delivery, ...]
-    superseded: tuple[Delivery, ...]
-    duplicate: bool = False
-    """The update was accepted before (the same idempotency key, or the same content within `same_within`)."""
-    handed_off: tuple[Claimed, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    claimed: list[Claimed]
-    expired: list[Delivery]
-    superseded: list[Delivery]
-
-
-@record
-class Outcome:
-    """How one attempt ended. `state` is DELIVERED, FAILED, EXPIRED, or PENDING for a retry at `not_before`."""
-
-    delivery_id: str
-    state: DeliveryState
-    attempt: int
-    started_at: float
-    finished_at: float
-    not_before: float | None = None
-    error: str = ""
-    detail: str = ""
-    external_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    delivery_id: str
-    number: int
-    started_at: float | None
-    finished_at: float
-    outcome: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryCopy:
-    """A delivery as another journal holds it, with what adopting it needs beside its fields."""
-
-    delivery: Delivery
-    ordering: Ordering
-    attempts: tuple[Attempt, ...]
-    progress: Mapping[str, str] = field(default_factory=dict)
-    """What its attempts saved (save_progress): a retry in the other journal resumes from it."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateCopy:
-    """An update journaled elsewhere (a fallback journal), for `Store.adopt`: the update with its ids, the
-    incident as it stood right after it there, and its deliveries as they stand there."""
-
-    incident: Incident
-    update: Update
-    deliveries: tuple[DeliveryCopy, ...]
-    idempotency_key: str | None = None
-    request_digest: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    """Whether a store runs on its own (a shared store out of reach, a fallback journal taking its place),
-    since when (epoch seconds), why, and how many updates and records wait to go back to the shared one."""
-
-    degraded: bool = False
-    since: float | None = None
-    reason: str = ""
-    waiting: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LaneControl:
-    """A pause on a whole channel (target "") or on one of its targets."""
-
-    channel: str
-    target: str
-    paused: bool
-    reason: str
-    updated_at: float
-
-
-class Store(ABC):
-    """The durable journal of incidents, updates and deliveries, shared by every process that uses it.
-
-    Deliveries are leased, never deleted on dequeue: `claim` marks them in flight for one owner until
-    `lease_until`; a crashed owner's leases are handed back by `recover`."""
+class Journal(ABC):
+    """What the store records: incidents and their updates, the delivery ledger and what the status site and
+    the ledger read of them, and the side records sending needs (suppressions, subscribers, publish
+    manifests, pauses, web sessions). Shared by every process that uses it."""
 
     url: str
-    shared_by_instances: ClassVar[bool] = False
-    """Instances on other hosts take work from this store too: a lane then takes from an update its process
-    accepts only what it can start soon (Handoff), leaving the rest of a fan-out to be claimed by any."""
 
     @abstractmethod
     async def open(self) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...
-
-    # --- writing updates
-
-    @abstractmethod
-    async def accept(
-        self,
-        draft: UpdateDraft,
-        plan: Sequence[PlannedDelivery],
-        *,
-        now: datetime,
-        idempotency_key: str | None = None,
-        request_digest: str | None = None,
-        handoff: Handoff | None = None,
-        same_within: float | None = None,
-    ) -> Accepted:
-        """Validate `draft` against the incident, journal the update and plan its deliveries in one
-        durable transaction; supersede older queued deliveries of LATEST_ONLY channels; lease what
-        `handoff` allows to its owner. Raises InputError (nothing journaled) when the update is not
-        acceptable. An `idempotency_key` seen before answers the update it made (Accepted.duplicate),
-        unless `request_digest` says the request differed from that one's: ConflictError. With
-        `same_within`, an update of the same content (domain.drafts.content_digest) accepted in the last
-        `same_within` seconds, through any intake, is answered the same way."""
-
-    # --- the delivery queue
-
-    def follow(
-        self,
-        *,
-        on_work: Callable[[], None],
-        on_controls: Callable[[], None],
-        on_holder_gone: Callable[[], None],
-    ) -> AbstractAsyncContextManager[None]:
-        """While inside, be told at once of what other processes do: `on_work` when they journal work this
-        process may take (an update, a requeue, leases handed back), `on_controls` when they pause or resume,
-        `on_holder_gone` when one that held leases is gone. A backend that cannot tell says nothing: the lanes
-        find new work and pauses at their next poll, and a dead holder's leases are taken back when they run
-        out."""
-        return contextlib.nullcontext()
 
     def standing(self) -> Standing:
         """Whether this store runs degraded (store.failover); a journal that is its only copy never does."""
@@ -255,63 +88,25 @@ class Store(ABC):
         incident takes it as transitions.adopt_update says. Raises StoreError where the backend cannot."""
         raise StoreError(f"this journal ({type(self).__name__}) cannot adopt updates journaled elsewhere")
 
+    # --- writing updates
+
     @abstractmethod
-    async def claim(
+    async def accept(
         self,
-        channel: str,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
         *,
-        ordering: Ordering,
-        owner: str,
-        limit: int,
-        now: float,
-        lease: float,
-        skip_targets: Collection[str] = (),
-        sweep: bool = True,
-        record: Sequence[Outcome] = (),
-        updates: Collection[str] | None = None,
-    ) -> ClaimResult:
-        """In one transaction: record `record` (as `finish` does), supersede what a newer update replaced
-        (LATEST_ONLY), expire what is past its TTL (when `sweep`), then lease up to `limit` due,
-        unexpired deliveries whose turn it is (nothing earlier still open for the same target, or for
-        the same target and incident when LATEST_ONLY).
-
-        `updates` limits the lease to those updates' deliveries and, for IN_ORDER channels, the earlier
-        deliveries that hold them back (open, to the same target): what a `send` needs to get its own
-        update out, and nothing else."""
-
-    @abstractmethod
-    async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
-        """Record attempts' outcomes; returns how many leases were still ours to record."""
-
-    @abstractmethod
-    async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
-        """Hand leases back to the queue, due at once, without counting their attempt (all of the owner's
-        leases when `delivery_ids` is None). With `interrupted` (why), the attempt had started: the ledger
-        logs it as interrupted, so every attempt made shows there."""
-
-    @abstractmethod
-    async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None: ...
-
-    @abstractmethod
-    async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
-        """Add `entries` (key -> value; "" marks a step that went through) to what a leased delivery has done;
-        saved for good when this returns (it survives the process being killed). Raises LeaseLost, saving
-        nothing, when `owner` no longer holds the lease. Progress is pruned once the delivery can no longer
-        be attempted (delivered, superseded, or past its time-to-live): entries with a value are kept."""
-
-    @abstractmethod
-    async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
-        """Return to the queue deliveries whose lease has run out or whose owner is known dead."""
-
-    @abstractmethod
-    async def expire_due(self, *, now: float) -> list[Delivery]:
-        """Record as expired every queued delivery past its TTL, whatever its lane is doing."""
-
-    @abstractmethod
-    async def requeue_failed(
-        self, *, now: float, update_id: str | None = None, channel: str | None = None
-    ) -> tuple[int, int]:
-        """Give failed deliveries a fresh set of attempts. Returns (requeued, too old to requeue)."""
+        now: datetime,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        same_within: float | None = None,
+    ) -> Accepted:
+        """Validate `draft` against the incident, journal the update and plan its deliveries in one
+        durable transaction; supersede older queued deliveries of LATEST_ONLY channels. Raises InputError
+        (nothing journaled) when the update is not acceptable. An `idempotency_key` seen before answers the
+        update it made (Accepted.duplicate), unless `request_digest` says the request differed from that
+        one's: ConflictError. With `same_within`, an update of the same content (domain.drafts.content_digest)
+        accepted in the last `same_within` seconds, through any intake, is answered the same way."""
 
     # --- reading
 
@@ -436,3 +231,248 @@ class Store(ABC):
         """True the first time (`purpose`, `nonce`) is redeemed on any instance (a single-use login link);
         False for every later try while `now` is before `until`. After `until` it is forgotten: what it
         redeems (a signed token) has expired by then."""
+
+
+class WorkQueue(ABC):
+    """How the store hands out work: deliveries are leased, never deleted on dequeue. `claim` marks them in
+    flight for one owner until `lease_until`, in order per target (IN_ORDER) or newest only (LATEST_ONLY),
+    superseding and expiring as it goes; an outcome ends a lease or sets a retry; a crashed owner's leases
+    are handed back by `recover`."""
+
+    shared_by_instances: ClassVar[bool] = False
+    """Instances on other hosts take work from this store too: a lane then takes from an update its process
+    accepts only what it can start soon (Handoff), leaving the rest of a fan-out to be claimed by any."""
+
+    def follow(
+        self,
+        *,
+        on_work: Callable[[], None],
+        on_controls: Callable[[], None],
+        on_holder_gone: Callable[[], None],
+    ) -> AbstractAsyncContextManager[None]:
+        """While inside, be told at once of what other processes do: `on_work` when they journal work this
+        process may take (an update, a requeue, leases handed back), `on_controls` when they pause or resume,
+        `on_holder_gone` when one that held leases is gone. A backend that cannot tell says nothing: the lanes
+        find new work and pauses at their next poll, and a dead holder's leases are taken back when they run
+        out."""
+        return contextlib.nullcontext()
+
+    @abstractmethod
+    async def claim(
+        self,
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+        updates: Collection[str] | None = None,
+    ) -> ClaimResult:
+        """In one transaction: supersede what a newer update replaced (LATEST_ONLY), expire what is past its
+        TTL, then lease up to `limit` due, unexpired deliveries whose turn it is (nothing earlier still open
+        for the same target, or for the same target and incident when LATEST_ONLY).
+
+        `updates` limits the lease to those updates' deliveries and, for IN_ORDER channels, the earlier
+        deliveries that hold them back (open, to the same target): what a `send` needs to get its own
+        update out, and nothing else."""
+
+    @abstractmethod
+    async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        """Record attempts' outcomes; returns how many leases were still ours to record."""
+
+    @abstractmethod
+    async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
+        """Hand leases back to the queue, due at once, without counting their attempt (all of the owner's
+        leases when `delivery_ids` is None). With `interrupted` (why), the attempt had started: the ledger
+        logs it as interrupted, so every attempt made shows there."""
+
+    @abstractmethod
+    async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None: ...
+
+    @abstractmethod
+    async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
+        """Add `entries` (key -> value; "" marks a step that went through) to what a leased delivery has done;
+        saved for good when this returns (it survives the process being killed). Raises LeaseLost, saving
+        nothing, when `owner` no longer holds the lease. Progress is pruned once the delivery can no longer
+        be attempted (delivered, superseded, or past its time-to-live): entries with a value are kept."""
+
+    @abstractmethod
+    async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
+        """Return to the queue deliveries whose lease has run out or whose owner is known dead."""
+
+    @abstractmethod
+    async def expire_due(self, *, now: float) -> list[Delivery]:
+        """Record as expired every queued delivery past its TTL, whatever its lane is doing."""
+
+    @abstractmethod
+    async def requeue_failed(
+        self, *, now: float, update_id: str | None = None, channel: str | None = None
+    ) -> tuple[int, int]:
+        """Give failed deliveries a fresh set of attempts. Returns (requeued, too old to requeue)."""
+
+
+class Store(Journal, WorkQueue):
+    """A journal backend: what it records and how it hands out work. Batching outcomes into claims
+    (BatchedClaims) and leasing at acceptance (HandsOff) are capabilities a backend may add; callers go
+    through `finish_and_claim` and `accept_update`, which fall back on the plain contract."""
+
+
+class BatchedClaims(ABC):
+    """A backend that records outcomes and claims in one transaction: a busy lane's outcomes cost one write
+    with its next claim instead of one each."""
+
+    @abstractmethod
+    async def finish_and_claim(
+        self,
+        outcomes: Sequence[Outcome],
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+        sweep: bool = True,
+        updates: Collection[str] | None = None,
+    ) -> ClaimResult:
+        """`finish(owner, outcomes)` and `claim(...)` in one transaction; without `sweep`, the claim leaves
+        expiring to a later one (the lane sweeps every few claims, not on each)."""
+
+    async def claim(
+        self,
+        channel: str,
+        *,
+        ordering: Ordering,
+        owner: str,
+        limit: int,
+        now: float,
+        lease: float,
+        skip_targets: Collection[str] = (),
+        updates: Collection[str] | None = None,
+    ) -> ClaimResult:
+        """WorkQueue.claim: this, with nothing to record."""
+        return await self.finish_and_claim(
+            (),
+            channel,
+            ordering=ordering,
+            owner=owner,
+            limit=limit,
+            now=now,
+            lease=lease,
+            skip_targets=skip_targets,
+            updates=updates,
+        )
+
+
+class HandsOff(ABC):
+    """A backend that leases deliveries to the accepting process in the transaction that accepts them (see
+    Handoff): a fan-out's first attempts start at once, without a claim re-reading the rows just written."""
+
+    @abstractmethod
+    async def accept_handing_off(
+        self,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
+        handoff: Handoff | None,
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        same_within: float | None = None,
+    ) -> Accepted:
+        """`accept`, leasing what `handoff` allows to its owner (Accepted.handed_off; nothing when None)."""
+
+    async def accept(
+        self,
+        draft: UpdateDraft,
+        plan: Sequence[PlannedDelivery],
+        *,
+        now: datetime,
+        idempotency_key: str | None = None,
+        request_digest: str | None = None,
+        same_within: float | None = None,
+    ) -> Accepted:
+        """Journal.accept: this, handing nothing off."""
+        return await self.accept_handing_off(
+            draft,
+            plan,
+            None,
+            now=now,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+            same_within=same_within,
+        )
+
+
+async def finish_and_claim(
+    store: Store,
+    outcomes: Sequence[Outcome],
+    channel: str,
+    *,
+    ordering: Ordering,
+    owner: str,
+    limit: int,
+    now: float,
+    lease: float,
+    skip_targets: Collection[str] = (),
+    sweep: bool = True,
+    updates: Collection[str] | None = None,
+) -> ClaimResult:
+    """Record `outcomes` and claim: in one step where the store batches (BatchedClaims), else finish, then
+    claim (which always sweeps)."""
+    if isinstance(store, BatchedClaims):
+        return await store.finish_and_claim(
+            outcomes,
+            channel,
+            ordering=ordering,
+            owner=owner,
+            limit=limit,
+            now=now,
+            lease=lease,
+            skip_targets=skip_targets,
+            sweep=sweep,
+            updates=updates,
+        )
+    if outcomes:
+        await store.finish(owner, outcomes)
+    return await store.claim(
+        channel,
+        ordering=ordering,
+        owner=owner,
+        limit=limit,
+        now=now,
+        lease=lease,
+        skip_targets=skip_targets,
+        updates=updates,
+    )
+
+
+async def accept_update(
+    store: Store,
+    draft: UpdateDraft,
+    plan: Sequence[PlannedDelivery],
+    *,
+    now: datetime,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
+    handoff: Handoff | None = None,
+    same_within: float | None = None,
+) -> Accepted:
+    """Accept an update, leasing what `handoff` allows where the store can (HandsOff); elsewhere the lanes
+    claim it all."""
+    if handoff is not None and isinstance(store, HandsOff):
+        return await store.accept_handing_off(
+            draft,
+            plan,
+            handoff,
+            now=now,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
+            same_within=same_within,
+        )
+    return await store.accept(
+        draft, plan, now=now, idempotency_key=idempotency_key, request_digest=request_digest, same_within=same_within
+    )

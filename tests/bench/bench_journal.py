@@ -75,14 +75,15 @@ async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequenc
     for start in range(0, len(handed_off), BATCH):
         now = time.time()
         pending = delivered(handed_off[start : start + BATCH], now)
-        await store.claim(
-            channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=0, now=now, lease=LEASE, sweep=False, record=pending
+        await store.finish_and_claim(
+            pending, channel, ordering=Ordering.IN_ORDER, owner=OWNER, limit=0, now=now, lease=LEASE, sweep=False
         )
         recorded += len(pending)
     pending = []
     while True:
         now = time.time()
-        result = await store.claim(
+        result = await store.finish_and_claim(
+            pending,
             channel,
             ordering=Ordering.IN_ORDER,
             owner=OWNER,
@@ -90,7 +91,6 @@ async def lease_and_record(store: SqliteStore, channel: str, handed_off: Sequenc
             now=now,
             lease=LEASE,
             sweep=False,
-            record=pending,
         )
         recorded += len(pending)
         if not result.claimed:
@@ -160,7 +160,7 @@ async def bench(
                 now = datetime.now(UTC)
                 handoff = Handoff(OWNER, now.timestamp() + LEASE, {channel: targets}) if hand_off else None
                 started = time.perf_counter()
-                accepted = await store.accept(draft, plan, now=now, handoff=handoff)
+                accepted = await store.accept_handing_off(draft, plan, handoff, now=now)
                 seconds["accept"].append(time.perf_counter() - started)
                 if phase == "all":
                     started = time.perf_counter()

@@ -95,7 +95,7 @@ async def bench(updates: int, targets: int, concurrency: int, *, hand_off: bool)
                 started = time.perf_counter()
                 room = {NAME: lane.handoff_room() if hand_off else 0}
                 handoff = Handoff(OWNER, time.time() + lane.lease, room, {NAME: lane.handoff_skips()})
-                accepted = await store.accept(draft, plan, now=datetime.now(UTC), handoff=handoff)
+                accepted = await store.accept_handing_off(draft, plan, handoff, now=datetime.now(UTC))
                 lane.take(accepted.handed_off)
                 lane.wake()
                 async with asyncio.timeout(RUN_LIMIT):

@@ -266,10 +266,10 @@ class CountingStore(SqliteStore):
 
     batches: list[int]
 
-    async def claim(self, channel: str, **kwargs: Any) -> Any:
-        if kwargs.get("record"):
-            self.batches.append(len(kwargs["record"]))
-        return await super().claim(channel, **kwargs)
+    async def finish_and_claim(self, outcomes: Any, channel: str, **kwargs: Any) -> Any:
+        if outcomes:
+            self.batches.append(len(outcomes))
+        return await super().finish_and_claim(outcomes, channel, **kwargs)
 
 
 async def test_a_busy_lane_journals_outcomes_in_batches(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from broadcaster.domain.errors import ConflictError, InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
+from broadcaster.store.base import finish_and_claim
 from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
 from tests.store.contract_sessions import SessionContract
@@ -182,8 +183,16 @@ class StoreContract(ProgressContract, OperationsContract, SubscriberContract, Si
     async def test_an_expired_delivery_is_never_claimed_even_between_sweeps(self, journal: Store) -> None:
         """Expiry sweeps run once per poll interval; the claim itself must still refuse what is past its TTL."""
         await post(journal, planned(ttl=5))
-        result = await journal.claim(
-            "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=5, now=time.time() + 10, lease=60, sweep=False
+        result = await finish_and_claim(
+            journal,
+            (),
+            "scripted",
+            ordering=Ordering.IN_ORDER,
+            owner="me",
+            limit=5,
+            now=time.time() + 10,
+            lease=60,
+            sweep=False,
         )
         assert (result.claimed, result.expired) == ([], [])
         (waiting,) = await journal.deliveries(open_only=True)
@@ -195,14 +204,15 @@ class StoreContract(ProgressContract, OperationsContract, SubscriberContract, Si
         (delivery_id,) = await claim(journal)
         second = await post(journal, planned("a"), incident_id=first.incident.id, status="identified")
         now = time.time()
-        result = await journal.claim(
+        result = await finish_and_claim(
+            journal,
+            [Outcome(delivery_id, DeliveryState.DELIVERED, 1, now, now, detail="ok")],
             "scripted",
             ordering=Ordering.IN_ORDER,
             owner="me",
             limit=5,
             now=now,
             lease=60,
-            record=[Outcome(delivery_id, DeliveryState.DELIVERED, 1, now, now, detail="ok")],
         )
         assert [c.delivery.id for c in result.claimed] == [second.deliveries[0].id]  # its turn came at once
         assert [d.state for d in await journal.deliveries(update_id=first.update.id)] == [DeliveryState.DELIVERED]

@@ -21,6 +21,7 @@ from broadcaster.domain.errors import ConflictError, InputError, JournalWriteErr
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, PlannedDelivery, Store, open_store
+from broadcaster.store.base import accept_update, finish_and_claim
 from broadcaster.store.redis import RedisStore, accepting, notices
 from broadcaster.store.redis.accepting import CONTENT_KEPT
 from broadcaster.store.redis.connection import masked
@@ -308,8 +309,12 @@ class Differential:
             status = rng.choice(["identified", "resolved"])
             fields = {"incident_id": rng.choice(self.incidents), "status": status, "message": f"m{number}"}
         try:
-            accepted = await self.journal.accept(
-                UpdateDraft.model_validate(fields), plan, now=datetime.fromtimestamp(now, UTC), handoff=handoff
+            accepted = await accept_update(
+                self.journal,
+                UpdateDraft.model_validate(fields),
+                plan,
+                now=datetime.fromtimestamp(now, UTC),
+                handoff=handoff,
             )
         except InputError as refused:  # its message names the incident, whose id differs between journals
             return sorted(refused.fields)
@@ -321,7 +326,9 @@ class Differential:
 
     async def claim(self, number: int, now: float) -> object:
         channel = self.rng.choice(list(CHANNELS))
-        result = await self.journal.claim(
+        result = await finish_and_claim(
+            self.journal,
+            (),
             channel,
             ordering=CHANNELS[channel],
             owner=self.rng.choice(OWNERS),

@@ -289,7 +289,9 @@ async def every_operation(journal: SqliteStore) -> None:
         Outcome(c.delivery.id, DeliveryState.PENDING, 1, now, now, error="busy", not_before=now + 1)
         for c in later.handed_off
     ]
-    await journal.claim("scripted", ordering=Ordering.IN_ORDER, owner="me", limit=0, now=now, lease=60, record=outcomes)
+    await journal.finish_and_claim(
+        outcomes, "scripted", ordering=Ordering.IN_ORDER, owner="me", limit=0, now=now, lease=60
+    )
     await journal.claim("latest", ordering=Ordering.LATEST_ONLY, owner="me", limit=10, now=now + 2, lease=60)
     leased = await claim(journal, owner="me", at=now + 2)  # t1 of the later update (parents by seq), t3's retry
     assert len(leased) == 2

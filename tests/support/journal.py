@@ -9,6 +9,7 @@ from typing import Any
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store import Accepted, Handoff, Outcome, PlannedDelivery, Store
+from broadcaster.store.base import accept_update
 from channels.base import Ordering
 
 
@@ -40,7 +41,8 @@ async def post(
     if "incident_id" not in fields:
         fields.setdefault("title", "API errors")
     draft = UpdateDraft.model_validate(fields)
-    return await journal.accept(
+    return await accept_update(
+        journal,
         draft,
         plan,
         now=at or datetime.now(UTC),

@@ -32,13 +32,17 @@ from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     Accepted,
+    BatchedClaims,
     ClaimResult,
     Delivery,
     Handoff,
+    HandsOff,
     Outcome,
     PlannedDelivery,
     Standing,
     Store,
+    accept_update,
+    finish_and_claim,
 )
 from broadcaster.store.failover import held
 from broadcaster.store.failover.delegated import Delegated
@@ -58,7 +62,7 @@ class Mode(enum.Enum):
     claimed."""
 
 
-class FailoverStore(Delegated):
+class FailoverStore(BatchedClaims, HandsOff, Delegated):
     shared_by_instances: ClassVar[bool] = True
 
     def __init__(
@@ -192,19 +196,20 @@ class FailoverStore(Delegated):
 
     # --- writing updates
 
-    async def accept(
+    async def accept_handing_off(
         self,
         draft: UpdateDraft,
         plan: Sequence[PlannedDelivery],
+        handoff: Handoff | None,
         *,
         now: datetime,
         idempotency_key: str | None = None,
         request_digest: str | None = None,
-        handoff: Handoff | None = None,
         same_within: float | None = None,
     ) -> Accepted:
         def accept_into(store: Store, handing_off: Handoff | None) -> Awaitable[Accepted]:
-            return store.accept(
+            return accept_update(
+                store,
                 draft,
                 plan,
                 now=now,
@@ -275,8 +280,9 @@ class FailoverStore(Delegated):
         local = [o for o in outcomes if o.delivery_id in self.local_ids]
         return local, [o for o in outcomes if o.delivery_id not in self.local_ids]
 
-    async def claim(
+    async def finish_and_claim(
         self,
+        outcomes: Sequence[Outcome],
         channel: str,
         *,
         ordering: Ordering,
@@ -286,15 +292,16 @@ class FailoverStore(Delegated):
         lease: float,
         skip_targets: Collection[str] = (),
         sweep: bool = True,
-        record: Sequence[Outcome] = (),
         updates: Collection[str] | None = None,
     ) -> ClaimResult:
-        local, shared = self._split(record)
+        local, shared = self._split(outcomes)
         if local:
             await self.local.finish(owner, local)
 
         def claim_from(store: Store, recording: Sequence[Outcome]) -> Awaitable[ClaimResult]:
-            return store.claim(
+            return finish_and_claim(
+                store,
+                recording,
                 channel,
                 ordering=ordering,
                 owner=owner,
@@ -303,7 +310,6 @@ class FailoverStore(Delegated):
                 lease=lease,
                 skip_targets=skip_targets,
                 sweep=sweep,
-                record=recording,
                 updates=updates,
             )
 

@@ -80,10 +80,12 @@ from broadcaster.store.base import (
     NO_PROGRESS,
     Accepted,
     Attempt,
+    BatchedClaims,
     Claimed,
     ClaimResult,
     Delivery,
     Handoff,
+    HandsOff,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -120,7 +122,7 @@ KNOWN_UPDATES: Final = 32
 """Recent updates whose incident and history claims keep decoded (a claim's script sends only the others)."""
 
 
-class RedisStore(SessionRecords, SideRecords, Store):
+class RedisStore(SessionRecords, SideRecords, BatchedClaims, HandsOff, Store):
     shared_by_instances: ClassVar[bool] = True
     """Processes on any host share the journal: a lane keeps from its own process's fan-out only what it can
     start soon, and the others claim the rest (they hear of it through notices.py)."""
@@ -187,15 +189,15 @@ class RedisStore(SessionRecords, SideRecords, Store):
 
     # --- writing updates
 
-    async def accept(
+    async def accept_handing_off(
         self,
         draft: UpdateDraft,
         plan: Sequence[PlannedDelivery],
+        handoff: Handoff | None,
         *,
         now: datetime,
         idempotency_key: str | None = None,
         request_digest: str | None = None,
-        handoff: Handoff | None = None,
         same_within: float | None = None,
     ) -> Accepted:
         with self._failures.guard("write", write=True):
@@ -218,8 +220,9 @@ class RedisStore(SessionRecords, SideRecords, Store):
 
     # --- the delivery queue
 
-    async def claim(
+    async def finish_and_claim(
         self,
+        outcomes: Sequence[Outcome],
         channel: str,
         *,
         ordering: Ordering,
@@ -229,7 +232,6 @@ class RedisStore(SessionRecords, SideRecords, Store):
         lease: float,
         skip_targets: Collection[str] = (),
         sweep: bool = True,
-        record: Sequence[Outcome] = (),
         updates: Collection[str] | None = None,
     ) -> ClaimResult:
         link = self.link
@@ -246,7 +248,7 @@ class RedisStore(SessionRecords, SideRecords, Store):
                 number(now),
                 number(now + lease),
                 "1" if sweep else "0",
-                json.dumps([outcome_entry(o) for o in record]),
+                json.dumps([outcome_entry(o) for o in outcomes]),
                 json.dumps(sorted(skip_targets)),
                 "" if updates is None else json.dumps(sorted(updates)),
                 json.dumps(list(known)),

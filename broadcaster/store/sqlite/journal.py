@@ -22,9 +22,11 @@ from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     Accepted,
     Attempt,
+    BatchedClaims,
     ClaimResult,
     Delivery,
     Handoff,
+    HandsOff,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -40,7 +42,7 @@ KNOWN_UPDATES = 32
 """Recent updates whose incident and history claims keep decoded."""
 
 
-class SqliteStore(SessionRecords, Connections, Store):
+class SqliteStore(SessionRecords, Connections, BatchedClaims, HandsOff, Store):
     def __init__(self, path: Path, *, url: str, busy_timeout: float = 10.0) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
         self.url = url
@@ -88,15 +90,15 @@ class SqliteStore(SessionRecords, Connections, Store):
 
     # --- writing updates
 
-    async def accept(
+    async def accept_handing_off(
         self,
         draft: UpdateDraft,
         plan: Sequence[PlannedDelivery],
+        handoff: Handoff | None,
         *,
         now: datetime,
         idempotency_key: str | None = None,
         request_digest: str | None = None,
-        handoff: Handoff | None = None,
         same_within: float | None = None,
     ) -> Accepted:
         accepted = await self._write(
@@ -123,8 +125,9 @@ class SqliteStore(SessionRecords, Connections, Store):
 
     # --- the delivery queue
 
-    async def claim(
+    async def finish_and_claim(
         self,
+        outcomes: Sequence[Outcome],
         channel: str,
         *,
         ordering: Ordering,
@@ -134,7 +137,6 @@ class SqliteStore(SessionRecords, Connections, Store):
         lease: float,
         skip_targets: Collection[str] = (),
         sweep: bool = True,
-        record: Sequence[Outcome] = (),
         updates: Collection[str] | None = None,
     ) -> ClaimResult:
         known = self._known_updates
@@ -148,8 +150,8 @@ class SqliteStore(SessionRecords, Connections, Store):
             lease=lease,
             skip_targets=skip_targets,
             sweep=sweep,
-            record=record,
-            prune=bool(ending := self._ending_with_progress(record)),
+            record=outcomes,
+            prune=bool(ending := self._ending_with_progress(outcomes)),
             updates_only=updates,
             known=known,
         )
