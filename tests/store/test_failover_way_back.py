@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome
 from broadcaster.store.failover import FailoverStore
-from broadcaster.store.failover.watch import probe, refresh
+from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
 from tests.store.test_failover import back_again, redis_alone, shared, store
 from tests.support.journal import claim, planned, post
@@ -112,3 +113,35 @@ async def test_the_replica_never_answers_for_redis_on_requeues_logouts_or_login_
         await store.session_revoked("session-1", now=time.time())
     with pytest.raises(StoreUnreachable, match="signing in with a login link waits"):
         await store.redeem_once("login-link", "nonce-1", now=time.time(), until=time.time() + 60)
+
+
+async def test_an_adopt_whose_answer_is_lost_is_neither_sent_here_nor_lost(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis commits the adopt and goes before answering: the replica must stop sending the update (Redis
+    has it), and the next way back must find it there, once."""
+    redis_alone.stop()
+    accepted = await post(store, planned("a"))
+    adopt = store.primary.adopt
+
+    async def committed_then_lost(*args: Any, **kwargs: Any) -> bool:
+        await adopt(*args, **kwargs)
+        raise StoreUnreachable("journal write failed: cannot reach Redis (a test: the answer was lost)")
+
+    monkeypatch.setattr(store.primary, "adopt", committed_then_lost)
+    redis_alone.start(again=True)
+    for _ in range(50):
+        try:
+            await probe(store)
+            break
+        except StoreUnreachable:
+            continue
+    with pytest.raises(StoreUnreachable):
+        await way_back(store)
+    await store.went_down(StoreUnreachable("the answer was lost"))
+    assert await claim(store, "lane-1") == []  # not sent from here: Redis has it
+    monkeypatch.setattr(store.primary, "adopt", adopt)
+    await back_again(store, redis_alone, start=False)
+    await shared.open()
+    assert await claim(shared, "other") == [accepted.deliveries[0].id]
+    assert len((await shared.history(accepted.incident.id)).updates) == 1

@@ -28,6 +28,7 @@ T = TypeVar("T")
 SIDE_TABLES: Final = """
 CREATE TABLE IF NOT EXISTS failover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS failover_held (n INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failover_adopting (update_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL) WITHOUT ROWID;
 """
 COPIED_TABLES: Final = (
     "attempts",
@@ -129,15 +130,31 @@ class Replica:
             )
         )
 
-    async def hand_over(self, update_id: str) -> None:
-        """An adopted update's deliveries still pending here are the shared journal's work now."""
-        await self._run(
-            lambda conn: conn.execute(
+    async def begin_adopting(self, incident_id: str, update_id: str) -> None:
+        """Before an update goes to the shared journal: note it (until `adopted`), and hand its deliveries still
+        pending here over to the shared journal, in one transaction. Should the adopt's answer be lost (Redis
+        gone mid-command), the replica has stopped sending them, and the next way back adopts the update
+        again, its handed-over deliveries read as pending (adopting twice is adopting once)."""
+
+        def begin(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO failover_adopting VALUES (?, ?)", (update_id, incident_id))
+            conn.execute(
                 "UPDATE deliveries SET state = 'superseded', last_error = ?, finished_at = ? "
                 "WHERE update_id = ? AND state = 'pending'",
                 (HANDED_OVER, time.time(), update_id),
-            ),
-            write=True,
+            )
+
+        await self._run(begin, write=True)
+
+    async def adopting(self) -> list[tuple[str, str]]:
+        """(incident id, update id) of updates whose adopt did not answer: they go again first."""
+        return await self._run(
+            lambda conn: conn.execute("SELECT incident_id, update_id FROM failover_adopting").fetchall()
+        )
+
+    async def adopted(self, update_id: str) -> None:
+        await self._run(
+            lambda conn: conn.execute("DELETE FROM failover_adopting WHERE update_id = ?", (update_id,)), write=True
         )
 
     # --- keeping the copy current
@@ -149,7 +166,7 @@ class Replica:
         def replace(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM failover_meta WHERE key = 'degraded_since'").fetchone():
                 return False
-            if conn.execute("SELECT 1 FROM failover_held LIMIT 1").fetchone():
+            if conn.execute("SELECT 1 FROM failover_held UNION ALL SELECT 1 FROM failover_adopting LIMIT 1").fetchone():
                 return False
             for table in COPIED_TABLES:
                 conn.execute(f"DELETE FROM {table}")  # names from COPIED_TABLES, not input

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Final
@@ -17,6 +18,7 @@ from broadcaster.domain.models import new_id
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store.base import Delivery, DeliveryCopy, UpdateCopy
 from broadcaster.store.failover import held
+from broadcaster.store.failover.replica import HANDED_OVER
 from broadcaster.store.failover.store import FailoverStore, Mode
 from broadcaster.store.sqlite.importing import incidents_after, read_export
 
@@ -149,19 +151,32 @@ def _first_try(delivery: Delivery) -> bool:
 async def _adopt_local_updates(store: FailoverStore) -> int:
     owner = f"failover-{new_id()}"
     adopted = 0
+    for incident_id, update_id in await store.replica.adopting():  # a way back cut off mid-adopt: those first
+        adopted += await _adopt(store, await _copy(store, incident_id, update_id, handed_over=True), owner)
     for incident_id, update_id in await _local_updates(store):
-        copy = await _copy(store, incident_id, update_id)
-        if await store.primary.adopt(copy, owner=owner, now=store.clock()):
-            adopted += 1
-        await store.replica.hand_over(update_id)
+        copy = await _copy(store, incident_id, update_id, handed_over=False)
+        await store.replica.begin_adopting(incident_id, update_id)
+        adopted += await _adopt(store, copy, owner)
     return adopted
 
 
-async def _copy(store: FailoverStore, incident_id: str, update_id: str) -> UpdateCopy:
-    """The update as the replica holds it, with what adopting it needs."""
+async def _adopt(store: FailoverStore, copy: UpdateCopy, owner: str) -> int:
+    adopted = await store.primary.adopt(copy, owner=owner, now=store.clock())
+    await store.replica.adopted(copy.update.id)
+    return int(adopted)
+
+
+async def _copy(store: FailoverStore, incident_id: str, update_id: str, *, handed_over: bool) -> UpdateCopy:
+    """The update as the replica holds it, with what adopting it needs; `handed_over`: its deliveries handed
+    over before an adopt that did not answer are read as the pending ones they were."""
     history = await store.local.history(incident_id)
     position = next(i for i, u in enumerate(history.updates) if u.id == update_id)
-    deliveries = await store.local.deliveries(update_id=update_id)
+    deliveries = [
+        dataclasses.replace(d, state=DeliveryState.PENDING, last_error="", finished_at=None)
+        if handed_over and d.state is DeliveryState.SUPERSEDED and d.last_error == HANDED_OVER
+        else d
+        for d in await store.local.deliveries(update_id=update_id)
+    ]
     progress = await store.replica.progress([d.id for d in deliveries])
     copies = [
         DeliveryCopy(
