@@ -32,6 +32,17 @@ from tests.support.journal import planned, post
 from tests.support.redis import RedisServer
 
 
+def failover_store(server: RedisServer) -> FailoverStore:
+    """A failover store on `server`, its replica in a new directory, refreshed only when the script asks."""
+    return FailoverStore(
+        RedisStore(server.url, socket_timeout=2),
+        Path(tempfile.mkdtemp(prefix="bench-failover-")),
+        orderings={"scripted": Ordering.IN_ORDER},
+        publish_targets=(),
+        refresh_every=3600,
+    )
+
+
 async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
     server.flush()
     plan = planned(*(f"t{n}" for n in range(targets)))
@@ -44,13 +55,7 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
     finally:
         await direct.close()
 
-    store = FailoverStore(
-        RedisStore(server.url, socket_timeout=2),
-        Path(tempfile.mkdtemp(prefix="bench-failover-")),
-        orderings={"scripted": Ordering.IN_ORDER},
-        publish_targets=(),
-        refresh_every=3600,
-    )
+    store = failover_store(server)
     await store.open()
     try:
         server.stop()
@@ -83,13 +88,7 @@ async def refresh_cost(server: RedisServer, incidents: int, repeats: int) -> tup
     """A replica refresh of a journal of `incidents` (three updates each, one delivery per update, every
     other incident resolved), beside one read of the whole site history (what every mirror render does)."""
     server.flush()
-    store = FailoverStore(
-        RedisStore(server.url),
-        Path(tempfile.mkdtemp(prefix="bench-failover-")),
-        orderings={"scripted": Ordering.IN_ORDER},
-        publish_targets=(),
-        refresh_every=3600,
-    )
+    store = failover_store(server)
     await store.open()
     try:
         for n in range(incidents):
