@@ -182,6 +182,10 @@ async def test_what_only_makes_sense_shared_is_refused_while_degraded(
     redis_alone.stop()
     with pytest.raises(StoreUnreachable, match="a new subscription waits for the shared journal"):
         await store.save_subscribers([Subscriber(kind="email", address="a@example.com")])
+    with pytest.raises(StoreUnreachable, match="removing a subscriber waits"):
+        await store.remove_subscriber("email", "a@example.com")
+    with pytest.raises(StoreUnreachable, match="lifting a suppression waits"):
+        await store.unsuppress("a@example.com")
     # A pause is journaled here and held for Redis.
     await store.set_paused("scripted", "a", paused=True, reason="maintenance", now=time.time())
     assert [(c.target, c.paused) for c in await store.controls()] == [("a", True)]

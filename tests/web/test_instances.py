@@ -6,57 +6,27 @@ shows at the store (a lease recovered by another process once it ran out)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from tests.conftest import WriteConfig
 from tests.support.helpers import eventually
+from tests.support.receivers import UpdateReceiver
 from tests.support.serve import ServeProcess, serve_processes
 
 TARGETS: Final = 2000
 TOKEN: Final = "instances-token-5e2a"
 
 
-class CountingReceiver:
-    """Every target is its own path; each request is counted, answered after `delay` seconds."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.hits: Counter[str] = Counter()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/t/{n}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.hits[request.match_info["n"]] += 1
-        await asyncio.sleep(self.delay)
-        return web.Response(status=204)
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[CountingReceiver]:
-    started = CountingReceiver(delay=0.05)
+async def receiver() -> AsyncIterator[UpdateReceiver]:
+    started = UpdateReceiver(delay=0.05)
     await started.start()
     yield started
     await started.stop()
@@ -70,7 +40,7 @@ async def delivered(instance: ServeProcess, session: aiohttp.ClientSession) -> f
     return float(found.group(1)) if found else 0.0
 
 
-def configure(write_config: WriteConfig, redis_url: str, receiver: CountingReceiver, *, lease: float) -> None:
+def configure(write_config: WriteConfig, redis_url: str, receiver: UpdateReceiver, *, lease: float) -> None:
     targets = "".join(
         f'[[webhook.targets]]\nurl = "http://127.0.0.1:{receiver.port}/t/{n}"\nname = "t{n}"\n' for n in range(TARGETS)
     )
@@ -92,7 +62,7 @@ async def post_update(session: aiohttp.ClientSession, base: str) -> str:
 
 
 async def test_a_fan_out_is_split_between_two_instances_and_nothing_is_sent_twice(
-    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
+    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: UpdateReceiver
 ) -> None:
     configure(write_config, redis_url, receiver, lease=30)
     async with serve_processes(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
@@ -110,7 +80,7 @@ async def test_a_fan_out_is_split_between_two_instances_and_nothing_is_sent_twic
 
 
 async def test_when_one_instance_is_killed_the_other_takes_its_leases_back_and_finishes(
-    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: CountingReceiver
+    workdir: Path, write_config: WriteConfig, redis_url: str, receiver: UpdateReceiver
 ) -> None:
     configure(write_config, redis_url, receiver, lease=3)
     async with serve_processes(workdir, 2) as (first, second), aiohttp.ClientSession() as session:
