@@ -141,11 +141,11 @@ async def render_each_day(runtime: Runtime) -> None:
 async def render_after_outages(runtime: Runtime) -> None:
     """Once an instance that ran degraded is back on the shared journal, the mirror renders again from it: what
     this instance published meanwhile came from its replica, which lacked what other instances posted."""
-    degraded = runtime.store.standing().degraded
+    returns = runtime.store.standing().returns
     while True:
         await asyncio.sleep(OUTAGE_CHECK)
-        was, degraded = degraded, runtime.store.standing().degraded
-        if was and not degraded:
+        seen, returns = returns, runtime.store.standing().returns
+        if returns > seen:
             await render_site(runtime, why="the render after the shared journal came back")
 
 

@@ -164,6 +164,8 @@ class Standing:
     since: float | None = None
     reason: str = ""
     waiting: int = 0
+    returns: int = 0
+    """Times it came back from running degraded, since it opened (one missed between two looks still counts)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,8 +182,8 @@ async def test_serve_renders_the_site_again_once_back_from_running_degraded(
     real outage.)"""
     await journal_scenario(runtime)
     site = Path(str(runtime.settings.mirror.directories[0]))
-    standings = iter([Standing(degraded=True), Standing(degraded=True)])
-    monkeypatch.setattr(runtime.store, "standing", lambda: next(standings, Standing()))
+    standings = iter([Standing(degraded=True), Standing(degraded=True)])  # then back, once
+    monkeypatch.setattr(runtime.store, "standing", lambda: next(standings, Standing(returns=1)))
     monkeypatch.setattr("broadcaster.service.OUTAGE_CHECK", 0.01)
     task = asyncio.create_task(render_after_outages(runtime))
     try:

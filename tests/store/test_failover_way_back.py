@@ -4,6 +4,7 @@ what the replica must not answer for Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,3 +146,67 @@ async def test_an_adopt_whose_answer_is_lost_is_neither_sent_here_nor_lost(
     await shared.open()
     assert await claim(shared, "other") == [accepted.deliveries[0].id]
     assert len((await shared.history(accepted.incident.id)).updates) == 1
+
+
+async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_after_it(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An accept and a lane's claim that reach the lock while the way back takes its last look (under it)
+    run once the store is shared again: the update goes to Redis, and nothing is leased from the replica."""
+    first = await post(store, planned("a", "b"))
+    await refresh(store)
+    [leased] = await claim(store, "lane-1", limit=1)  # from Redis, in flight when it stops
+    redis_alone.stop()
+    await post(store, planned("c"), incident_id=first.incident.id, status="identified")  # degraded
+    redis_alone.start(again=True)
+    for _ in range(50):
+        try:
+            await probe(store)
+            break
+        except StoreUnreachable:
+            continue
+    racing: list[asyncio.Task[Any]] = []
+    look = store.replica.held
+    now = time.time()
+
+    async def last_look_with_racers() -> Any:
+        if store.local_writes.locked() and not racing:  # the last look: the way back holds the lock
+            racing.append(asyncio.create_task(post(store, planned("late"))))
+            outcome = Outcome(leased, DeliveryState.DELIVERED, 1, now, now)
+            racing.append(asyncio.create_task(claim_recording(store, outcome)))
+            await asyncio.sleep(0.05)  # both reach the lock
+        return await look()
+
+    monkeypatch.setattr(store.replica, "held", last_look_with_racers)
+    assert await way_back(store)
+    late, result = await racing[0], await racing[1]
+    assert not any(c.delivery.id in store.local_ids for c in result.claimed)
+    await shared.open()
+    assert [d.target for d in await shared.deliveries(update_id=late.update.id)] == ["late"]
+    assert (await shared.deliveries(update_id=first.update.id))[0].state is DeliveryState.DELIVERED
+
+
+async def claim_recording(store: FailoverStore, outcome: Outcome) -> Any:
+    return await store.finish_and_claim(
+        [outcome], "scripted", ordering=Ordering.IN_ORDER, owner="lane-1", limit=5, now=time.time() + 1, lease=60
+    )
+
+
+async def test_an_older_update_keeps_its_word_to_a_target_nothing_newer_goes_to(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    """Latest-only is per target: a newer update posted meanwhile to other channels only leaves the older
+    update's delivery to x to go out."""
+    opened = await post(store, planned("x", ordering=Ordering.LATEST_ONLY))
+    await refresh(store)
+    redis_alone.stop()
+    older = await post(
+        store, planned("x", ordering=Ordering.LATEST_ONLY), incident_id=opened.incident.id, status="identified"
+    )
+    redis_alone.start(again=True)
+    await shared.open()
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    await post(shared, planned("mail-1"), incident_id=opened.incident.id, status="monitoring", at=later)
+    await back_again(store, redis_alone, start=False)
+    [older_x] = await shared.deliveries(update_id=older.update.id)
+    assert older_x.state is DeliveryState.PENDING

@@ -21,7 +21,7 @@ import enum
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,8 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.since: float | None = None
         self.reason = ""
         self.held_count = 0
+        self.returns = 0
+        """Times the store came back to the shared journal (Standing.returns)."""
         self.local_leasing = 0
         self.local_ids: set[str] = set()
         """Deliveries leased from the replica: their outcomes are recorded there, whatever the mode."""
@@ -155,8 +157,10 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
 
     def standing(self) -> Standing:
         if self.mode is Mode.SHARED:
-            return Standing()
-        return Standing(degraded=True, since=self.since, reason=self.reason, waiting=self.held_count)
+            return Standing(returns=self.returns)
+        return Standing(
+            degraded=True, since=self.since, reason=self.reason, waiting=self.held_count, returns=self.returns
+        )
 
     async def hold(self, record: dict[str, Any]) -> None:
         """Keep `record` for the shared journal; written to it at once if the way back ended meanwhile (the
@@ -166,7 +170,11 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                 await self.replica.hold(record)
                 self.held_count += 1
                 return
-        await held.write(self.primary, record)
+        try:
+            await held.write(self.primary, record)
+        except StoreUnreachable as exc:
+            await self.went_down(exc)
+            await self.hold(record)
 
     async def reachable(self) -> None:
         await self.primary.reachable()
@@ -219,21 +227,24 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                 same_within=same_within,
             )
 
-        if self.mode is Mode.SHARED:
-            try:
-                accepted = await accept_into(self.primary, handoff)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
-            else:
-                self.changed.set()
-                return accepted
-        async with self.local_writes:
-            # Returning, the update goes back to the shared journal with the rest, unleased: whoever claims it
-            # there sends it.
-            with self.leasing():
-                accepted = await accept_into(self.local, handoff if self.mode is Mode.DEGRADED else None)
-        self.local_ids.update(claimed.delivery.id for claimed in accepted.handed_off)
-        return accepted
+        while True:  # at most twice: the way back may end while a local accept waits for the lock
+            if self.mode is Mode.SHARED:
+                try:
+                    shared = await accept_into(self.primary, handoff)
+                except StoreUnreachable as exc:
+                    await self.went_down(exc)
+                else:
+                    self.changed.set()
+                    return shared
+            async with self.local_writes:
+                if self.mode is Mode.SHARED:
+                    continue
+                # Returning, the update goes back to the shared journal with the rest, unleased: whoever claims
+                # it there sends it.
+                with self.leasing():
+                    local = await accept_into(self.local, handoff if self.mode is Mode.DEGRADED else None)
+            self.local_ids.update(claimed.delivery.id for claimed in local.handed_off)
+            return local
 
     def follow(
         self,
@@ -243,36 +254,9 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         on_holder_gone: Callable[[], None],
     ) -> AbstractAsyncContextManager[None]:
         """The shared journal's notices, and watch.py's loop: probing, refreshing the replica, the way back."""
-        from broadcaster.store.failover.watch import watch
+        from broadcaster.store.failover.watch import following
 
-        def work() -> None:
-            self.changed.set()
-            on_work()
-
-        async def hear(stop: asyncio.Event) -> None:
-            """The shared journal's notices, begun once it answers (an instance may start in an outage)."""
-            while not stop.is_set():
-                try:
-                    async with self.primary.follow(
-                        on_work=work, on_controls=on_controls, on_holder_gone=on_holder_gone
-                    ):
-                        await stop.wait()
-                        return
-                except StoreUnreachable:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.probe_every)
-
-        @contextlib.asynccontextmanager
-        async def following() -> AsyncIterator[None]:
-            stop = asyncio.Event()
-            chores = [asyncio.create_task(watch(self, on_work=on_work, stop=stop)), asyncio.create_task(hear(stop))]
-            try:
-                yield
-            finally:
-                stop.set()
-                await asyncio.gather(*chores)
-
-        return following()
+        return following(self, on_work=on_work, on_controls=on_controls, on_holder_gone=on_holder_gone)
 
     # --- the delivery queue
 
@@ -298,6 +282,9 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         if local:
             await self.local.finish(owner, local)
 
+        asked: dict[str, Any] = {"ordering": ordering, "owner": owner, "limit": limit, "now": now, "lease": lease}
+        asked |= {"skip_targets": skip_targets, "sweep": sweep, "updates": updates}
+
         def claim_from(store: Store, recording: Sequence[Outcome]) -> Awaitable[ClaimResult]:
             return finish_and_claim(
                 store,
@@ -318,7 +305,10 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                 return await claim_from(self.primary, shared)
             except StoreUnreachable as exc:
                 await self.went_down(exc)
-        await self._hold_outcomes(owner, shared)
+        if shared:
+            await self.finish(owner, shared)  # to the shared journal if it answers again, else held
+        if self.mode is Mode.SHARED:  # the way back ended meanwhile: claim where the work is now
+            return await self.finish_and_claim((), channel, **asked)
         if self.mode is Mode.RETURNING:
             return ClaimResult(claimed=[], expired=[], superseded=[])
         with self.leasing():
@@ -330,25 +320,34 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         if outcomes:
             await self.hold(held.finish(owner, outcomes))
 
+    async def _to_shared(self, call: Callable[[Store], Awaitable[T]]) -> tuple[bool, T | None]:
+        """`call` on the shared journal unless it is out of reach: (done, its answer). A lease it gave stays
+        its own while the replica's work goes back (RETURNING): renewed and ended there, so it never runs out."""
+        if self.mode is not Mode.DEGRADED:
+            try:
+                return True, await call(self.primary)
+            except StoreUnreachable as exc:
+                await self.went_down(exc)
+        return False, None
+
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
         local, shared = self._split(outcomes)
         recorded = await self.local.finish(owner, local) if local else 0
-        if shared and self.mode is Mode.SHARED:
-            try:
-                return recorded + await self.primary.finish(owner, shared)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
-        await self._hold_outcomes(owner, shared)
-        return recorded + len(shared)
+        if shared:
+            done, count = await self._to_shared(lambda s: s.finish(owner, shared))
+            if not done:
+                await self._hold_outcomes(owner, shared)
+            recorded += count if count is not None else len(shared)
+        return recorded
 
     async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
         """Leases of the shared journal cannot be handed back while it is out of reach: they run out there."""
         local = None if delivery_ids is None else [i for i in delivery_ids if i in self.local_ids]
         shared = None if delivery_ids is None else [i for i in delivery_ids if i not in self.local_ids]
         released = await self.local.release(owner, local, interrupted=interrupted) if local != [] else 0
-        if self.mode is Mode.SHARED and shared != []:
-            with contextlib.suppress(StoreUnreachable):
-                released += await self.primary.release(owner, shared, interrupted=interrupted)
+        if shared != []:
+            _done, count = await self._to_shared(lambda s: s.release(owner, shared, interrupted=interrupted))
+            released += count or 0
         return released
 
     async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
@@ -356,21 +355,15 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         if local:
             await self.local.renew(owner, local, until=until)
         shared = [i for i in delivery_ids if i not in self.local_ids]
-        if shared and self.mode is Mode.SHARED:
-            try:
-                await self.primary.renew(owner, shared, until=until)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
+        if shared:
+            await self._to_shared(lambda s: s.renew(owner, shared, until=until))
 
     async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
         if delivery_id in self.local_ids:
             return await self.local.save_progress(owner, delivery_id, entries)
-        if self.mode is Mode.SHARED:
-            try:
-                return await self.primary.save_progress(owner, delivery_id, entries)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
-        await self.hold(held.progress(owner, delivery_id, entries))
+        done, _ = await self._to_shared(lambda s: s.save_progress(owner, delivery_id, entries))
+        if not done:
+            await self.hold(held.progress(owner, delivery_id, entries))
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
         recovered = await self.local.recover(now=now, owner_is_dead=owner_is_dead)

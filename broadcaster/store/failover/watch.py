@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Final
 
 from broadcaster.domain.errors import NotFoundError, StoreError, StoreUnreachable
@@ -35,44 +36,103 @@ DRAIN_FOR: Final = 120.0
 (an attempt still running then is handed back as pending, and may be made again)."""
 
 
+def following(
+    store: FailoverStore,
+    *,
+    on_work: Callable[[], None],
+    on_controls: Callable[[], None],
+    on_holder_gone: Callable[[], None],
+) -> AbstractAsyncContextManager[None]:
+    """FailoverStore.follow: the watch loop, and the shared journal's notices, each a task until the block
+    ends. (They stop on an event, not by cancelling: redis-py may swallow a cancellation that arrives during
+    a command, and a task would go on.)"""
+
+    def work() -> None:
+        store.changed.set()
+        on_work()
+
+    async def hear(stop: asyncio.Event) -> None:
+        """The shared journal's notices, begun once it answers (an instance may start in an outage)."""
+        while not stop.is_set():
+            try:
+                async with store.primary.follow(on_work=work, on_controls=on_controls, on_holder_gone=on_holder_gone):
+                    await stop.wait()
+                    return
+            except StoreUnreachable:
+                pass
+            except Exception:  # the lanes poll meanwhile; listening is tried again
+                log.exception("following the shared journal's notices failed")
+            await _pause(stop, store.probe_every)
+
+    @contextlib.asynccontextmanager
+    async def chores() -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(watch(store, on_work=on_work, stop=stop)), asyncio.create_task(hear(stop))]
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return chores()
+
+
 async def watch(store: FailoverStore, *, on_work: Callable[[], None], stop: asyncio.Event) -> None:
-    """Until `stop` is set. (Not by cancelling: redis-py may swallow a cancellation that arrives during a
-    command, and the loop would go on.)"""
+    """Until `stop` is set: one step each probe_every seconds. No error ends it (the store would never come
+    back to the shared journal): each is logged, and the next step tries again."""
     last_refresh = -REFRESH_GAP
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        if store.mode is Mode.SHARED:
-            try:
-                await store.reachable()
+        try:
+            if store.mode is Mode.SHARED:
                 due = loop.time() - last_refresh
-                if (store.changed.is_set() and due >= REFRESH_GAP) or due >= store.refresh_every:
-                    store.changed.clear()
+                if await _keep_current(store, refresh_due=due >= store.refresh_every, gap_passed=due >= REFRESH_GAP):
                     last_refresh = loop.time()
-                    await refresh(store)
-            except StoreUnreachable as exc:
-                await store.went_down(exc)
-            except StoreError as exc:
-                log.error("refreshing the local replica failed: %s", exc)
-            except Exception:  # a bug here must not end the loop: the store would never come back
-                log.exception("refreshing the local replica failed")
-        else:
-            try:
-                await probe(store)
-                if await way_back(store):
-                    last_refresh = -REFRESH_GAP
-                    store.changed.set()
-                    on_work()  # the lanes claim from the shared journal again
-                    continue
-            except StoreUnreachable as exc:
-                await store.went_down(exc)
-            except Exception as exc:  # sending goes on from the replica; the way back is tried again
-                if isinstance(exc, StoreError):
-                    log.error("taking work back to the shared journal failed (trying again): %s", exc)
-                else:
-                    log.exception("taking work back to the shared journal failed (trying again)")
-                store.mode = Mode.DEGRADED if store.mode is Mode.RETURNING else store.mode
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), store.probe_every)
+            elif await _come_back(store):
+                last_refresh = -REFRESH_GAP
+                store.changed.set()
+                on_work()  # the lanes claim from the shared journal again
+                continue
+        except Exception:
+            log.exception("the failover store's watch failed a step (trying again)")
+        await _pause(stop, store.probe_every)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _keep_current(store: FailoverStore, *, refresh_due: bool, gap_passed: bool) -> bool:
+    """Probe the shared journal, and refresh the replica when due; whether it refreshed."""
+    try:
+        await store.reachable()
+        if (store.changed.is_set() and gap_passed) or refresh_due:
+            store.changed.clear()
+            await refresh(store)
+            return True
+    except StoreUnreachable as exc:
+        await store.went_down(exc)
+    except StoreError as exc:
+        log.error("refreshing the local replica failed: %s", exc)
+        return True  # tried: the next one waits its turn
+    return False
+
+
+async def _come_back(store: FailoverStore) -> bool:
+    """Probe, and if the shared journal answers, take everything back; True once the store is shared again.
+    Should the way back fail otherwise, sending goes on from the replica and it is tried again."""
+    try:
+        await probe(store)
+        if await way_back(store):
+            store.returns += 1
+            return True
+    except StoreUnreachable as exc:
+        await store.went_down(exc)
+    except StoreError as exc:
+        log.error("taking work back to the shared journal failed (trying again): %s", exc)
+        store.mode = Mode.DEGRADED if store.mode is Mode.RETURNING else store.mode
+    return False
 
 
 async def probe(store: FailoverStore) -> None:

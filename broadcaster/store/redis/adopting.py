@@ -5,17 +5,15 @@ what its deliveries went through is recorded in the same script that commits it 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import random
-import time
 from typing import Final
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import incident_to_json
-from broadcaster.domain.transitions import adopt_update, is_behind
-from broadcaster.domain.vocabulary import DeliveryState, Ordering
+from broadcaster.domain.transitions import adopt_update
+from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.store.base import DeliveryCopy, PlannedDelivery, UpdateCopy
 from broadcaster.store.redis.accepting import ATTEMPTS, RETRY_PAUSE, commit_facts, planned_json
 from broadcaster.store.redis.connection import Link, optional_text
@@ -26,29 +24,29 @@ log = logging.getLogger("broadcaster.failover")
 ADOPTED_CONTENT: Final = "adopted"
 """The content digest an adopted update is filed under: it was sent already, so no later request is ever
 answered with it as "the same update"."""
-SUPERSEDED_BEHIND: Final = "superseded: a newer update of the incident was journaled meanwhile"
 
 
 async def adopt(link: Link, copy: UpdateCopy, *, owner: str, now: float) -> bool:
     update = copy.update
+    if await link.client.exists(link.prefix + "update:" + update.id):
+        return False  # adopted before (an answer lost on the way back): nothing to do, nor any key to check
     key = await _free_key(link, copy)
     for _ in range(ATTEMPTS):
         stored = optional_text(await link.client.get(link.prefix + "incident:" + update.incident_id))
         current = None if stored is None else incident_from_text(stored)
         after, adopted = adopt_update(update, copy.incident, current)
-        behind = is_behind(update, current)
         stamp = update.created_at.timestamp()
         identity = {"key": key, "request_digest": copy.request_digest or "", "content": ADOPTED_CONTENT}
         expected = current.update_count if current else 0
         facts = commit_facts(after, adopted, stamp=stamp, expected=expected, identity=identity, same_since="")
         plan = [_planned(entry, stamp) for entry in copy.deliveries]
-        done = [_done(entry, stale=behind) for entry in copy.deliveries if _was_touched(entry, stale=behind)]
+        done = [_done(entry) for entry in copy.deliveries if _was_touched(entry)]
         stored_update = update_to_json(
             adopted, after, key=key or None, request_digest=copy.request_digest, content=ADOPTED_CONTENT
         )
         reply = await link.run(
             link.scripts.adopt,
-            json.dumps(facts | {"behind": behind}),
+            json.dumps(facts | {"adopted": True}),
             json.dumps(incident_to_json(after)),
             stored_update,
             json.dumps(planned_json([entry.delivery.id for entry in copy.deliveries], plan, stamp)),
@@ -92,26 +90,16 @@ async def _free_key(link: Link, copy: UpdateCopy) -> str:
     return ""
 
 
-def _stale(entry: DeliveryCopy, stale: bool) -> bool:
-    """A latest-only delivery not sent yet of an update older than the incident's latest: never to go out."""
+def _was_touched(entry: DeliveryCopy) -> bool:
+    """Attempted, or ended without an attempt: what the journal must not hand out as new."""
     d = entry.delivery
-    return stale and entry.ordering is Ordering.LATEST_ONLY and d.state is DeliveryState.PENDING
+    return d.attempts > 0 or d.state is not DeliveryState.PENDING
 
 
-def _was_touched(entry: DeliveryCopy, *, stale: bool) -> bool:
-    """Attempted, ended without an attempt, or stale: what the journal must not hand out as new."""
-    d = entry.delivery
-    return d.attempts > 0 or d.state is not DeliveryState.PENDING or _stale(entry, stale)
-
-
-def _done(entry: DeliveryCopy, *, stale: bool) -> dict[str, object]:
+def _done(entry: DeliveryCopy) -> dict[str, object]:
     """What lua_adopt.ADOPT records of one delivery. An attempt in flight where it was journaled is recorded
     as pending for a retry now: the journal it comes from was drained of attempts before adopting."""
     d = entry.delivery
-    if _stale(entry, stale):
-        d = dataclasses.replace(
-            d, state=DeliveryState.SUPERSEDED, last_error=SUPERSEDED_BEHIND, finished_at=time.time()
-        )
     final_attempt = [a for a in entry.attempts if a.number == d.attempts and a.outcome != "interrupted"]
     last = final_attempt[-1] if final_attempt else None
     state = DeliveryState.PENDING if d.state is DeliveryState.IN_FLIGHT else d.state

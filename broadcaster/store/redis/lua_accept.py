@@ -50,6 +50,16 @@ COMMIT: Final = r"""
 -- Returns 'retry' having written nothing when the incident changed since it was read (`expected` updates,
 -- 0 for a new one), the idempotency key was taken, or a new incident of the same content came in; else, as
 -- JSON, [plan positions handed off, superseded rows, their thread parents, the incident's history].
+local stale = {} -- delivery ids of an adopted update that a newer one to their target makes stale
+
+-- Whether an update created after `created_at` is the latest planned for `field` (channel TAB target).
+local function newer_planned(incident, field, created_at)
+  local seq = redis.call('HGET', incident .. ':newest', field)
+  local id = seq and redis.call('LINDEX', incident .. ':updates', tonumber(seq) - 1)
+  local stored = id and redis.call('GET', P .. 'update:' .. id)
+  return stored and tonumber(cjson.decode(stored).created_at) > tonumber(created_at) or false
+end
+
 local function commit(m, incident_json, update_json, plan, handoff_json)
   local incident = incident_key(m.incident_id)
   local updates = incident .. ':updates'
@@ -123,19 +133,24 @@ local function commit(m, incident_json, update_json, plan, handoff_json)
 
   -- Latest-only plans supersede what is still queued of the incident for their target (not what is in
   -- flight: it may be going out right now; if it comes back, a claim supersedes it then). An adopted update
-  -- older than the incident's latest (m.behind) supersedes nothing: what is queued is newer than it.
+  -- (m.adopted) older than the latest planned to a target supersedes nothing there, and its own delivery
+  -- to that target is stale (in `stale`, for the adopting script to end).
   local superseded = {}
   for _, entry in ipairs(entries) do
     local group = groups[entry[1]]
-    if group[2] == 'latest_only' and not m.behind then
-      local queue = queue_key(queue_name('latest_only', group[1], m.incident_id, entry[3]))
-      for _, id in ipairs(redis.call('LRANGE', queue, 0, -1)) do
-        local d = facts(id)
-        if d.state == 'pending' then
-          superseded[#superseded + 1] = conclude(d, 'superseded', m.stamp, 'superseded by update ' .. m.update_id)
+    if group[2] == 'latest_only' then
+      if m.adopted and newer_planned(incident, group[1] .. '\t' .. entry[3], m.created_at) then
+        stale[entry[2]] = true
+      else
+        local queue = queue_key(queue_name('latest_only', group[1], m.incident_id, entry[3]))
+        for _, id in ipairs(redis.call('LRANGE', queue, 0, -1)) do
+          local d = facts(id)
+          if d.state == 'pending' then
+            superseded[#superseded + 1] = conclude(d, 'superseded', m.stamp, 'superseded by update ' .. m.update_id)
+          end
         end
+        redis.call('HSET', incident .. ':newest', group[1] .. '\t' .. entry[3], m.update_seq)
       end
-      redis.call('HSET', incident .. ':newest', group[1] .. '\t' .. entry[3], m.update_seq)
     end
   end
 

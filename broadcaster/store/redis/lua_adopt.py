@@ -25,8 +25,10 @@ if redis.call('EXISTS', P .. 'update:' .. m.update_id) == 1 then return 'known' 
 local committed = commit(m, ARGV[3], ARGV[4], cjson.decode(ARGV[5]), '')
 if committed == 'retry' then return 'retry' end
 local owner, now = ARGV[7], ARGV[8]
-local outcomes = {}
+local why = 'superseded: a newer update of the incident was planned to this target meanwhile'
+local outcomes, recorded = {}, {}
 for _, done in ipairs(cjson.decode(ARGV[6])) do
+  recorded[done.id] = true
   local d = facts(done.id)
   for _, entry in ipairs(done.log) do log_attempt(done.id, entry[1], entry[2], entry[3], entry[4], entry[5]) end
   if #done.progress > 0 then -- what its attempts got through (the addresses mailed): a retry skips it
@@ -38,16 +40,27 @@ for _, done in ipairs(cjson.decode(ARGV[6])) do
     redis.call('SADD', P .. 'with-progress', done.id)
     d.has_progress = '1'
   end
+  local state, last_error = done.state, done.last_error
+  if stale[done.id] and state == 'pending' then -- waiting for a retry here: never to go out now
+    state = 'superseded'
+    if last_error ~= '' then last_error = last_error .. '; ' .. why else last_error = why end
+  end
   if done.attempts == '0' then
-    conclude(d, done.state, done.finished_at, done.last_error) -- superseded or expired before any attempt
+    conclude(d, state, done.finished_at, last_error) -- superseded or expired before any attempt
   else
     -- Leased to the adopting owner for the moment of recording, as the attempt's own lane would record it.
     lease(d, owner, now)
     redis.call('HSET', delivery_key(done.id), 'attempts', done.attempts)
     local not_before = ''
-    if done.state == 'pending' then not_before = done.not_before end
-    outcomes[#outcomes + 1] = {done.id, done.state, done.attempts, done.started_at, done.finished_at, not_before,
-      done.last_error, done.detail, done.external_id}
+    if state == 'pending' then not_before = done.not_before end
+    outcomes[#outcomes + 1] = {done.id, state, done.attempts, done.started_at, done.finished_at, not_before,
+      last_error, done.detail, done.external_id}
+  end
+end
+for id in pairs(stale) do -- never attempted where it was accepted either
+  if not recorded[id] then
+    local d = facts(id)
+    if d.state == 'pending' then conclude(d, 'superseded', now, why) end
   end
 end
 flush()
