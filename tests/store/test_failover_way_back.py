@@ -24,18 +24,24 @@ from tests.support.redis import RedisServer
 __all__ = ["redis_alone", "shared", "store"]  # the fixtures, shared with test_failover
 
 
+async def returning(store: FailoverStore) -> None:
+    """Probe as the watch loop does until Redis answers (the first probe may meet the connection it closed)."""
+    for _ in range(50):
+        try:
+            await probe(store)
+            return
+        except StoreUnreachable:
+            continue
+    raise AssertionError("Redis did not answer the probes")
+
+
 async def test_an_update_accepted_while_returning_is_left_to_redis_unleased(
     store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
 ) -> None:
     redis_alone.stop()
     await post(store, planned("a"))  # degraded now
     redis_alone.start(again=True)
-    for _ in range(50):  # the first probe may meet the connection Redis closed
-        try:
-            await probe(store)
-            break
-        except StoreUnreachable:
-            continue
+    await returning(store)
     handoff = Handoff(owner="lane-1", lease_until=time.time() + 60, room={"scripted": 10})
     late = await post(store, planned("b"), handoff=handoff)
     assert late.handed_off == ()  # not leased here: it goes back to Redis with the rest
@@ -131,12 +137,7 @@ async def test_an_adopt_whose_answer_is_lost_is_neither_sent_here_nor_lost(
 
     monkeypatch.setattr(store.primary, "adopt", committed_then_lost)
     redis_alone.start(again=True)
-    for _ in range(50):
-        try:
-            await probe(store)
-            break
-        except StoreUnreachable:
-            continue
+    await returning(store)
     with pytest.raises(StoreUnreachable):
         await way_back(store)
     await store.went_down(StoreUnreachable("the answer was lost"))
@@ -159,12 +160,7 @@ async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_af
     redis_alone.stop()
     await post(store, planned("c"), incident_id=first.incident.id, status="identified")  # degraded
     redis_alone.start(again=True)
-    for _ in range(50):
-        try:
-            await probe(store)
-            break
-        except StoreUnreachable:
-            continue
+    await returning(store)
     racing: list[asyncio.Task[Any]] = []
     look = store.replica.held
     now = time.time()
