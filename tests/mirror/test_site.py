@@ -15,12 +15,17 @@ import pytest
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import IncidentHistory, UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
-from broadcaster.runtime import Runtime
+from broadcaster.runtime import Runtime, open_runtime
 from broadcaster.service import render_after_outages, render_each_day
-from broadcaster.store import Standing
 from channels.base import ChannelContext
 from channels.mirror import MirrorChannel
+from config import load_settings
+from tests.conftest import WriteConfig
 from tests.mirror.helpers import journal_scenario, render
+from tests.store.test_failover import redis_alone
+from tests.support.redis import RedisServer
+
+__all__ = ["redis_alone"]  # a fixture: a persistent redis-server of the test's own
 
 API_FILES = {
     "api/v2/status.json",
@@ -175,24 +180,31 @@ async def test_serve_renders_the_site_again_after_midnight_utc(runtime: Runtime)
 
 
 async def test_serve_renders_the_site_again_once_back_from_running_degraded(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    write_config: WriteConfig, redis_alone: RedisServer
 ) -> None:
-    """What a degraded instance published came from its replica: once the store is shared again, the whole
-    site is rendered from it. (The store's standing is scripted here; tests/web/test_redis_outage.py runs the
-    real outage.)"""
-    await journal_scenario(runtime)
+    """What a degraded instance published came from its replica: once the store is shared again (a real
+    redis-server stopped and started again under the failover store `serve` runs on), the whole site is
+    rendered from it. No lane runs here, so only that render writes the site."""
+    path = write_config(f'[store]\nurl = "{redis_alone.url}"\n[mirror]\npage_title = "Example status"\n')
+    runtime = await open_runtime(load_settings(path), serving=True)
     site = Path(str(runtime.settings.mirror.directories[0]))
-    standings = iter([Standing(degraded=True), Standing(degraded=True)])  # then back, once
-    monkeypatch.setattr(runtime.store, "standing", lambda: next(standings, Standing(returns=1)))
-    monkeypatch.setattr("broadcaster.service.OUTAGE_CHECK", 0.01)
-    task = asyncio.create_task(render_after_outages(runtime))
     try:
-        for _ in range(200):  # at most 10 s
-            if (site / "history.html").exists():
-                break
-            await asyncio.sleep(0.05)
+        async with runtime.store.follow(on_work=lambda: None, on_controls=lambda: None, on_holder_gone=lambda: None):
+            rendering = asyncio.create_task(render_after_outages(runtime))
+            try:
+                redis_alone.stop()
+                draft = {"title": "Checkout errors", "status": "investigating", "message": "Payments fail."}
+                await runtime.submit(UpdateDraft.model_validate(draft))  # into the replica
+                assert runtime.store.standing().degraded and not (site / "index.html").exists()
+                redis_alone.start(again=True)
+                for _ in range(300):  # at most 30 s: the probe, the way back, then the render's next look
+                    if (site / "index.html").exists():
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                rendering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rendering
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    assert (site / "history.html").exists() and (site / "uptime.json").exists()
+        await runtime.close()
+    assert "Checkout errors" in (site / "index.html").read_text()

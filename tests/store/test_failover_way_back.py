@@ -13,7 +13,7 @@ import pytest
 
 from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.store import Handoff, Outcome
+from broadcaster.store import Accepted, Handoff, Outcome
 from broadcaster.store.failover import FailoverStore
 from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
@@ -51,16 +51,23 @@ async def test_an_update_accepted_while_returning_is_left_to_redis_unleased(
     assert await store.local.deliveries(open_only=True) == []  # nothing left for the replica to send
 
 
-async def test_an_older_update_adopted_never_supersedes_a_newer_one_queued_in_redis(
-    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
-) -> None:
+async def older_accepted_in_an_outage(store: FailoverStore, server: RedisServer) -> tuple[Accepted, Accepted]:
+    """An incident opened on Redis with a latest-only delivery to x, and an update of it to x accepted into the
+    replica while Redis was down; Redis answers again, the way back not begun."""
     opened = await post(store, planned("x", ordering=Ordering.LATEST_ONLY))
     await refresh(store)
-    redis_alone.stop()
+    server.stop()
     older = await post(
         store, planned("x", ordering=Ordering.LATEST_ONLY), incident_id=opened.incident.id, status="identified"
     )
-    redis_alone.start(again=True)
+    server.start(again=True)
+    return opened, older
+
+
+async def test_an_older_update_adopted_never_supersedes_a_newer_one_queued_in_redis(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    opened, older = await older_accepted_in_an_outage(store, redis_alone)
     await shared.open()
     newer = await post(
         shared,
@@ -193,13 +200,7 @@ async def test_an_older_update_keeps_its_word_to_a_target_nothing_newer_goes_to(
 ) -> None:
     """Latest-only is per target: a newer update posted meanwhile to other channels only leaves the older
     update's delivery to x to go out."""
-    opened = await post(store, planned("x", ordering=Ordering.LATEST_ONLY))
-    await refresh(store)
-    redis_alone.stop()
-    older = await post(
-        store, planned("x", ordering=Ordering.LATEST_ONLY), incident_id=opened.incident.id, status="identified"
-    )
-    redis_alone.start(again=True)
+    opened, older = await older_accepted_in_an_outage(store, redis_alone)
     await shared.open()
     later = datetime.now(UTC) + timedelta(seconds=1)
     await post(shared, planned("mail-1"), incident_id=opened.incident.id, status="monitoring", at=later)
