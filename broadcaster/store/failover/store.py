@@ -62,6 +62,10 @@ class Mode(enum.Enum):
     claimed."""
 
 
+class NotShared(Exception):
+    """FailoverStore.shared: the call was not made on the shared journal (the store runs on its replica)."""
+
+
 class FailoverStore(BatchedClaims, HandsOff, Delegated):
     shared_by_instances: ClassVar[bool] = True
 
@@ -88,7 +92,6 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.probe_every = probe_every
         self.clock = clock
         self.mode = Mode.SHARED
-        self.primary_open = False
         self.since: float | None = None
         self.reason = ""
         self.held_count = 0
@@ -115,7 +118,6 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.held_count = left.waiting
         try:
             await self.primary.open()
-            self.primary_open = True
         except StoreUnreachable as exc:
             await self.went_down(exc, since=left.since)
             return
@@ -125,8 +127,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
             self.changed.set()
 
     async def close(self) -> None:
-        if self.primary_open:
-            await self.primary.close()
+        await self.primary.close()
         await self.local.close()
         if self._lock is not None:
             os.close(self._lock)
@@ -179,24 +180,29 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
     async def reachable(self) -> None:
         await self.primary.reachable()
 
-    async def either(self, call: Callable[[Store], Awaitable[T]], *, hold: dict[str, Any] | None = None) -> T:
-        """`call` on the shared journal while it answers, else on the replica (holding `hold`, a record of
-        the call, to write it to the shared journal later)."""
-        if self.mode is Mode.SHARED:
+    async def shared(self, call: Callable[[Store], Awaitable[T]], *, returning_too: bool = False) -> T:
+        """`call` on the shared journal, while the store is shared (`returning_too`: or taking its work back,
+        for what Redis itself leased, which must be renewed and ended there so its leases never run out).
+        Raises NotShared when it is not, or when the call finds it out of reach (the store is degraded then)."""
+        if self.mode is Mode.SHARED or (returning_too and self.mode is Mode.RETURNING):
             try:
                 return await call(self.primary)
             except StoreUnreachable as exc:
                 await self.went_down(exc)
+        raise NotShared
+
+    async def either(self, call: Callable[[Store], Awaitable[T]], *, hold: dict[str, Any] | None = None) -> T:
+        """`call` on the shared journal while it answers, else on the replica (holding `hold`, a record of
+        the call, to write it to the shared journal later)."""
+        with contextlib.suppress(NotShared):
+            return await self.shared(call)
         if hold is not None:
             await self.hold(hold)
         return await call(self.local)
 
     async def shared_only(self, call: Callable[[Store], Awaitable[T]], what: str) -> T:
-        if self.mode is Mode.SHARED:
-            try:
-                return await call(self.primary)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
+        with contextlib.suppress(NotShared):
+            return await self.shared(call)
         raise StoreUnreachable(
             f"{what} waits for the shared journal ({self.reason or 'out of reach'}); updates are still "
             "accepted and sent from this instance's replica"
@@ -228,14 +234,10 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
             )
 
         while True:  # at most twice: the way back may end while a local accept waits for the lock
-            if self.mode is Mode.SHARED:
-                try:
-                    shared = await accept_into(self.primary, handoff)
-                except StoreUnreachable as exc:
-                    await self.went_down(exc)
-                else:
-                    self.changed.set()
-                    return shared
+            with contextlib.suppress(NotShared):
+                accepted = await self.shared(lambda s: accept_into(s, handoff))
+                self.changed.set()
+                return accepted
             async with self.local_writes:
                 if self.mode is Mode.SHARED:
                     continue
@@ -300,11 +302,8 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                 updates=updates,
             )
 
-        if self.mode is Mode.SHARED:
-            try:
-                return await claim_from(self.primary, shared)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
+        with contextlib.suppress(NotShared):
+            return await self.shared(lambda s: claim_from(s, shared))
         if shared:
             await self.finish(owner, shared)  # to the shared journal if it answers again, else held
         if self.mode is Mode.SHARED:  # the way back ended meanwhile: claim where the work is now
@@ -320,24 +319,15 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         if outcomes:
             await self.hold(held.finish(owner, outcomes))
 
-    async def _to_shared(self, call: Callable[[Store], Awaitable[T]]) -> tuple[bool, T | None]:
-        """`call` on the shared journal unless it is out of reach: (done, its answer). A lease it gave stays
-        its own while the replica's work goes back (RETURNING): renewed and ended there, so it never runs out."""
-        if self.mode is not Mode.DEGRADED:
-            try:
-                return True, await call(self.primary)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
-        return False, None
-
     async def finish(self, owner: str, outcomes: Sequence[Outcome]) -> int:
         local, shared = self._split(outcomes)
         recorded = await self.local.finish(owner, local) if local else 0
         if shared:
-            done, count = await self._to_shared(lambda s: s.finish(owner, shared))
-            if not done:
+            try:
+                recorded += await self.shared(lambda s: s.finish(owner, shared), returning_too=True)
+            except NotShared:
                 await self._hold_outcomes(owner, shared)
-            recorded += count if count is not None else len(shared)
+                recorded += len(shared)
         return recorded
 
     async def release(self, owner: str, delivery_ids: Collection[str] | None, *, interrupted: str = "") -> int:
@@ -346,8 +336,10 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         shared = None if delivery_ids is None else [i for i in delivery_ids if i not in self.local_ids]
         released = await self.local.release(owner, local, interrupted=interrupted) if local != [] else 0
         if shared != []:
-            _done, count = await self._to_shared(lambda s: s.release(owner, shared, interrupted=interrupted))
-            released += count or 0
+            with contextlib.suppress(NotShared):
+                released += await self.shared(
+                    lambda s: s.release(owner, shared, interrupted=interrupted), returning_too=True
+                )
         return released
 
     async def renew(self, owner: str, delivery_ids: Collection[str], *, until: float) -> None:
@@ -356,31 +348,27 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
             await self.local.renew(owner, local, until=until)
         shared = [i for i in delivery_ids if i not in self.local_ids]
         if shared:
-            await self._to_shared(lambda s: s.renew(owner, shared, until=until))
+            with contextlib.suppress(NotShared):
+                await self.shared(lambda s: s.renew(owner, shared, until=until), returning_too=True)
 
     async def save_progress(self, owner: str, delivery_id: str, entries: Mapping[str, str]) -> None:
         if delivery_id in self.local_ids:
             return await self.local.save_progress(owner, delivery_id, entries)
-        done, _ = await self._to_shared(lambda s: s.save_progress(owner, delivery_id, entries))
-        if not done:
+        try:
+            await self.shared(lambda s: s.save_progress(owner, delivery_id, entries), returning_too=True)
+        except NotShared:
             await self.hold(held.progress(owner, delivery_id, entries))
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
         recovered = await self.local.recover(now=now, owner_is_dead=owner_is_dead)
-        if self.mode is Mode.SHARED:
-            try:
-                recovered += await self.primary.recover(now=now, owner_is_dead=owner_is_dead)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
+        with contextlib.suppress(NotShared):
+            recovered += await self.shared(lambda s: s.recover(now=now, owner_is_dead=owner_is_dead))
         return recovered
 
     async def expire_due(self, *, now: float) -> list[Delivery]:
         expired = await self.local.expire_due(now=now)
-        if self.mode is Mode.SHARED:
-            try:
-                expired += await self.primary.expire_due(now=now)
-            except StoreUnreachable as exc:
-                await self.went_down(exc)
+        with contextlib.suppress(NotShared):
+            expired += await self.shared(lambda s: s.expire_due(now=now))
         return expired
 
     async def requeue_failed(

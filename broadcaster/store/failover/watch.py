@@ -136,9 +136,7 @@ async def _come_back(store: FailoverStore) -> bool:
 
 
 async def probe(store: FailoverStore) -> None:
-    if not store.primary_open:
-        await store.primary.open()
-        store.primary_open = True
+    await store.primary.open()  # once: an instance started in an outage opens it now
     await store.reachable()
     if store.mode is Mode.DEGRADED:
         store.mode = Mode.RETURNING
