@@ -154,11 +154,12 @@ async def way_back(store: FailoverStore) -> bool:
     records = await _write_held(store)
     await _drain(store)
     adopted = 0
+    in_shared: set[str] = set()  # updates of the replica known to be in the shared journal: looked up once
     while True:
         records += await _write_held(store)
-        adopted += await _adopt_local_updates(store)
+        adopted += await _adopt_local_updates(store, in_shared)
         async with store.local_writes:  # nothing accepted locally between this check and the switch
-            if await store.replica.held() or await _local_updates(store):
+            if await store.replica.held() or await _local_updates(store, in_shared):
                 continue
             await store.replica.mark_back()
             store.mode, store.since, store.reason = Mode.SHARED, None, ""
@@ -188,16 +189,20 @@ async def _drain(store: FailoverStore) -> None:
         await asyncio.sleep(0.1)  # attempts end in their lanes, which tell nothing here: a short, bounded poll
 
 
-async def _local_updates(store: FailoverStore) -> list[tuple[str, str]]:
-    """Updates in the replica since the store went degraded that the shared journal does not have yet."""
+async def _local_updates(store: FailoverStore, in_shared: set[str]) -> list[tuple[str, str]]:
+    """Updates in the replica since the store went degraded that the shared journal does not have yet (those
+    found there join `in_shared`, so that the way back's last look asks only about the ones since)."""
     since = store.since - ACCEPT_MARGIN if store.since is not None else 0.0
-    found = await store.replica.local_updates(since=since)
     missing = []
-    for incident_id, update_id in found:
+    for incident_id, update_id in await store.replica.local_updates(since=since):
+        if update_id in in_shared:
+            continue
         try:
             await store.primary.update(update_id)
         except NotFoundError:
             missing.append((incident_id, update_id))
+        else:
+            in_shared.add(update_id)
     return missing
 
 
@@ -206,15 +211,16 @@ def _first_try(delivery: Delivery) -> bool:
     return delivery.state is DeliveryState.DELIVERED and delivery.attempts == 1
 
 
-async def _adopt_local_updates(store: FailoverStore) -> int:
+async def _adopt_local_updates(store: FailoverStore, in_shared: set[str]) -> int:
     owner = f"failover-{new_id()}"
     adopted = 0
     for incident_id, update_id in await store.replica.adopting():  # a way back cut off mid-adopt: those first
         adopted += await _adopt(store, await _copy(store, incident_id, update_id, handed_over=True), owner)
-    for incident_id, update_id in await _local_updates(store):
+    for incident_id, update_id in await _local_updates(store, in_shared):
         copy = await _copy(store, incident_id, update_id, handed_over=False)
         await store.replica.begin_adopting(incident_id, update_id)
         adopted += await _adopt(store, copy, owner)
+        in_shared.add(update_id)
     return adopted
 
 
