@@ -169,7 +169,7 @@ async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_af
     redis_alone.start(again=True)
     await returning(store)
     racing: list[asyncio.Task[Any]] = []
-    look = store.replica.held
+    look = store.local.held
     now = time.time()
 
     async def last_look_with_racers() -> Any:
@@ -180,7 +180,7 @@ async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_af
             await asyncio.sleep(0.05)  # both reach the lock
         return await look()
 
-    monkeypatch.setattr(store.replica, "held", last_look_with_racers)
+    monkeypatch.setattr(store.local, "held", last_look_with_racers)
     assert await way_back(store)
     late, result = await racing[0], await racing[1]
     assert not any(c.delivery.id in store.local_ids for c in result.claimed)

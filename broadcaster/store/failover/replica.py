@@ -8,28 +8,27 @@ writing into it while it runs degraded."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.store.base import Standing
 from broadcaster.store.sqlite.importing import Exported, write_exported
+from broadcaster.store.sqlite.journal import SqliteStore
 
-T = TypeVar("T")
-
-SIDE_TABLES: Final = """
-CREATE TABLE IF NOT EXISTS failover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS failover_held (n INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS failover_adopting (update_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL) WITHOUT ROWID;
-"""
+SIDE_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS failover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    "CREATE TABLE IF NOT EXISTS failover_held (n INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);",
+    "CREATE TABLE IF NOT EXISTS failover_adopting (update_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL) "
+    "WITHOUT ROWID;",
+)
 COPIED_TABLES: Final = (
     "attempts",
     "progress",
@@ -46,19 +45,20 @@ COPIED_TABLES: Final = (
 HANDED_OVER: Final = "handed to the shared journal when it came back"
 
 
-class Replica:
-    """The side tables of the replica at `path` (a SQLite journal the caller has opened, so it exists)."""
+class Replica(SqliteStore):
+    """The replica: a SQLite journal like any, with side tables of its own (created by `open`). Their reads and
+    writes go through the journal's connection, writes durably (held records and the mark are acknowledged
+    work)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def prepare(self) -> None:
-        await self._run(lambda conn: conn.executescript(SIDE_TABLES))
+    async def open(self) -> None:
+        await super().open()
+        await self._write(lambda conn: [conn.execute(table) for table in SIDE_TABLES], durable=True)
 
     # --- degraded or not
 
-    async def standing(self) -> Standing:
-        return await self._run(_standing)
+    async def marked(self) -> Standing:
+        """What the mark says: degraded since when and why, and the records held (or never degraded)."""
+        return await self._read(_standing)
 
     async def mark_degraded(self, *, since: float, reason: str) -> None:
         """Durably, before anything is written locally: a restart then knows there is work to take back."""
@@ -67,32 +67,35 @@ class Replica:
             conn.execute("INSERT OR IGNORE INTO failover_meta VALUES ('degraded_since', ?)", (repr(since),))
             conn.execute("INSERT OR REPLACE INTO failover_meta VALUES ('reason', ?)", (reason,))
 
-        await self._run(mark, write=True)
+        await self._write(mark, durable=True)
 
     async def mark_back(self) -> None:
-        await self._run(lambda conn: conn.execute("DELETE FROM failover_meta"), write=True)
+        await self._write(lambda conn: conn.execute("DELETE FROM failover_meta"), durable=True)
 
     # --- what goes back to the shared journal
 
     async def hold(self, record: dict[str, Any]) -> None:
         """Keep `record` (an operation meant for the shared journal) until it can be written there."""
         text = json.dumps(record)
-        await self._run(lambda conn: conn.execute("INSERT INTO failover_held (record) VALUES (?)", (text,)), write=True)
+        await self._write(
+            lambda conn: conn.execute("INSERT INTO failover_held (record) VALUES (?)", (text,)), durable=True
+        )
 
     async def held(self) -> list[tuple[int, dict[str, Any]]]:
-        rows = await self._run(lambda conn: conn.execute("SELECT n, record FROM failover_held ORDER BY n").fetchall())
+        rows = await self._read(lambda conn: conn.execute("SELECT n, record FROM failover_held ORDER BY n").fetchall())
         return [(n, json.loads(text)) for n, text in rows]
 
     async def drop_held(self, n: int) -> None:
-        await self._run(lambda conn: conn.execute("DELETE FROM failover_held WHERE n = ?", (n,)), write=True)
+        await self._write(lambda conn: conn.execute("DELETE FROM failover_held WHERE n = ?", (n,)), durable=True)
 
     async def local_updates(self, *, since: float) -> list[tuple[str, str]]:
         """(incident id, update id) of every update journaled here since `since`, in the order accepted."""
-        return await self._run(
+        rows = await self._read(
             lambda conn: conn.execute(
                 "SELECT incident_id, id FROM updates WHERE created_at >= ? ORDER BY created_at, seq", (since,)
             ).fetchall()
         )
+        return [(incident_id, update_id) for incident_id, update_id in rows]
 
     async def progress(self, delivery_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """What the attempts of these deliveries saved, by delivery (those with none left out)."""
@@ -103,17 +106,16 @@ class Replica:
                 chunk = delivery_ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
                 query = f"SELECT delivery_id, key, note FROM progress WHERE delivery_id IN ({marks})"
-                rows = conn.execute(query, chunk)
-                for delivery_id, key, note in rows:
+                for delivery_id, key, note in conn.execute(query, chunk):
                     found.setdefault(delivery_id, {})[key] = note
             return found
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def request_of(self, update_id: str) -> tuple[str | None, str | None]:
         """The idempotency key and request digest an update was accepted with here (None, None without)."""
         # The key is the update's own, or (for a request answered with an update accepted before) a later one's.
-        row = await self._run(
+        row = await self._read(
             lambda conn: conn.execute(
                 "SELECT coalesce(u.idempotency_key, (SELECT key FROM idempotency_keys WHERE update_id = u.id)), "
                 "u.request_digest FROM updates u WHERE u.id = ?",
@@ -125,7 +127,7 @@ class Replica:
     async def in_flight(self) -> int:
         """Attempts running from the replica now."""
         return int(
-            await self._run(
+            await self._read(
                 lambda conn: conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'in_flight'").fetchone()[0]
             )
         )
@@ -144,17 +146,18 @@ class Replica:
                 (HANDED_OVER, time.time(), update_id),
             )
 
-        await self._run(begin, write=True)
+        await self._write(begin, durable=True)
 
     async def adopting(self) -> list[tuple[str, str]]:
         """(incident id, update id) of updates whose adopt did not answer: they go again first."""
-        return await self._run(
+        rows = await self._read(
             lambda conn: conn.execute("SELECT incident_id, update_id FROM failover_adopting").fetchall()
         )
+        return [(incident_id, update_id) for incident_id, update_id in rows]
 
     async def adopted(self, update_id: str) -> None:
-        await self._run(
-            lambda conn: conn.execute("DELETE FROM failover_adopting WHERE update_id = ?", (update_id,)), write=True
+        await self._write(
+            lambda conn: conn.execute("DELETE FROM failover_adopting WHERE update_id = ?", (update_id,)), durable=True
         )
 
     # --- keeping the copy current
@@ -173,36 +176,7 @@ class Replica:
             write_exported(conn, exported, now=time.time())
             return True
 
-        return await self._run(replace, write=True)
-
-    async def _run(self, operation: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        return await asyncio.to_thread(self._sync, operation, write)
-
-    def _sync(self, operation: Callable[[sqlite3.Connection], T], write: bool) -> T:
-        try:
-            with self._connection() as conn:
-                if not write:
-                    return operation(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = operation(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
-        except sqlite3.Error as exc:
-            raise StoreError(f"the local replica {self.path} failed: {exc}") from None
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")  # held records and the mark are acknowledged work
-            conn.execute("PRAGMA foreign_keys=ON")
-            yield conn
-        finally:
-            conn.close()
+        return await self._write(replace, durable=True)
 
 
 MAX_REPLICAS: Final = 16

@@ -47,7 +47,6 @@ from broadcaster.store.base import (
 from broadcaster.store.failover import held
 from broadcaster.store.failover.delegated import Delegated
 from broadcaster.store.failover.replica import Replica, claim_replica
-from broadcaster.store.sqlite import SqliteStore
 
 T = TypeVar("T")
 log = logging.getLogger("broadcaster.failover")
@@ -83,8 +82,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.url = primary.url
         self.primary = primary
         self.data_dir = data_dir
-        self.local = SqliteStore(data_dir / "replica.db", url="")  # the replica this instance claims at open
-        self.replica = Replica(self.local.path)
+        self.local = Replica(data_dir / "replica.db", url="")  # the replica this instance claims at open
         self._lock: int | None = None
         self.orderings = dict(orderings)
         self.publish_targets = tuple(publish_targets)
@@ -110,11 +108,9 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
 
     async def open(self) -> None:
         path, self._lock = await asyncio.to_thread(claim_replica, self.data_dir)
-        self.local = SqliteStore(path, url=f"sqlite:///{path}")
-        self.replica = Replica(path)
+        self.local = Replica(path, url=f"sqlite:///{path}")
         await self.local.open()
-        await self.replica.prepare()
-        left = await self.replica.standing()
+        left = await self.local.marked()
         self.held_count = left.waiting
         try:
             await self.primary.open()
@@ -143,7 +139,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
             if self.mode is not Mode.SHARED:
                 return
             since = since if since is not None else self.clock()
-            await self.replica.mark_degraded(since=since, reason=str(exc))
+            await self.local.mark_degraded(since=since, reason=str(exc))
             self.mode, self.since, self.reason = Mode.DEGRADED, since, str(exc)
         log.warning("running degraded on the local replica %s: %s", self.local.path, exc)
 
@@ -168,7 +164,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         lock keeps a record from slipping in after the way back's last look)."""
         async with self.local_writes:
             if self.mode is not Mode.SHARED:
-                await self.replica.hold(record)
+                await self.local.hold(record)
                 self.held_count += 1
                 return
         try:

@@ -145,7 +145,7 @@ async def probe(store: FailoverStore) -> None:
 
 async def refresh(store: FailoverStore) -> None:
     exported = await read_export(store.primary, publish_targets=store.publish_targets, every_delivery=False)
-    await store.replica.refresh(exported)
+    await store.local.refresh(exported)
 
 
 async def way_back(store: FailoverStore) -> bool:
@@ -159,9 +159,9 @@ async def way_back(store: FailoverStore) -> bool:
         records += await _write_held(store)
         adopted += await _adopt_local_updates(store, in_shared)
         async with store.local_writes:  # nothing accepted locally between this check and the switch
-            if await store.replica.held() or await _local_updates(store, in_shared):
+            if await store.local.held() or await _local_updates(store, in_shared):
                 continue
-            await store.replica.mark_back()
+            await store.local.mark_back()
             store.mode, store.since, store.reason = Mode.SHARED, None, ""
             store.local_ids.clear()
         log.warning("back on the shared journal: %d update(s) and %d held record(s) taken back", adopted, records)
@@ -170,9 +170,9 @@ async def way_back(store: FailoverStore) -> bool:
 
 async def _write_held(store: FailoverStore) -> int:
     written = 0
-    for n, record in await store.replica.held():
+    for n, record in await store.local.held():
         await held.write(store.primary, record)
-        await store.replica.drop_held(n)
+        await store.local.drop_held(n)
         store.held_count -= 1
         written += 1
     return written
@@ -184,7 +184,7 @@ async def _drain(store: FailoverStore) -> None:
     loop = asyncio.get_running_loop()
     until = loop.time() + DRAIN_FOR
     while loop.time() < until:
-        if not store.local_leasing and not await store.replica.in_flight():
+        if not store.local_leasing and not await store.local.in_flight():
             return
         await asyncio.sleep(0.1)  # attempts end in their lanes, which tell nothing here: a short, bounded poll
 
@@ -194,7 +194,7 @@ async def _local_updates(store: FailoverStore, in_shared: set[str]) -> list[tupl
     found there join `in_shared`, so that the way back's last look asks only about the ones since)."""
     since = store.since - ACCEPT_MARGIN if store.since is not None else 0.0
     missing = []
-    for incident_id, update_id in await store.replica.local_updates(since=since):
+    for incident_id, update_id in await store.local.local_updates(since=since):
         if update_id in in_shared:
             continue
         try:
@@ -214,11 +214,11 @@ def _first_try(delivery: Delivery) -> bool:
 async def _adopt_local_updates(store: FailoverStore, in_shared: set[str]) -> int:
     owner = f"failover-{new_id()}"
     adopted = 0
-    for incident_id, update_id in await store.replica.adopting():  # a way back cut off mid-adopt: those first
+    for incident_id, update_id in await store.local.adopting():  # a way back cut off mid-adopt: those first
         adopted += await _adopt(store, await _copy(store, incident_id, update_id, handed_over=True), owner)
     for incident_id, update_id in await _local_updates(store, in_shared):
         copy = await _copy(store, incident_id, update_id, handed_over=False)
-        await store.replica.begin_adopting(incident_id, update_id)
+        await store.local.begin_adopting(incident_id, update_id)
         adopted += await _adopt(store, copy, owner)
         in_shared.add(update_id)
     return adopted
@@ -226,7 +226,7 @@ async def _adopt_local_updates(store: FailoverStore, in_shared: set[str]) -> int
 
 async def _adopt(store: FailoverStore, copy: UpdateCopy, owner: str) -> int:
     adopted = await store.primary.adopt(copy, owner=owner, now=store.clock())
-    await store.replica.adopted(copy.update.id)
+    await store.local.adopted(copy.update.id)
     return int(adopted)
 
 
@@ -241,7 +241,7 @@ async def _copy(store: FailoverStore, incident_id: str, update_id: str, *, hande
         else d
         for d in await store.local.deliveries(update_id=update_id)
     ]
-    progress = await store.replica.progress([d.id for d in deliveries])
+    progress = await store.local.progress([d.id for d in deliveries])
     copies = [
         DeliveryCopy(
             delivery=d,
@@ -251,7 +251,7 @@ async def _copy(store: FailoverStore, incident_id: str, update_id: str, *, hande
         )
         for d in deliveries
     ]
-    key, digest = await store.replica.request_of(update_id)
+    key, digest = await store.local.request_of(update_id)
     return UpdateCopy(
         incident=incidents_after(history)[position],
         update=history.updates[position],
