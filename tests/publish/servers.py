@@ -19,6 +19,7 @@ import aiohttp
 import boto3
 from aiohttp import web
 
+from tests.support.helpers import stop_process
 from tests.support.redis import free_port
 
 KEY_ID, SECRET = "AKIATESTPUBLISH00001", "publish-test-secret-key-0001"
@@ -35,16 +36,6 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], within: float = 2
         except OSError:
             time.sleep(0.05)
     return False
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 class MotoServer:

@@ -8,7 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.publish.servers import stop_process, wait_for_port
+from tests.publish.servers import wait_for_port
+from tests.support.helpers import stop_process
 from tests.support.redis import free_port
 
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from tests.support.helpers import stop_process
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking switches Chromium phones home at start, which this machine refuses.
 CHROMIUM_ARGS = [
@@ -46,12 +48,7 @@ def chromium_endpoint() -> Iterator[str]:
         try:
             yield _endpoint(process)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
             if process.stderr is not None:
                 process.stderr.close()
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,3 +84,14 @@ def send_and_kill(
         if process.stderr is not None and not process.stderr.closed:
             process.communicate()
     return process.returncode
+
+
+def stop_process(process: subprocess.Popen[Any] | None) -> None:
+    """Stop a process this test started (SIGTERM, then SIGKILL after 10 s), if it still runs."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

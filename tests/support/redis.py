@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support.helpers import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -70,13 +72,7 @@ class RedisServer:
             client.flushall()
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
+        stop_process(self._process)
         self._process = None
 
     def close(self) -> None:
