@@ -72,27 +72,23 @@ from datetime import datetime
 from typing import ClassVar, Final
 
 from broadcaster.domain.errors import LeaseLost, StoreError
-from broadcaster.domain.models import Incident, IncidentHistory, Update, UpdateDraft, new_id
-from broadcaster.domain.statuspage import IncidentSummary
-from broadcaster.domain.uptime import ComponentUpdate
+from broadcaster.domain.models import UpdateDraft, new_id
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
     NO_PROGRESS,
     Accepted,
-    Attempt,
     BatchedClaims,
     Claimed,
     ClaimResult,
     Delivery,
     Handoff,
     HandsOff,
-    LaneControl,
     Outcome,
     PlannedDelivery,
     Store,
     UpdateCopy,
 )
-from broadcaster.store.redis import accepting, adopting, notices, reading
+from broadcaster.store.redis import accepting, adopting, notices
 from broadcaster.store.redis.connection import (
     LAYOUT_VERSION,
     SOCKET_TIMEOUT,
@@ -104,6 +100,7 @@ from broadcaster.store.redis.connection import (
     text,
     warn_of_clock_skew,
 )
+from broadcaster.store.redis.journal_reads import JournalReads
 from broadcaster.store.redis.records import (
     UpdateView,
     control_entry,
@@ -122,7 +119,7 @@ KNOWN_UPDATES: Final = 32
 """Recent updates whose incident and history claims keep decoded (a claim's script sends only the others)."""
 
 
-class RedisStore(SessionRecords, SideRecords, BatchedClaims, HandsOff, Store):
+class RedisStore(JournalReads, SessionRecords, SideRecords, BatchedClaims, HandsOff, Store):
     shared_by_instances: ClassVar[bool] = True
     """Processes on any host share the journal: a lane keeps from its own process's fan-out only what it can
     start soon, and the others claim the rest (they hear of it through notices.py)."""
@@ -334,56 +331,6 @@ class RedisStore(SessionRecords, SideRecords, BatchedClaims, HandsOff, Store):
             await self._announce(notices.WORK)
         return int(requeued), int(too_old)
 
-    # --- reading
-
-    async def incident(self, incident_id: str) -> Incident:
-        with self._failures.guard("read", write=False):
-            return await reading.incident(self.link, incident_id)
-
-    async def incidents(self, *, limit: int = 50, open_only: bool = False) -> list[Incident]:
-        with self._failures.guard("read", write=False):
-            return await reading.incidents(self.link, limit=limit, open_only=open_only)
-
-    async def history(self, incident_id: str) -> IncidentHistory:
-        with self._failures.guard("read", write=False):
-            return await reading.history(self.link, incident_id)
-
-    async def site_history(self, *, recent: int | None) -> list[IncidentHistory]:
-        with self._failures.guard("read", write=False):
-            return await reading.site_history(self.link, recent=recent)
-
-    async def incident_summaries(self) -> list[IncidentSummary]:
-        with self._failures.guard("read", write=False):
-            return await reading.incident_summaries(self.link)
-
-    async def component_updates(self, *, since: datetime) -> list[ComponentUpdate]:
-        with self._failures.guard("read", write=False):
-            return await reading.component_updates(self.link, since=since)
-
-    async def update(self, update_id: str) -> Update:
-        with self._failures.guard("read", write=False):
-            return await reading.update(self.link, update_id)
-
-    async def deliveries(
-        self, *, update_id: str | None = None, incident_id: str | None = None, open_only: bool = False
-    ) -> list[Delivery]:
-        with self._failures.guard("read", write=False):
-            return await reading.deliveries(
-                self.link, update_id=update_id, incident_id=incident_id, open_only=open_only
-            )
-
-    async def attempts(self, delivery_id: str) -> list[Attempt]:
-        with self._failures.guard("read", write=False):
-            return await reading.attempts(self.link, delivery_id)
-
-    async def backlog(self) -> dict[str, tuple[int, float]]:
-        with self._failures.guard("read", write=False):
-            return await reading.backlog(self.link)
-
-    async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
-        with self._failures.guard("read", write=False):
-            return await reading.overdue(self.link, now=now, limit=limit)
-
     # --- lane controls
 
     async def set_paused(self, channel: str, target: str, *, paused: bool, reason: str, now: float) -> None:
@@ -392,10 +339,6 @@ class RedisStore(SessionRecords, SideRecords, BatchedClaims, HandsOff, Store):
         with self._failures.guard("write", write=True):
             await link.run(link.scripts.set_paused, channel, target, "1" if paused else "0", control)
         await self._announce(notices.CONTROLS)
-
-    async def controls(self) -> list[LaneControl]:
-        with self._failures.guard("read", write=False):
-            return await reading.controls(self.link)
 
     # --- the fallback journal's way back (store.failover)
 
