@@ -30,6 +30,7 @@ from broadcaster.store.values import (
     Delivery,
     DeliveryCopy,
     Handoff,
+    KeyedRequest,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -49,6 +50,7 @@ __all__ = [
     "Handoff",
     "HandsOff",
     "Journal",
+    "KeyedRequest",
     "LaneControl",
     "Outcome",
     "PlannedDelivery",
@@ -154,6 +156,11 @@ class Journal(ABC):
     @abstractmethod
     async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
         """Open incidents whose next update was due by `now`, the longest overdue first, at most `limit`."""
+
+    @abstractmethod
+    async def keyed_requests(self) -> list[KeyedRequest]:
+        """Every idempotency key the journal answers, any order: what a copy of it needs so that a request sent
+        again to the copy answers the update it made here, not a second one."""
 
     # --- suppressions
 

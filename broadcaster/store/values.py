@@ -1,5 +1,5 @@
 """The values the store contract takes and gives (store.base): planned and journaled deliveries, claims,
-outcomes, attempts, copies of an update for another journal, and a store's standing.
+outcomes, attempts, copies of an update for another journal, idempotency keys, and a store's standing.
 
 All scheduling times are epoch seconds (floats); incident and update times are aware datetimes."""
 
@@ -153,6 +153,16 @@ class UpdateCopy:
     deliveries: tuple[DeliveryCopy, ...]
     idempotency_key: str | None = None
     request_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """An idempotency key and the update it answers, with the digest of the request that made that update (the
+    same key with another request is refused)."""
+
+    key: str
+    update_id: str
+    request_digest: str | None
 
 
 @dataclass(frozen=True, slots=True)

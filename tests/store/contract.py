@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from broadcaster.domain.errors import ConflictError, InputError, NotFoundError
+from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, Store
 from broadcaster.store.base import finish_and_claim
 from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
+from tests.store.contract_requests import RequestContract
 from tests.store.contract_sessions import SessionContract
 from tests.store.contract_site import SiteContract
 from tests.store.contract_subscribers import SubscriberContract
 from tests.support.journal import claim, finish, planned, post
 
 
-class StoreContract(ProgressContract, OperationsContract, SubscriberContract, SiteContract, SessionContract):
+class StoreContract(
+    RequestContract, ProgressContract, OperationsContract, SubscriberContract, SiteContract, SessionContract
+):
     """What every journal backend must do. Subclasses provide the `journal` fixture (and `progress_of`,
     `another`)."""
 
@@ -44,66 +46,6 @@ class StoreContract(ProgressContract, OperationsContract, SubscriberContract, Si
     async def test_unknown_incident_is_not_found(self, journal: Store) -> None:
         with pytest.raises(NotFoundError, match="no incident with id"):
             await post(journal, planned(), incident_id="0123456789ab")
-
-    async def test_idempotency_key_returns_the_original(self, journal: Store) -> None:
-        first = await post(journal, planned(), key="k-1")
-        again = await post(journal, planned(), key="k-1", message="A different body.")
-        assert again.duplicate and again.update.id == first.update.id
-        assert [d.id for d in again.deliveries] == [d.id for d in first.deliveries]
-        assert len(await journal.incidents()) == 1
-
-    async def test_an_idempotency_key_reused_for_other_content_is_a_conflict(self, journal: Store) -> None:
-        """The same key with the same request answers the first update; with another request it is refused
-        (the caller reused a key by mistake), and nothing new is journaled."""
-        first = await post(journal, planned(), key="k-2", digest="sha-a")
-        same = await post(journal, planned(), key="k-2", digest="sha-a")
-        assert same.duplicate and same.update.id == first.update.id
-        with pytest.raises(ConflictError, match="used for update"):
-            await post(journal, planned(), key="k-2", digest="sha-b", message="Other content.")
-        assert len(await journal.incidents()) == 1
-
-    async def test_the_same_content_within_the_window_answers_the_first_update(self, journal: Store) -> None:
-        """Chat and the form posting the same update at once make one; outside the window, with other
-        content, to other channels, or without a window, each makes its own."""
-        start = datetime.now(UTC)
-        first = await post(journal, planned(), same_within=60, at=start, author="ann")
-        again = await post(
-            journal, planned(), same_within=60, at=start + timedelta(seconds=59), author="U123", message="An  update. "
-        )
-        assert again.duplicate and again.update.id == first.update.id
-        assert [d.id for d in again.deliveries] == [d.id for d in first.deliveries]
-        other = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=59), message="Other.")
-        later = await post(journal, planned(), same_within=60, at=start + timedelta(seconds=61))
-        unwindowed = await post(journal, planned(), at=start + timedelta(seconds=62))
-        elsewhere = await post(journal, planned(name="mirror"), same_within=60, at=start + timedelta(seconds=63))
-        assert not (other.duplicate or later.duplicate or unwindowed.duplicate or elsewhere.duplicate)
-        assert len({first.update.id, other.update.id, later.update.id, unwindowed.update.id, elsewhere.update.id}) == 5
-
-    async def test_a_key_answered_by_the_same_content_keeps_answering_that_update(self, journal: Store) -> None:
-        """The form's key, answered by the chat update of the same content, is remembered: the form sent again
-        after the window still answers that update, and the key with other content is a conflict."""
-        start = datetime.now(UTC)
-        chat = await post(journal, planned(), same_within=60, at=start)
-        form = await post(journal, planned(), same_within=60, at=start, key="form:1", digest="a")
-        resent = await post(
-            journal, planned(), same_within=60, at=start + timedelta(minutes=5), key="form:1", digest="a"
-        )
-        assert form.duplicate and resent.duplicate
-        assert chat.update.id == form.update.id == resent.update.id
-        with pytest.raises(ConflictError):
-            await post(journal, planned(), key="form:1", digest="b", message="Other.")
-
-    async def test_the_same_content_answers_only_while_it_is_the_incidents_latest(self, journal: Store) -> None:
-        """A, B, then A again within the window: the third is an update of its own, undoing B."""
-        start = datetime.now(UTC)
-        a = await post(journal, planned(), at=start)
-        incident = a.incident.id
-        first = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
-        await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Worse.")
-        third = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
-        assert not third.duplicate and third.update.id != first.update.id
-        fourth = await post(journal, planned(), same_within=60, at=start, incident_id=incident, message="Fixing.")
-        assert fourth.duplicate and fourth.update.id == third.update.id
 
     async def test_suppressed_addresses_are_kept_once_and_lower_cased(self, journal: Store) -> None:
         added = await journal.suppress({"Ann@Example.com": "unsubscribed"}, source="unsubscribe", now=1.0)

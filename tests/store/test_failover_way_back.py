@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.errors import ConflictError, StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Accepted, Handoff, Outcome
 from broadcaster.store.failover import FailoverStore
@@ -114,6 +114,25 @@ async def test_an_idempotency_key_used_in_the_outage_answers_the_same_update_aft
     await shared.open()
     again = await post(shared, planned("a"), key="deploy-42", digest="sha-1")
     assert again.duplicate and again.update.id == first.update.id
+
+
+async def test_an_idempotency_key_redis_answered_before_the_outage_answers_during_it(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    """A script sending its request again while Redis is down gets the update Redis made of it (the replica
+    copied the key), not a second update that the way back would then bring to Redis as well."""
+    first = await post(store, planned("a"), key="deploy-43", digest="sha-1")
+    await refresh(store)
+    redis_alone.stop()
+    again = await post(store, planned("a"), key="deploy-43", digest="sha-1")
+    assert store.standing().degraded
+    assert again.duplicate and again.update.id == first.update.id
+    with pytest.raises(ConflictError, match="used for update"):
+        await post(store, planned("a"), key="deploy-43", digest="sha-2", message="Another request.")
+    await back_again(store, redis_alone)
+    await shared.open()
+    assert [u.id for u in (await shared.history(first.incident.id)).updates] == [first.update.id]
+    assert len(await shared.incidents()) == 1
 
 
 async def test_the_replica_never_answers_for_redis_on_requeues_logouts_or_login_links(

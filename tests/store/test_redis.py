@@ -21,10 +21,10 @@ from broadcaster.domain.errors import ConflictError, InputError, JournalWriteErr
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Handoff, Outcome, PlannedDelivery, Store, open_store
-from broadcaster.store.base import accept_update, finish_and_claim
+from broadcaster.store.base import KeyedRequest, accept_update, finish_and_claim
 from broadcaster.store.redis import RedisStore, accepting, notices
 from broadcaster.store.redis.accepting import CONTENT_KEPT
-from broadcaster.store.redis.connection import masked
+from broadcaster.store.redis.connection import masked, optional_text
 from broadcaster.store.sqlite import SqliteStore
 from tests.store.contract import StoreContract
 from tests.support.journal import claim, finish, planned, post
@@ -263,6 +263,29 @@ async def test_a_journal_of_another_key_layout_is_refused(redis_url: str) -> Non
         await client.set("broadcaster:layout", "0")
     with pytest.raises(StoreError, match="key layout '0'"):
         await RedisStore(redis_url).open()
+
+
+async def test_a_journal_of_the_first_key_layout_is_brought_up_to_this_ones(redis_url: str) -> None:
+    """Layout 1 kept no set of idempotency keys: this build's first open makes it from the keys' hashes, under
+    its own prefix matched as it is (here one a glob would read as a character class, matching another's)."""
+    prefix = "ops[1]:"
+    store = RedisStore(redis_url, prefix=prefix)
+    await store.open()
+    keyed = await post(store, planned(), key="deploy-4711", digest="sha-a")
+    await store.close()
+    async with redis.asyncio.from_url(redis_url) as client:
+        await client.delete(prefix + "idempotency-keys")
+        await client.set(prefix + "layout", "1")
+        await client.hset("ops1:idempotency:another-journals", mapping={"update_id": "x", "request_digest": ""})
+    upgraded = RedisStore(redis_url, prefix=prefix)
+    await upgraded.open()
+    try:
+        assert await upgraded.keyed_requests() == [
+            KeyedRequest(key="deploy-4711", update_id=keyed.update.id, request_digest="sha-a")
+        ]
+        assert optional_text(await upgraded.link.client.get(prefix + "layout")) == "2"
+    finally:
+        await upgraded.close()
 
 
 # --- the same random operations against both journals

@@ -14,7 +14,7 @@ from broadcaster.domain.models import Incident, IncidentHistory, Update
 from broadcaster.domain.statuspage import IncidentSummary
 from broadcaster.domain.subscriptions import Subscriber, SubscriberKind
 from broadcaster.domain.uptime import ComponentUpdate
-from broadcaster.store.base import Attempt, Delivery, LaneControl, Store
+from broadcaster.store.base import Attempt, Delivery, KeyedRequest, LaneControl, Store
 from broadcaster.store.failover import held
 
 T = TypeVar("T")
@@ -65,6 +65,9 @@ class Delegated(Store):
 
     async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
         return await self.either(lambda s: s.overdue(now=now, limit=limit))
+
+    async def keyed_requests(self) -> list[KeyedRequest]:
+        return await self.either(lambda s: s.keyed_requests())
 
     # --- suppressions, subscribers, manifests, controls, copies
 

@@ -2,11 +2,11 @@
 
 While the shared journal answers, everything goes to it, and the replica (a SQLite journal in the data
 directory) is kept a copy of what sending needs: incidents and their updates, the ended deliveries of open
-incidents (X thread ids), pauses, suppressions, subscribers, publish manifests (replica.py, refreshed by
-watch.py). The first call that finds it out of reach turns the store degraded: updates are accepted into
-the replica and delivered from it; outcomes of deliveries leased from the shared journal before it went,
-and pauses, suppressions and manifests written meanwhile, are held in the replica. Once it answers again,
-watch.py takes everything back (way_back.py) and the store is shared again.
+incidents (X thread ids), pauses, suppressions, subscribers, publish manifests, idempotency keys
+(replica.py, refreshed by watch.py). The first call that finds it out of reach turns the store degraded:
+updates are accepted into the replica and delivered from it; outcomes of deliveries leased from the shared
+journal before it went, and pauses, suppressions and manifests written meanwhile, are held in the replica.
+Once it answers again, watch.py takes everything back (way_back.py) and the store is shared again.
 
 What is never done from the replica: work that was queued in the shared journal when it went (other
 instances may still be reaching it, and would send it too: it waits for the journal to come back), and

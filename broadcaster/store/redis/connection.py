@@ -24,8 +24,6 @@ from redis.commands.core import AsyncScript
 from broadcaster.domain.errors import JournalUnreachable, JournalWriteError, StoreError, StoreUnreachable
 from broadcaster.store.redis import lua_accept, lua_adopt, lua_queue, lua_reading
 
-LAYOUT_VERSION: Final = "1"
-"""The key layout this build reads and writes (journal.py); kept under PREFIX + "layout"."""
 SOCKET_TIMEOUT: Final = 10.0
 """Seconds any one command may take; the longest is accepting a large fan-out, well under a second."""
 CONNECT_TIMEOUT: Final = 5.0

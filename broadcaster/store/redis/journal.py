@@ -8,7 +8,7 @@ single Redis server or primary (not a Redis Cluster). The queue's indexes hold o
 deliveries, for a requeue), so what a claim, a sweep or the backlog reads is bounded by outstanding work,
 however long the history:
 
-    P layout                       the key layout's version (connection.LAYOUT_VERSION)
+    P layout                       the key layout's version (layout.py)
     P incident:<id>                JSON of the incident as it stands now
     P incident:<id>:updates        list of its update ids, by seq
     P incident:<id>:deliveries     list of its delivery ids, in acceptance order
@@ -22,6 +22,7 @@ however long the history:
     P update:<id>                  JSON of the update, the incident right after it, its request's identity
     P update:<id>:deliveries       list of its delivery ids, in plan order
     P idempotency:<key>            hash update_id, request_digest
+    P idempotency-keys             set of every key of an idempotency:<key> hash (copies carry them)
     P content:<digest>             zset of update ids by created_at (the same content within a window)
     P seq                          counter: deliveries' acceptance order
     P plan:<update id>:<n>         hash of what the deliveries of one update to one channel (with the same
@@ -90,17 +91,16 @@ from broadcaster.store.base import (
 )
 from broadcaster.store.redis import accepting, adopting, notices
 from broadcaster.store.redis.connection import (
-    LAYOUT_VERSION,
     SOCKET_TIMEOUT,
     Failures,
     Link,
     Scripts,
     new_client,
-    optional_text,
     text,
     warn_of_clock_skew,
 )
 from broadcaster.store.redis.journal_reads import JournalReads
+from broadcaster.store.redis.layout import settle_layout
 from broadcaster.store.redis.records import (
     UpdateView,
     control_entry,
@@ -141,13 +141,7 @@ class RedisStore(JournalReads, SessionRecords, SideRecords, BatchedClaims, Hands
         client = new_client(self.url, socket_timeout=self._socket_timeout)
         try:
             with self._failures.guard("open", write=False):
-                await client.set(self.prefix + "layout", LAYOUT_VERSION, nx=True)
-                layout = optional_text(await client.get(self.prefix + "layout"))
-            if layout != LAYOUT_VERSION:
-                raise StoreError(
-                    f"the Redis journal under {self.prefix!r} has key layout {layout!r}; "
-                    f"this build knows {LAYOUT_VERSION!r}"
-                )
+                await settle_layout(client, self.prefix)
             with self._failures.guard("open", write=False):
                 seconds, microseconds = await client.time()
             warn_of_clock_skew(seconds + microseconds / 1e6 - time.time())

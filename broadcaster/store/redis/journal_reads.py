@@ -1,6 +1,6 @@
 """What the Redis journal answers about what it holds: incidents and their updates, the delivery ledger and
-its attempts, the backlog, overdue incidents and the lane controls (the scripts and pipelines are in
-reading.py). RedisStore provides `link` and `_failures`."""
+its attempts, the backlog, overdue incidents, idempotency keys and the lane controls (the scripts and
+pipelines are in reading.py). RedisStore provides `link` and `_failures`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from broadcaster.domain.models import Incident, IncidentHistory, Update
 from broadcaster.domain.statuspage import IncidentSummary
 from broadcaster.domain.uptime import ComponentUpdate
-from broadcaster.store.base import Attempt, Delivery, LaneControl
+from broadcaster.store.base import Attempt, Delivery, KeyedRequest, LaneControl
 from broadcaster.store.redis import reading
 from broadcaster.store.redis.connection import Failures, Link
 
@@ -70,6 +70,10 @@ class JournalReads:
     async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
         with self._failures.guard("read", write=False):
             return await reading.overdue(self.link, now=now, limit=limit)
+
+    async def keyed_requests(self) -> list[KeyedRequest]:
+        with self._failures.guard("read", write=False):
+            return await reading.keyed_requests(self.link)
 
     async def controls(self) -> list[LaneControl]:
         with self._failures.guard("read", write=False):

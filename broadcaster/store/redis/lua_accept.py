@@ -39,6 +39,7 @@ local key = ARGV[1] .. 'idempotency:' .. ARGV[2]
 local found = redis.call('HGET', key, 'update_id')
 if found then return found end
 redis.call('HSET', key, 'update_id', ARGV[3], 'request_digest', ARGV[4])
+redis.call('SADD', ARGV[1] .. 'idempotency-keys', ARGV[2])
 return ARGV[3]
 """
 
@@ -89,6 +90,7 @@ local function commit(m, incident_json, update_json, plan, handoff_json)
   redis.call('RPUSH', updates, m.update_id)
   if m.key ~= '' then
     redis.call('HSET', P .. 'idempotency:' .. m.key, 'update_id', m.update_id, 'request_digest', m.request_digest)
+    redis.call('SADD', P .. 'idempotency-keys', m.key)
   end
   local content = P .. 'content:' .. m.content
   redis.call('ZADD', content, m.created_at, m.update_id)

@@ -11,7 +11,7 @@ from broadcaster.domain.models import Incident, IncidentHistory, Update, from_ep
 from broadcaster.domain.statuspage import IncidentSummary
 from broadcaster.domain.uptime import ComponentUpdate
 from broadcaster.domain.vocabulary import Impact, Status
-from broadcaster.store.base import Attempt, Delivery, LaneControl
+from broadcaster.store.base import Attempt, Delivery, KeyedRequest, LaneControl
 from broadcaster.store.redis.connection import Link, optional_text, text
 from broadcaster.store.redis.records import (
     attempt_from_entry,
@@ -148,3 +148,18 @@ async def controls(link: Link) -> list[LaneControl]:
     entries = await link.client.hgetall(link.prefix + "controls")
     found = [control_from_entry(text(field), text(entry)) for field, entry in entries.items()]
     return sorted(found, key=lambda control: (control.channel, control.target))
+
+
+async def keyed_requests(link: Link) -> list[KeyedRequest]:
+    """Through the set of every key, then each key's hash: two round trips."""
+    P = link.prefix
+    keys = sorted(text(key) for key in await link.client.smembers(P + "idempotency-keys"))
+    async with link.client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hmget(P + "idempotency:" + key, "update_id", "request_digest")
+        found = await pipe.execute()
+    return [
+        KeyedRequest(key=key, update_id=text(update_id), request_digest=optional_text(digest) or None)
+        for key, (update_id, digest) in zip(keys, found, strict=True)
+        if update_id is not None
+    ]

@@ -4,12 +4,13 @@ suppression file, the subscribers file) are folded into such a copy.
 
 The export goes through the Store contract only: site_history (incidents and updates), deliveries (their
 outcomes and external ids: an X thread continues under the last post), suppressed, subscribers, the
-configured publish targets' manifests, and controls; ids are kept. It is written with SQL into a journal
+configured publish targets' manifests, controls and idempotency keys (a request sent again to the copy
+answers its update); ids are kept. It is written with SQL into a journal
 made from schema.SCHEMA, in one transaction, to a new file. It is not one atomic read of the source, as
 VACUUM INTO is for SQLite: a delivery whose update was accepted between two reads is left out (the next
-snapshot has both). Left out as well: attempt logs (the ledger's detail), saved progress of open
-deliveries (a fan-out resumed from the copy may mail again whom it had mailed), and idempotency keys; an
-update's incident-as-after-it is rebuilt from the incident and its updates. An open delivery is copied as
+snapshot has both). Left out as well: attempt logs (the ledger's detail) and saved progress of open
+deliveries (a fan-out resumed from the copy may mail again whom it had mailed); an update's
+incident-as-after-it is rebuilt from the incident and its updates. An open delivery is copied as
 pending with no lease: nobody holds it in the copy."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from broadcaster.domain.errors import StoreError
 from broadcaster.domain.models import Incident, IncidentHistory, changes_to_json, incident_to_json, to_epoch
 from broadcaster.domain.subscriptions import Subscriber, state_of
 from broadcaster.domain.vocabulary import ComponentState, DeliveryState
-from broadcaster.store.base import Delivery, LaneControl, Store
+from broadcaster.store.base import Delivery, KeyedRequest, LaneControl, Store
 from broadcaster.store.sqlite import manifests
 from broadcaster.store.sqlite import subscribers as subscriber_rows
 from broadcaster.store.sqlite.accepting import write_incident
@@ -52,6 +53,7 @@ class Exported:
     subscribers: list[Subscriber]
     manifests: dict[str, Mapping[str, str]]
     controls: list[LaneControl]
+    keyed: list[KeyedRequest]
 
 
 async def sqlite_copy(store: Store, path: Path, *, publish_targets: Collection[str]) -> None:
@@ -93,6 +95,7 @@ async def read_export(store: Store, *, publish_targets: Collection[str], every_d
         subscribers=[*await store.subscribers("email"), *await store.subscribers("webhook")],
         manifests={target: manifest for target, manifest in found.items() if manifest is not None},
         controls=await store.controls(),
+        keyed=await store.keyed_requests(),
     )
 
 
@@ -134,6 +137,11 @@ def write_exported(conn: sqlite3.Connection, exported: Exported, *, now: float) 
     conn.executemany(
         "INSERT INTO controls (channel, target, paused, reason, updated_at) VALUES (?, ?, ?, ?, ?)",
         [(c.channel, c.target, int(c.paused), c.reason, c.updated_at) for c in exported.controls],
+    )
+    # Beside the updates rather than in their own column: a key of the source may answer an update it did not make.
+    conn.executemany(
+        "INSERT INTO idempotency_keys (key, update_id, request_digest) VALUES (?, ?, ?)",
+        [(k.key, k.update_id, k.request_digest) for k in exported.keyed if k.update_id in updates],
     )
 
 

@@ -27,6 +27,7 @@ from broadcaster.store.base import (
     Delivery,
     Handoff,
     HandsOff,
+    KeyedRequest,
     LaneControl,
     Outcome,
     PlannedDelivery,
@@ -253,6 +254,9 @@ class SqliteStore(SessionRecords, Connections, BatchedClaims, HandsOff, Store):
 
     async def overdue(self, *, now: datetime, limit: int) -> list[Incident]:
         return await self._read(partial(reading.overdue, now=now.timestamp(), limit=limit))
+
+    async def keyed_requests(self) -> list[KeyedRequest]:
+        return await self._read(reading.keyed_requests)
 
     # --- suppressions
 

@@ -17,7 +17,7 @@ from broadcaster.domain.models import (
 from broadcaster.domain.statuspage import IncidentSummary
 from broadcaster.domain.uptime import ComponentUpdate
 from broadcaster.domain.vocabulary import Impact, Status
-from broadcaster.store.base import Attempt, Delivery, LaneControl
+from broadcaster.store.base import Attempt, Delivery, KeyedRequest, LaneControl
 from broadcaster.store.sqlite.rows import (
     DELIVERY_COLUMNS,
     UPDATE_COLUMNS,
@@ -188,3 +188,15 @@ def overdue(conn: sqlite3.Connection, now: float, limit: int) -> list[Incident]:
         (now, limit),
     ).fetchall()
     return [incident_from_column(row["state"]) for row in rows]
+
+
+def keyed_requests(conn: sqlite3.Connection) -> list[KeyedRequest]:
+    """An update's own key, and the keys beside it (idempotency_keys: a request answered with an update that
+    another intake had made)."""
+    rows = conn.execute(
+        "SELECT idempotency_key AS key, id AS update_id, request_digest FROM updates WHERE idempotency_key IS NOT NULL "
+        "UNION ALL SELECT key, update_id, request_digest FROM idempotency_keys"
+    ).fetchall()
+    return [
+        KeyedRequest(key=row["key"], update_id=row["update_id"], request_digest=row["request_digest"]) for row in rows
+    ]
