@@ -6,6 +6,7 @@ with its ids, and nothing sent is handed out again."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,10 +17,13 @@ from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.subscriptions import Subscriber
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Outcome
-from broadcaster.store.base import DeliveryCopy, UpdateCopy
+from broadcaster.store.base import DeliveryCopy, KeyedRequest, UpdateCopy
 from broadcaster.store.failover import FailoverStore, read_standings
+from broadcaster.store.failover.replica import Replica
 from broadcaster.store.failover.watch import refresh, watch
 from broadcaster.store.redis import RedisStore
+from broadcaster.store.sqlite import SqliteStore
+from broadcaster.store.sqlite.importing import read_export
 from tests.support.journal import claim, finish, planned, post
 from tests.support.redis import RedisServer
 
@@ -204,3 +208,23 @@ async def test_the_replica_is_not_overwritten_while_it_holds_work_of_its_own(
     await refresh(store)  # refused: the local update has not gone back yet
     assert (await store.local.update(local.update.id)).id == local.update.id
     assert [i.name for i in await store.local.incidents()] == ["API errors"]
+
+
+async def test_a_refresh_leaves_out_a_key_whose_update_the_copy_lacks(tmp_path: Path) -> None:
+    """An export is not one atomic read: a key whose update was accepted after the updates were read comes
+    without its update. The refresh keeps the keys it can, and the next one brings that key with its update."""
+    source = SqliteStore(tmp_path / "source.db", url="sqlite:///source.db")
+    replica = Replica(tmp_path / "replica.db", url="")
+    await source.open()
+    await replica.open()
+    try:
+        keyed = await post(source, planned("a"), key="deploy-1", digest="sha-1")
+        exported = await read_export(source, publish_targets=())
+        late = KeyedRequest(key="deploy-2", update_id="0123456789ab", request_digest="sha-2")
+        assert await replica.refresh(dataclasses.replace(exported, keyed=[*exported.keyed, late]))
+        assert await replica.keyed_requests() == [
+            KeyedRequest(key="deploy-1", update_id=keyed.update.id, request_digest="sha-1")
+        ]
+    finally:
+        await replica.close()
+        await source.close()

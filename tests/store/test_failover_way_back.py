@@ -135,6 +135,23 @@ async def test_an_idempotency_key_redis_answered_before_the_outage_answers_durin
     assert len(await shared.incidents()) == 1
 
 
+async def test_a_key_answered_by_the_same_content_in_the_outage_goes_back_with_its_own_request(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore
+) -> None:
+    """Chat posts an update while Redis is down, the form the same content with a key a moment later: the key
+    goes back with the form's request, so Redis too refuses it for another request."""
+    redis_alone.stop()
+    chat = await post(store, planned("a"), same_within=60)
+    form = await post(store, planned("a"), same_within=60, key="form:7", digest="sha-form")
+    assert form.duplicate and form.update.id == chat.update.id
+    await back_again(store, redis_alone)
+    await shared.open()
+    again = await post(shared, planned("a"), key="form:7", digest="sha-form")
+    assert again.duplicate and again.update.id == chat.update.id
+    with pytest.raises(ConflictError, match="used for update"):
+        await post(shared, planned("a"), key="form:7", digest="sha-other", message="Another request.")
+
+
 async def test_the_replica_never_answers_for_redis_on_requeues_logouts_or_login_links(
     store: FailoverStore, redis_alone: RedisServer
 ) -> None:

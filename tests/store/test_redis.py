@@ -24,7 +24,7 @@ from broadcaster.store import Handoff, Outcome, PlannedDelivery, Store, open_sto
 from broadcaster.store.base import KeyedRequest, accept_update, finish_and_claim
 from broadcaster.store.redis import RedisStore, accepting, notices
 from broadcaster.store.redis.accepting import CONTENT_KEPT
-from broadcaster.store.redis.connection import masked, optional_text
+from broadcaster.store.redis.connection import masked, optional_text, text
 from broadcaster.store.sqlite import SqliteStore
 from tests.store.contract import StoreContract
 from tests.support.journal import claim, finish, planned, post
@@ -283,6 +283,8 @@ async def test_a_journal_of_the_first_key_layout_is_brought_up_to_this_ones(redi
         assert await upgraded.keyed_requests() == [
             KeyedRequest(key="deploy-4711", update_id=keyed.update.id, request_digest="sha-a")
         ]
+        indexed = await upgraded.link.client.smembers(prefix + "idempotency-keys")
+        assert {text(key) for key in indexed} == {"deploy-4711"}
         assert optional_text(await upgraded.link.client.get(prefix + "layout")) == "2"
     finally:
         await upgraded.close()

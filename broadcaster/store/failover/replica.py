@@ -113,12 +113,14 @@ class Replica(SqliteStore):
         return await self._read(read)
 
     async def request_of(self, update_id: str) -> tuple[str | None, str | None]:
-        """The idempotency key and request digest an update was accepted with here (None, None without)."""
-        # The key is the update's own, or (for a request answered with an update accepted before) a later one's.
+        """The idempotency key an update was accepted with here, and the digest of the request that key came
+        with (None, None without)."""
+        # The key is the update's own, or (for a request answered with an update accepted before, or a key
+        # copied from the shared journal) one beside it: key and digest from the same row.
         row = await self._read(
             lambda conn: conn.execute(
-                "SELECT coalesce(u.idempotency_key, (SELECT key FROM idempotency_keys WHERE update_id = u.id)), "
-                "u.request_digest FROM updates u WHERE u.id = ?",
+                "SELECT idempotency_key, request_digest FROM updates WHERE id = ?1 AND idempotency_key IS NOT NULL "
+                "UNION ALL SELECT key, request_digest FROM idempotency_keys WHERE update_id = ?1 LIMIT 1",
                 (update_id,),
             ).fetchone()
         )

@@ -3,8 +3,9 @@ wrote up to this build's layout when this build first opens it.
 
     2  P idempotency-keys: the set of every idempotency key (what a copy of the journal carries, so that a
        request sent again to the copy answers its update: store.sqlite.importing). A journal of layout 1
-       gets it from a scan of its P idempotency:<key> hashes. A key an instance of the earlier build writes
-       after the upgrade still answers its requests here; only copies miss it.
+       gets it from a scan of its P idempotency:<key> hashes. A key that an instance of the earlier build,
+       still running, writes after the upgrade answers its requests here but stays out of the set: copies
+       never carry it (the README says to upgrade every instance together).
     1  the first layout."""
 
 from __future__ import annotations

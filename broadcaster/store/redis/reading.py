@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from broadcaster.domain.errors import NotFoundError
 from broadcaster.domain.models import Incident, IncidentHistory, Update, from_epoch, from_epoch_required
@@ -22,6 +22,9 @@ from broadcaster.store.redis.records import (
     number,
     update_from_json,
 )
+
+KEYS_PER_READ: Final = 1000
+"""Idempotency keys read in one pipeline: each reply stays small, whatever the journal's age."""
 
 
 async def incident(link: Link, incident_id: str) -> Incident:
@@ -151,15 +154,19 @@ async def controls(link: Link) -> list[LaneControl]:
 
 
 async def keyed_requests(link: Link) -> list[KeyedRequest]:
-    """Through the set of every key, then each key's hash: two round trips."""
+    """Through the set of every key, then each key's hash, in pipelines of KEYS_PER_READ."""
     P = link.prefix
     keys = sorted(text(key) for key in await link.client.smembers(P + "idempotency-keys"))
-    async with link.client.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.hmget(P + "idempotency:" + key, "update_id", "request_digest")
-        found = await pipe.execute()
-    return [
-        KeyedRequest(key=key, update_id=text(update_id), request_digest=optional_text(digest) or None)
-        for key, (update_id, digest) in zip(keys, found, strict=True)
-        if update_id is not None
-    ]
+    found: list[KeyedRequest] = []
+    for start in range(0, len(keys), KEYS_PER_READ):
+        batch = keys[start : start + KEYS_PER_READ]
+        async with link.client.pipeline(transaction=False) as pipe:
+            for key in batch:
+                pipe.hmget(P + "idempotency:" + key, "update_id", "request_digest")
+            replies = await pipe.execute()
+        found += [
+            KeyedRequest(key=key, update_id=text(update_id), request_digest=optional_text(digest) or None)
+            for key, (update_id, digest) in zip(batch, replies, strict=True)
+            if update_id is not None
+        ]
+    return found
