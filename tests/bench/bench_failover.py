@@ -85,14 +85,15 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
 
 
 async def refresh_cost(server: RedisServer, incidents: int, repeats: int) -> tuple[float, float]:
-    """A replica refresh of a journal of `incidents` (three updates each, one delivery per update, every
-    other incident resolved), beside one read of the whole site history (what every mirror render does)."""
+    """A replica refresh of a journal of `incidents` (three updates each, the first posted with an
+    idempotency key, one delivery per update, every other incident resolved), beside one read of the whole
+    site history (what every mirror render does)."""
     server.flush()
     store = failover_store(server)
     await store.open()
     try:
         for n in range(incidents):
-            opened = await post(store.primary, planned("t"), title=f"Incident {n}")
+            opened = await post(store.primary, planned("t"), title=f"Incident {n}", key=f"deploy-{n}")
             await post(store.primary, planned("t"), incident_id=opened.incident.id, status="identified")
             final = "resolved" if n % 2 else "monitoring"
             await post(store.primary, planned("t"), incident_id=opened.incident.id, status=final)
