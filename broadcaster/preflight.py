@@ -96,8 +96,8 @@ async def _check(runtime: Runtime, name: str, context: ChannelContext) -> list[C
         async with asyncio.timeout(CHECK_TIMEOUT):
             return await channel.check()
     except TimeoutError:
-        return [CheckResult("*", False, f"no answer within {CHECK_TIMEOUT:g}s")]
+        return [CheckResult(target="*", ok=False, detail=f"no answer within {CHECK_TIMEOUT:g}s")]
     except Exception as exc:  # a channel's bug must not hide the other channels' results
-        return [CheckResult("*", False, f"the check itself failed: {type(exc).__name__}")]
+        return [CheckResult(target="*", ok=False, detail=f"the check itself failed: {type(exc).__name__}")]
     finally:
         await channel.aclose()

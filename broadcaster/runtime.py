@@ -51,7 +51,13 @@ class Runtime:
             spec = self.registry.get(name)
             policy = self.settings.lane_policy(name)
             plan += [
-                PlannedDelivery(name, target, spec.ordering, policy.max_attempts, policy.ttl)
+                PlannedDelivery(
+                    channel=name,
+                    target=target,
+                    ordering=spec.ordering,
+                    max_attempts=policy.max_attempts,
+                    ttl=policy.ttl,
+                )
                 for target in spec.targets(self.settings)
             ]
         if not plan:

@@ -155,7 +155,7 @@ async def render_site(runtime: Runtime, *, why: str) -> None:
         paused = await paused_mirror_targets(runtime)
         results = await mirror.render_all(paused=paused) if isinstance(mirror, Rebuilds) else []
     except StoreError as exc:
-        results = [CheckResult("journal", False, str(exc))]
+        results = [CheckResult(target="journal", ok=False, detail=str(exc))]
     except Exception:  # a bug in one render must not end the renders after it
         log.exception("%s of the status site failed", why)
         results = []

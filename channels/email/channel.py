@@ -237,21 +237,21 @@ class EmailChannel(Channel):
             listed = await self._subscribers.load()
             suppressed = await self._suppressions.load() | await self._journal.suppressed()
         except (SubscribersUnavailable, OSError) as exc:
-            results.append(CheckResult("subscribers", False, str(exc)))
+            results.append(CheckResult(target="subscribers", ok=False, detail=str(exc)))
         else:
-            results.append(CheckResult("subscribers", True, _list_summary(listed, suppressed)))
+            results.append(CheckResult(target="subscribers", ok=True, detail=_list_summary(listed, suppressed)))
         return results
 
     async def _check_relay(self, relay: RelaySettings) -> CheckResult:
         try:
             smtp = await self._dialer.open(relay)
         except RelayError as exc:
-            return CheckResult(relay.label, False, str(exc).removeprefix(f"{relay.label}: "))
+            return CheckResult(target=relay.label, ok=False, detail=str(exc).removeprefix(f"{relay.label}: "))
         await close_quietly(smtp)
         steps = ["connected", "EHLO"]
         steps += {"starttls": ["STARTTLS"], "tls": ["TLS"], "none": []}[relay.security]
         steps += [f"AUTH as {relay.username}"] if relay.username else []
-        return CheckResult(relay.label, True, ", ".join(steps) + " accepted; nothing sent")
+        return CheckResult(target=relay.label, ok=True, detail=", ".join(steps) + " accepted; nothing sent")
 
     async def send_note(self, address: str, subject: str, text: str) -> None:
         """One message to one address (a subscription's confirmation), through the update's relays."""

@@ -120,16 +120,16 @@ class MirrorChannel(Channel):
         results = []
         for name, directory in self._directories.items():
             if name in paused:
-                results.append(CheckResult(name, True, _LEFT_PAUSED.format(target=name)))
+                results.append(CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name)))
                 continue
             try:
                 changed = await self._write(directory, files)
             except (TransientError, PermanentError) as exc:
-                results.append(CheckResult(name, False, str(exc)))
+                results.append(CheckResult(target=name, ok=False, detail=str(exc)))
             else:
-                results.append(CheckResult(name, True, f"{changed} of {len(files)} files changed"))
+                results.append(CheckResult(target=name, ok=True, detail=f"{changed} of {len(files)} files changed"))
         held = [
-            CheckResult(name, True, _LEFT_PAUSED.format(target=name))
+            CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name))
             for name in self._publishing.names()
             if name in paused
         ]
@@ -174,9 +174,9 @@ class MirrorChannel(Channel):
             try:
                 await loop.run_in_executor(self._executor, probe, directory)
             except OSError as exc:
-                results.append(CheckResult(name, False, f"not writable: {exc.strerror or exc}"))
+                results.append(CheckResult(target=name, ok=False, detail=f"not writable: {exc.strerror or exc}"))
             else:
-                results.append(CheckResult(name, True, "writable, atomic rename works"))
+                results.append(CheckResult(target=name, ok=True, detail="writable, atomic rename works"))
         return results + await self._publishing.check()
 
     async def aclose(self) -> None:

@@ -161,8 +161,8 @@ class WebhookChannel(Channel):
                     else:
                         detail = await self._reach(target)
                 except DeliveryError as exc:
-                    return CheckResult(label, False, str(exc))
-                return CheckResult(label, True, detail)
+                    return CheckResult(target=label, ok=False, detail=str(exc))
+                return CheckResult(target=label, ok=True, detail=detail)
 
         results = list(await asyncio.gather(*(one(label, target) for label, target in self._targets.items())))
         if self._settings.webhook.subscribers:

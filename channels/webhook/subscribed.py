@@ -91,12 +91,14 @@ class SubscribedEndpoints:
     async def check(self) -> CheckResult:
         """How many endpoints are subscribed; none is called (they are customers', not ours to test)."""
         if not isinstance(self._journal, SubscriberReader):
-            return CheckResult(SUBSCRIBERS_TARGET, False, "this journal keeps no subscribers")
+            return CheckResult(target=SUBSCRIBERS_TARGET, ok=False, detail="this journal keeps no subscribers")
         try:
             count = len(await self._journal.subscribers("webhook"))
         except StoreError as exc:
-            return CheckResult(SUBSCRIBERS_TARGET, False, f"cannot read the journal's subscribers: {exc}")
-        return CheckResult(SUBSCRIBERS_TARGET, True, f"{count:,} confirmed endpoints; none called")
+            return CheckResult(
+                target=SUBSCRIBERS_TARGET, ok=False, detail=f"cannot read the journal's subscribers: {exc}"
+            )
+        return CheckResult(target=SUBSCRIBERS_TARGET, ok=True, detail=f"{count:,} confirmed endpoints; none called")
 
     async def _following(self, job: Job) -> list[Subscriber]:
         if not isinstance(self._journal, SubscriberReader):

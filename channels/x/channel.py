@@ -112,9 +112,9 @@ class XChannel(Channel):
         try:
             answer = await self._api.me()
         except XApiError as exc:
-            return [CheckResult(TARGET, False, str(classify(exc)))]
+            return [CheckResult(target=TARGET, ok=False, detail=str(classify(exc)))]
         username = answer.data.get("username")
-        return [CheckResult(TARGET, True, f"@{username}" if username else "credentials accepted")]
+        return [CheckResult(target=TARGET, ok=True, detail=f"@{username}" if username else "credentials accepted")]
 
     async def aclose(self) -> None:
         """Close the lane's HTTP session (if a call ever opened it)."""

@@ -64,7 +64,12 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
             "scripted", ordering=Ordering.IN_ORDER, owner="bench", limit=targets, now=time.time(), lease=600
         )
         now = time.time()
-        outcomes = [Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now) for c in claimed.claimed]
+        outcomes = [
+            Outcome(
+                delivery_id=c.delivery.id, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now
+            )
+            for c in claimed.claimed
+        ]
         await store.finish("bench", outcomes)
         assert len(outcomes) == targets, len(outcomes)
         server.start(again=True)

@@ -56,11 +56,11 @@ def delivered(claimed: Sequence[Claimed], now: float) -> list[Outcome]:
     """First-attempt successes with a receipt like the webhook channel's, as the lane records them."""
     return [
         Outcome(
-            c.delivery.id,
-            DeliveryState.DELIVERED,
-            c.delivery.attempts,
-            now,
-            now,
+            delivery_id=c.delivery.id,
+            state=DeliveryState.DELIVERED,
+            attempt=c.delivery.attempts,
+            started_at=now,
+            finished_at=now,
             detail="HTTP 200 in 12 ms",
             external_id="msg_" + c.delivery.id,
         )
@@ -154,11 +154,21 @@ async def bench(
                 )
                 channel = f"{CHANNEL}-{number}"
                 plan = [
-                    PlannedDelivery(channel, f"https://hooks.example/{i}", Ordering.IN_ORDER, 5, 3600)
+                    PlannedDelivery(
+                        channel=channel,
+                        target=f"https://hooks.example/{i}",
+                        ordering=Ordering.IN_ORDER,
+                        max_attempts=5,
+                        ttl=3600,
+                    )
                     for i in range(targets)
                 ]
                 now = datetime.now(UTC)
-                handoff = Handoff(OWNER, now.timestamp() + LEASE, {channel: targets}) if hand_off else None
+                handoff = (
+                    Handoff(owner=OWNER, lease_until=now.timestamp() + LEASE, room={channel: targets})
+                    if hand_off
+                    else None
+                )
                 started = time.perf_counter()
                 accepted = await store.accept_handing_off(draft, plan, handoff, now=now)
                 seconds["accept"].append(time.perf_counter() - started)

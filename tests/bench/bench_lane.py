@@ -94,7 +94,12 @@ async def bench(updates: int, targets: int, concurrency: int, *, hand_off: bool)
                 )
                 started = time.perf_counter()
                 room = {NAME: lane.handoff_room() if hand_off else 0}
-                handoff = Handoff(OWNER, time.time() + lane.lease, room, {NAME: lane.handoff_skips()})
+                handoff = Handoff(
+                    owner=OWNER,
+                    lease_until=time.time() + lane.lease,
+                    room=room,
+                    skip_targets={NAME: lane.handoff_skips()},
+                )
                 accepted = await store.accept_handing_off(draft, plan, handoff, now=datetime.now(UTC))
                 lane.take(accepted.handed_off)
                 lane.wake()

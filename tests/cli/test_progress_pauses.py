@@ -45,7 +45,9 @@ async def test_a_channel_with_targets_that_are_not_paused_is_not_shown_as_held()
 
 
 def test_the_summary_names_a_few_pauses_and_says_what_resumes_the_rest() -> None:
-    controls = [LaneControl("webhook", target, True, "", 0.0) for target in TARGETS]
+    controls = [
+        LaneControl(channel="webhook", target=target, paused=True, reason="", updated_at=0.0) for target in TARGETS
+    ]
     pauses = pauses_holding(controls, webhook_deliveries(TARGETS))
     assert len(pauses.notes) == MOST_HINTS + 1
     assert pauses.notes[-1] == "and 2 more paused"

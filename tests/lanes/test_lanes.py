@@ -318,7 +318,7 @@ async def test_only_an_in_order_lane_not_paused_takes_deliveries_as_they_are_acc
         accepted = await post(
             store,
             planned("a", "b"),
-            handoff=Handoff("test:1:lane", time.time() + 60, {"scripted": lane.handoff_room()}),
+            handoff=Handoff(owner="test:1:lane", lease_until=time.time() + 60, room={"scripted": lane.handoff_room()}),
         )
         assert len(accepted.handed_off) == 2
         lane.take(accepted.handed_off)

@@ -161,7 +161,9 @@ async def test_the_heartbeat_renews_the_leases_of_handed_off_deliveries(store: S
     lane.start()
     try:
         accepted = await post(
-            store, planned("a", "b"), handoff=Handoff("test:1:lane", time.time() + 0.3, {"scripted": 2})
+            store,
+            planned("a", "b"),
+            handoff=Handoff(owner="test:1:lane", lease_until=time.time() + 0.3, room={"scripted": 2}),
         )
         lane.take(accepted.handed_off)
         await asyncio.sleep(0.8)  # past the first lease, with renewals every 0.1 s

@@ -148,7 +148,16 @@ class StoreContract(
         now = time.time()
         result = await finish_and_claim(
             journal,
-            [Outcome(delivery_id, DeliveryState.DELIVERED, 1, now, now, detail="ok")],
+            [
+                Outcome(
+                    delivery_id=delivery_id,
+                    state=DeliveryState.DELIVERED,
+                    attempt=1,
+                    started_at=now,
+                    finished_at=now,
+                    detail="ok",
+                )
+            ],
             "scripted",
             ordering=Ordering.IN_ORDER,
             owner="me",
@@ -200,7 +209,9 @@ class StoreContract(
         """The accepting process's lane takes them in the accepting transaction, in plan order, as many
         as it has room for; the rest stay queued for any claim."""
         until = time.time() + 60
-        accepted = await post(journal, planned("a", "b", "c"), handoff=Handoff("me", until, {"scripted": 2}))
+        accepted = await post(
+            journal, planned("a", "b", "c"), handoff=Handoff(owner="me", lease_until=until, room={"scripted": 2})
+        )
         assert [(c.delivery.target, c.delivery.state, c.delivery.attempts) for c in accepted.handed_off] == [
             ("a", DeliveryState.IN_FLIGHT, 1),
             ("b", DeliveryState.IN_FLIGHT, 1),
@@ -233,7 +244,9 @@ class StoreContract(
         earlier = await post(journal, planned("busy", "queued"))
         assert await claim(journal, "other", limit=1) == [earlier.deliveries[0].id]
         await journal.set_paused("scripted", "paused", paused=True, reason="test", now=time.time())
-        handoff = Handoff("me", time.time() + 60, {"scripted": 10}, {"scripted": {"skipped"}})
+        handoff = Handoff(
+            owner="me", lease_until=time.time() + 60, room={"scripted": 10}, skip_targets={"scripted": {"skipped"}}
+        )
         accepted = await post(journal, planned("busy", "queued", "skipped", "paused", "free", "free"), handoff=handoff)
         assert [c.delivery.target for c in accepted.handed_off] == ["free"]
         assert [d.state for d in accepted.deliveries].count(DeliveryState.IN_FLIGHT) == 1
@@ -244,20 +257,31 @@ class StoreContract(
 
     async def test_nothing_is_handed_off_on_a_paused_channel(self, journal: Store) -> None:
         await journal.set_paused("scripted", "", paused=True, reason="test", now=time.time())
-        accepted = await post(journal, planned("a"), handoff=Handoff("me", time.time() + 60, {"scripted": 10}))
+        accepted = await post(
+            journal, planned("a"), handoff=Handoff(owner="me", lease_until=time.time() + 60, room={"scripted": 10})
+        )
         assert accepted.handed_off == ()
         assert [d.state for d in await journal.deliveries(update_id=accepted.update.id)] == [DeliveryState.PENDING]
 
     async def test_a_repeated_idempotency_key_hands_nothing_off(self, journal: Store) -> None:
         first = await post(journal, planned("a"), key="k-1")
-        again = await post(journal, planned("a"), key="k-1", handoff=Handoff("me", time.time() + 60, {"scripted": 5}))
+        again = await post(
+            journal,
+            planned("a"),
+            key="k-1",
+            handoff=Handoff(owner="me", lease_until=time.time() + 60, room={"scripted": 5}),
+        )
         assert (again.duplicate, again.handed_off, again.update.id) == (True, (), first.update.id)
         assert await claim(journal) == [first.deliveries[0].id]
 
     async def test_deliveries_handed_off_to_a_dead_process_are_recovered(self, journal: Store) -> None:
         """A crash right after accepting loses nothing: the leases come back to the queue, the
         interrupted attempt counted, as for any claim."""
-        accepted = await post(journal, planned("a", "b"), handoff=Handoff("dead", time.time() + 60, {"scripted": 5}))
+        accepted = await post(
+            journal,
+            planned("a", "b"),
+            handoff=Handoff(owner="dead", lease_until=time.time() + 60, room={"scripted": 5}),
+        )
         recovered = await journal.recover(now=time.time(), owner_is_dead=lambda owner: owner == "dead")
         assert {d.id for d in recovered} == {d.id for d in accepted.deliveries}
         assert {d.attempts for d in await journal.deliveries(update_id=accepted.update.id)} == {1}
@@ -266,7 +290,9 @@ class StoreContract(
         assert [a.outcome for a in await journal.attempts(accepted.deliveries[0].id)] == ["interrupted"]
 
     async def test_a_handed_off_delivery_of_a_later_update_gets_its_thread_parent(self, journal: Store) -> None:
-        first = await post(journal, planned(), handoff=Handoff("me", time.time() + 60, {"scripted": 1}))
+        first = await post(
+            journal, planned(), handoff=Handoff(owner="me", lease_until=time.time() + 60, room={"scripted": 1})
+        )
         (delivery,) = first.handed_off
         await finish(journal, delivery.delivery.id, DeliveryState.DELIVERED, external_id="post-1")
         later = await post(
@@ -274,7 +300,7 @@ class StoreContract(
             planned(),
             incident_id=first.incident.id,
             status="identified",
-            handoff=Handoff("me", time.time() + 60, {"scripted": 1}),
+            handoff=Handoff(owner="me", lease_until=time.time() + 60, room={"scripted": 1}),
         )
         (claimed,) = later.handed_off
         assert claimed.thread_parent == "post-1"

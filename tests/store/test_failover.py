@@ -109,8 +109,23 @@ async def test_with_redis_stopped_updates_are_sent_from_the_replica_and_go_back_
     await store.finish(
         "lane-1",
         [
-            Outcome(second_a, DeliveryState.DELIVERED, 1, now, now, external_id="post-2"),
-            Outcome(second_b, DeliveryState.PENDING, 1, now, now, not_before=now + 600, error="HTTP 503"),
+            Outcome(
+                delivery_id=second_a,
+                state=DeliveryState.DELIVERED,
+                attempt=1,
+                started_at=now,
+                finished_at=now,
+                external_id="post-2",
+            ),
+            Outcome(
+                delivery_id=second_b,
+                state=DeliveryState.PENDING,
+                attempt=1,
+                started_at=now,
+                finished_at=now,
+                not_before=now + 600,
+                error="HTTP 503",
+            ),
         ],
     )
 
@@ -140,7 +155,9 @@ async def test_an_update_adopted_twice_is_adopted_once(
     copy = UpdateCopy(
         incident=accepted.incident,
         update=accepted.update,
-        deliveries=tuple(DeliveryCopy(d, Ordering.IN_ORDER, ()) for d in accepted.deliveries),
+        deliveries=tuple(
+            DeliveryCopy(delivery=d, ordering=Ordering.IN_ORDER, attempts=()) for d in accepted.deliveries
+        ),
     )
     assert await shared.adopt(copy, owner="adopter", now=time.time())
     assert not await shared.adopt(copy, owner="adopter", now=time.time())

@@ -94,7 +94,20 @@ async def test_what_an_attempt_saved_goes_back_with_its_delivery(
     [leased] = await claim(store, "lane-1")
     await store.save_progress("lane-1", leased, {"a@example.com": "", "b@example.com": ""})
     now = time.time()
-    await store.finish("lane-1", [Outcome(leased, DeliveryState.PENDING, 1, now, now, not_before=now, error="421")])
+    await store.finish(
+        "lane-1",
+        [
+            Outcome(
+                delivery_id=leased,
+                state=DeliveryState.PENDING,
+                attempt=1,
+                started_at=now,
+                finished_at=now,
+                not_before=now,
+                error="421",
+            )
+        ],
+    )
     await back_again(store, redis_alone)
     await shared.open()
     result = await shared.claim(
@@ -211,7 +224,9 @@ async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_af
     async def last_look_with_racers() -> Any:
         if store.local_writes.locked() and not racing:  # the last look: the way back holds the lock
             racing.append(asyncio.create_task(post(store, planned("late"))))
-            outcome = Outcome(leased, DeliveryState.DELIVERED, 1, now, now)
+            outcome = Outcome(
+                delivery_id=leased, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now
+            )
             racing.append(asyncio.create_task(claim_recording(store, outcome)))
             await asyncio.sleep(0.05)  # both reach the lock
         return await look()

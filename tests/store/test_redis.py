@@ -182,7 +182,11 @@ async def test_finished_work_leaves_no_index_behind(redis_url: str) -> None:
     store = RedisStore(redis_url)
     await store.open()
     try:
-        first = await post(store, planned("a", "b", "c"), handoff=Handoff("me", time.time() + 60, {"scripted": 1}))
+        first = await post(
+            store,
+            planned("a", "b", "c"),
+            handoff=Handoff(owner="me", lease_until=time.time() + 60, room={"scripted": 1}),
+        )
         await post(store, planned("a", "b", ttl=0.01), incident_id=first.incident.id, status="identified")
         await post(store, planned("a", ordering=Ordering.LATEST_ONLY))
         for delivery_id in await claim(store):

@@ -54,8 +54,17 @@ class Differential:
     async def accept(self, number: int, now: float) -> object:
         rng = self.rng
         channels = rng.sample(list(CHANNELS), rng.randint(1, 2))
-        plan = [PlannedDelivery(c, rng.choice(TARGETS), CHANNELS[c], 2, rng.choice([5, 500])) for c in channels * 2]
-        handoff = Handoff(rng.choice(OWNERS), now + 30, {"hook": rng.randint(0, 2)}) if rng.random() < 0.4 else None
+        plan = [
+            PlannedDelivery(
+                channel=c, target=rng.choice(TARGETS), ordering=CHANNELS[c], max_attempts=2, ttl=rng.choice([5, 500])
+            )
+            for c in channels * 2
+        ]
+        handoff = (
+            Handoff(owner=rng.choice(OWNERS), lease_until=now + 30, room={"hook": rng.randint(0, 2)})
+            if rng.random() < 0.4
+            else None
+        )
         fields: dict[str, Any] = {"status": "investigating", "message": f"m{number}", "title": f"t{number}"}
         if self.incidents and rng.random() < 0.6:
             status = rng.choice(["identified", "resolved"])
@@ -112,7 +121,16 @@ class Differential:
             retry = now + self.rng.choice([0, 20]) if state is DeliveryState.PENDING else None
             external = f"x{number}" if state is DeliveryState.DELIVERED else None
             outcomes.append(
-                Outcome(d.id, state, d.attempts, now, now, not_before=retry, error="e", external_id=external)
+                Outcome(
+                    delivery_id=d.id,
+                    state=state,
+                    attempt=d.attempts,
+                    started_at=now,
+                    finished_at=now,
+                    not_before=retry,
+                    error="e",
+                    external_id=external,
+                )
             )
         return await self.journal.finish(owner, outcomes), saved
 

@@ -281,12 +281,38 @@ async def every_operation(journal: SqliteStore) -> None:
     )
     assert [c.delivery.target for c in later.handed_off] == ["t3"]
     outcomes = [
-        Outcome(c.delivery.id, DeliveryState.DELIVERED, 1, now, now, detail="ok", external_id="e")
+        Outcome(
+            delivery_id=c.delivery.id,
+            state=DeliveryState.DELIVERED,
+            attempt=1,
+            started_at=now,
+            finished_at=now,
+            detail="ok",
+            external_id="e",
+        )
         for c in in_order.claimed
     ]
-    outcomes += [Outcome(c.delivery.id, DeliveryState.FAILED, 1, now, now, error="refused") for c in latest.claimed]
     outcomes += [
-        Outcome(c.delivery.id, DeliveryState.PENDING, 1, now, now, error="busy", not_before=now + 1)
+        Outcome(
+            delivery_id=c.delivery.id,
+            state=DeliveryState.FAILED,
+            attempt=1,
+            started_at=now,
+            finished_at=now,
+            error="refused",
+        )
+        for c in latest.claimed
+    ]
+    outcomes += [
+        Outcome(
+            delivery_id=c.delivery.id,
+            state=DeliveryState.PENDING,
+            attempt=1,
+            started_at=now,
+            finished_at=now,
+            error="busy",
+            not_before=now + 1,
+        )
         for c in later.handed_off
     ]
     await journal.finish_and_claim(

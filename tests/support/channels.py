@@ -105,7 +105,7 @@ class ScriptedChannel(Channel):
         return await self.script.behave(job)
 
     async def check(self) -> list[CheckResult]:
-        return [CheckResult(target, True, "scripted") for target in self.script.targets]
+        return [CheckResult(target=target, ok=True, detail="scripted") for target in self.script.targets]
 
 
 class LatestChannel(ScriptedChannel):
@@ -154,7 +154,7 @@ class GateChannel(Channel):
         return Receipt(detail="through the gate")
 
     async def check(self) -> list[CheckResult]:
-        return [CheckResult("gate", True, f"gate {'open' if self.gate.exists() else 'closed'}")]
+        return [CheckResult(target="gate", ok=True, detail=f"gate {'open' if self.gate.exists() else 'closed'}")]
 
 
 GATE_SPEC = ChannelSpec(

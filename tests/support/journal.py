@@ -21,7 +21,10 @@ def planned(
     name: str | None = None,
 ) -> list[PlannedDelivery]:
     channel = name or ("latest" if ordering is Ordering.LATEST_ONLY else "scripted")
-    return [PlannedDelivery(channel, target, ordering, attempts, ttl) for target in targets or ("t1",)]
+    return [
+        PlannedDelivery(channel=channel, target=target, ordering=ordering, max_attempts=attempts, ttl=ttl)
+        for target in targets or ("t1",)
+    ]
 
 
 async def post(

@@ -112,10 +112,10 @@ class Publishing:
                 async with asyncio.timeout(timeout):
                     receipt = await self.publish(target.name, render, deadline=time.time() + timeout, whole=True)
             except DeliveryError as exc:
-                return CheckResult(target.name, False, str(exc))
+                return CheckResult(target=target.name, ok=False, detail=str(exc))
             except TimeoutError:
-                return CheckResult(target.name, False, f"no answer within {timeout:g} s")
-            return CheckResult(target.name, True, receipt.detail)
+                return CheckResult(target=target.name, ok=False, detail=f"no answer within {timeout:g} s")
+            return CheckResult(target=target.name, ok=True, detail=receipt.detail)
 
         chosen = [target for target in self._targets.values() if target.name not in skip]
         return list(await asyncio.gather(*(one(target) for target in chosen)))
@@ -123,9 +123,9 @@ class Publishing:
     async def check(self) -> list[CheckResult]:
         async def one(target: Target) -> CheckResult:
             try:
-                return CheckResult(target.name, True, await target.publisher.check())
+                return CheckResult(target=target.name, ok=True, detail=await target.publisher.check())
             except DeliveryError as exc:
-                return CheckResult(target.name, False, str(exc))
+                return CheckResult(target=target.name, ok=False, detail=str(exc))
 
         return list(await asyncio.gather(*(one(target) for target in self._targets.values())))
 

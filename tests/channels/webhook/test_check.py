@@ -72,7 +72,7 @@ async def test_other_targets_are_only_connected_to(configure: Configure, receive
     )
     results = await check(settings)
     assert results["quiet"] == CheckResult(
-        "quiet", True, f"TCP connection to 127.0.0.1:{receiver.port} opened; nothing sent"
+        target="quiet", ok=True, detail=f"TCP connection to 127.0.0.1:{receiver.port} opened; nothing sent"
     )
     assert not results["dead"].ok and results["dead"].detail.startswith(f"cannot connect to 127.0.0.1:{closed_port}")
     assert receiver.received == []
@@ -84,7 +84,9 @@ async def test_tls_check_honours_pins_and_the_ca_file(configure: Configure, tls_
     settings = configure(target(f"https://{TLS_HOST}/hook", name="tls"), extra=pins)
     results = await check(settings)
     assert results["tls"] == CheckResult(
-        "tls", True, f"TLS connection to {TLS_HOST}:443 (pinned to 127.0.0.1:{tls_receiver.port}) opened; nothing sent"
+        target="tls",
+        ok=True,
+        detail=f"TLS connection to {TLS_HOST}:443 (pinned to 127.0.0.1:{tls_receiver.port}) opened; nothing sent",
     )
     assert tls_receiver.received == []
 
