@@ -24,11 +24,10 @@ from pathlib import Path
 
 from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.store import Outcome
 from broadcaster.store.failover import FailoverStore
 from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
-from tests.support.journal import planned, post
+from tests.support.journal import first_attempt, planned, post
 from tests.support.redis import RedisServer
 
 
@@ -64,12 +63,7 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
             "scripted", ordering=Ordering.IN_ORDER, owner="bench", limit=targets, now=time.time(), lease=600
         )
         now = time.time()
-        outcomes = [
-            Outcome(
-                delivery_id=c.delivery.id, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now
-            )
-            for c in claimed.claimed
-        ]
+        outcomes = [first_attempt(c.delivery.id, DeliveryState.DELIVERED, at=now) for c in claimed.claimed]
         await store.finish("bench", outcomes)
         assert len(outcomes) == targets, len(outcomes)
         server.start(again=True)

@@ -10,7 +10,7 @@ import pytest
 
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.store import Handoff, Outcome, Store
+from broadcaster.store import Handoff, Store
 from broadcaster.store.base import finish_and_claim
 from tests.store.contract_operations import OperationsContract
 from tests.store.contract_progress import ProgressContract
@@ -18,7 +18,7 @@ from tests.store.contract_requests import RequestContract
 from tests.store.contract_sessions import SessionContract
 from tests.store.contract_site import SiteContract
 from tests.store.contract_subscribers import SubscriberContract
-from tests.support.journal import claim, finish, planned, post
+from tests.support.journal import claim, finish, first_attempt, planned, post
 
 
 class StoreContract(
@@ -148,16 +148,7 @@ class StoreContract(
         now = time.time()
         result = await finish_and_claim(
             journal,
-            [
-                Outcome(
-                    delivery_id=delivery_id,
-                    state=DeliveryState.DELIVERED,
-                    attempt=1,
-                    started_at=now,
-                    finished_at=now,
-                    detail="ok",
-                )
-            ],
+            [first_attempt(delivery_id, DeliveryState.DELIVERED, at=now, detail="ok")],
             "scripted",
             ordering=Ordering.IN_ORDER,
             owner="me",

@@ -16,7 +16,6 @@ import pytest
 from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.subscriptions import Subscriber
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.store import Outcome
 from broadcaster.store.base import DeliveryCopy, KeyedRequest, UpdateCopy
 from broadcaster.store.failover import FailoverStore, read_standings
 from broadcaster.store.failover.replica import Replica
@@ -24,7 +23,7 @@ from broadcaster.store.failover.watch import refresh, watch
 from broadcaster.store.redis import RedisStore
 from broadcaster.store.sqlite import SqliteStore
 from broadcaster.store.sqlite.importing import read_export
-from tests.support.journal import claim, finish, planned, post
+from tests.support.journal import claim, finish, first_attempt, planned, post
 from tests.support.redis import RedisServer
 
 
@@ -109,23 +108,8 @@ async def test_with_redis_stopped_updates_are_sent_from_the_replica_and_go_back_
     await store.finish(
         "lane-1",
         [
-            Outcome(
-                delivery_id=second_a,
-                state=DeliveryState.DELIVERED,
-                attempt=1,
-                started_at=now,
-                finished_at=now,
-                external_id="post-2",
-            ),
-            Outcome(
-                delivery_id=second_b,
-                state=DeliveryState.PENDING,
-                attempt=1,
-                started_at=now,
-                finished_at=now,
-                not_before=now + 600,
-                error="HTTP 503",
-            ),
+            first_attempt(second_a, DeliveryState.DELIVERED, at=now, external_id="post-2"),
+            first_attempt(second_b, DeliveryState.PENDING, at=now, not_before=now + 600, error="HTTP 503"),
         ],
     )
 

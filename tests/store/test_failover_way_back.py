@@ -18,7 +18,7 @@ from broadcaster.store.failover import FailoverStore
 from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
 from tests.store.test_failover import back_again, redis_alone, shared, store
-from tests.support.journal import claim, planned, post
+from tests.support.journal import claim, first_attempt, planned, post
 from tests.support.redis import RedisServer
 
 __all__ = ["redis_alone", "shared", "store"]  # the fixtures, shared with test_failover
@@ -96,17 +96,7 @@ async def test_what_an_attempt_saved_goes_back_with_its_delivery(
     now = time.time()
     await store.finish(
         "lane-1",
-        [
-            Outcome(
-                delivery_id=leased,
-                state=DeliveryState.PENDING,
-                attempt=1,
-                started_at=now,
-                finished_at=now,
-                not_before=now,
-                error="421",
-            )
-        ],
+        [first_attempt(leased, DeliveryState.PENDING, at=now, not_before=now, error="421")],
     )
     await back_again(store, redis_alone)
     await shared.open()
@@ -224,9 +214,7 @@ async def test_what_waits_for_the_way_back_s_last_look_goes_where_the_work_is_af
     async def last_look_with_racers() -> Any:
         if store.local_writes.locked() and not racing:  # the last look: the way back holds the lock
             racing.append(asyncio.create_task(post(store, planned("late"))))
-            outcome = Outcome(
-                delivery_id=leased, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now
-            )
+            outcome = first_attempt(leased, DeliveryState.DELIVERED, at=now)
             racing.append(asyncio.create_task(claim_recording(store, outcome)))
             await asyncio.sleep(0.05)  # both reach the lock
         return await look()

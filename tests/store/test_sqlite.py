@@ -16,13 +16,13 @@ import pytest
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState
-from broadcaster.store import Handoff, Outcome, Store
+from broadcaster.store import Handoff, Store
 from broadcaster.store.sqlite.connection import CHECKPOINT_EVERY
 from broadcaster.store.sqlite.journal import SqliteStore
 from broadcaster.store.sqlite.schema import SCHEMA_VERSION
 from channels.base import Ordering
 from tests.store.contract import StoreContract
-from tests.support.journal import claim, planned, post
+from tests.support.journal import claim, first_attempt, planned, post
 
 
 class TestSqliteStore(StoreContract):
@@ -281,38 +281,12 @@ async def every_operation(journal: SqliteStore) -> None:
     )
     assert [c.delivery.target for c in later.handed_off] == ["t3"]
     outcomes = [
-        Outcome(
-            delivery_id=c.delivery.id,
-            state=DeliveryState.DELIVERED,
-            attempt=1,
-            started_at=now,
-            finished_at=now,
-            detail="ok",
-            external_id="e",
-        )
+        first_attempt(c.delivery.id, DeliveryState.DELIVERED, at=now, detail="ok", external_id="e")
         for c in in_order.claimed
     ]
+    outcomes += [first_attempt(c.delivery.id, DeliveryState.FAILED, at=now, error="refused") for c in latest.claimed]
     outcomes += [
-        Outcome(
-            delivery_id=c.delivery.id,
-            state=DeliveryState.FAILED,
-            attempt=1,
-            started_at=now,
-            finished_at=now,
-            error="refused",
-        )
-        for c in latest.claimed
-    ]
-    outcomes += [
-        Outcome(
-            delivery_id=c.delivery.id,
-            state=DeliveryState.PENDING,
-            attempt=1,
-            started_at=now,
-            finished_at=now,
-            error="busy",
-            not_before=now + 1,
-        )
+        first_attempt(c.delivery.id, DeliveryState.PENDING, at=now, error="busy", not_before=now + 1)
         for c in later.handed_off
     ]
     await journal.finish_and_claim(

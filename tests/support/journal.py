@@ -72,7 +72,10 @@ async def claim(
     return [c.delivery.id for c in result.claimed]
 
 
+def first_attempt(delivery_id: str, state: DeliveryState, *, at: float, **extra: Any) -> Outcome:
+    """What a delivery's first attempt, started and ended at `at`, came to (`extra`: the rest of Outcome)."""
+    return Outcome(delivery_id=delivery_id, state=state, attempt=1, started_at=at, finished_at=at, **extra)
+
+
 async def finish(journal: Store, delivery_id: str, state: DeliveryState, owner: str = "me", **extra: Any) -> int:
-    now = time.time()
-    outcome = Outcome(delivery_id=delivery_id, state=state, attempt=1, started_at=now, finished_at=now, **extra)
-    return await journal.finish(owner, [outcome])
+    return await journal.finish(owner, [first_attempt(delivery_id, state, at=time.time(), **extra)])

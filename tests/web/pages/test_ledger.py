@@ -14,9 +14,10 @@ from aiohttp import ClientResponse
 
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState, Ordering, Status
-from broadcaster.store import Outcome, open_store
+from broadcaster.store import open_store
 from tests.support.channels import deliver, fail_permanently
 from tests.support.helpers import eventually
+from tests.support.journal import first_attempt
 from tests.web.pages.conftest import USER, Commander, OpenCommander, hold
 
 REFRESH = '<noscript><meta http-equiv="refresh" content="5"></noscript>'
@@ -219,12 +220,7 @@ async def test_a_delivery_made_by_another_process_reaches_the_stream(commander: 
             )
             assert {claimed.delivery.id for claimed in leased.claimed} == scripted
             now = time.time()
-            outcomes = [
-                Outcome(
-                    delivery_id=delivery_id, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now
-                )
-                for delivery_id in scripted
-            ]
+            outcomes = [first_attempt(delivery_id, DeliveryState.DELIVERED, at=now) for delivery_id in scripted]
             assert await elsewhere.finish("another-process", outcomes) == len(scripted)
             delivered: set[str] = set()
             while delivered != scripted:

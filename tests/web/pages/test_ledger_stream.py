@@ -15,12 +15,13 @@ from aiohttp import ClientResponse
 
 from broadcaster.domain.errors import StoreError
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
-from broadcaster.store import Delivery, Outcome
+from broadcaster.store import Delivery
 from broadcaster.web.pages import ledger_events
 from broadcaster.web.pages.ledger_events import OPEN_STREAMS
 from channels.base import Job, Receipt
 from tests.support.channels import deliver
 from tests.support.helpers import eventually
+from tests.support.journal import first_attempt
 from tests.web.pages.conftest import Commander
 from tests.web.pages.test_ledger import next_event, post_update
 
@@ -104,10 +105,7 @@ async def test_the_stream_outlives_journal_reads_that_failed(
         "scripted", ordering=Ordering.IN_ORDER, owner="another-process", limit=10, now=time.time(), lease=60
     )
     now = time.time()
-    outcomes = [
-        Outcome(delivery_id=c.delivery.id, state=DeliveryState.DELIVERED, attempt=1, started_at=now, finished_at=now)
-        for c in leased.claimed
-    ]
+    outcomes = [first_attempt(c.delivery.id, DeliveryState.DELIVERED, at=now) for c in leased.claimed]
     assert await store.finish("another-process", outcomes) == len(outcomes) == 2
     made_elsewhere = {outcome.delivery_id for outcome in outcomes}
     delivered: set[str] = set()
