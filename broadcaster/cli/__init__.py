@@ -31,6 +31,11 @@ EXIT_BAD_INPUT = 2
 EXIT_NOT_DELIVERED = 3
 EXIT_JOURNAL_NOT_WRITTEN = 4
 EXIT_INTERRUPTED = 130
+WHILE_UNREACHABLE = (
+    "until it answers, post through a running `broadcaster serve` (it goes on from its local replica) or from "
+    "the fallback kit (cd KIT && venv/bin/broadcaster send ...)"
+)
+"""What a commander can do while the journal's server (Redis) is out of reach."""
 
 log = logging.getLogger("broadcaster")
 
@@ -51,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _without_runtime(args, settings, str(path or "defaults"))
         return asyncio.run(_run(args, settings))
     except (ConfigError, InputError, StoreError) as exc:
-        return _fail(*_explain(exc))
+        return _fail(*explain(exc))
     except KeyboardInterrupt:
         return _interrupted(args.command)
     except Exception as exc:  # a bug: its traceback goes through the scrubbing log handler, never raw
@@ -82,7 +87,7 @@ def _without_runtime(args: argparse.Namespace, settings: Settings, source: str) 
     return kit(args, settings)
 
 
-def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
+def explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
     """The message and exit code for an error meant for people. Messages may quote what came from outside
     (a name in a file, an SMTP reply): printable() keeps escape sequences in them from the terminal."""
     if isinstance(exc, InputError):
@@ -92,6 +97,9 @@ def _explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
     text = printable(str(exc))
     if isinstance(exc, ConfigError):
         return f"configuration error: {text}", EXIT_BAD_INPUT
+    if isinstance(exc, StoreUnreachable):  # before JournalWriteError: no disk to free, a server to wait for
+        code = EXIT_JOURNAL_NOT_WRITTEN if isinstance(exc, JournalWriteError) else EXIT_BAD_INPUT
+        return f"{text}; {WHILE_UNREACHABLE}", code
     if isinstance(exc, JournalWriteError):
         return (
             f"the journal could not be written, so nothing was acknowledged ({text}); "

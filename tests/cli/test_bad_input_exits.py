@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from broadcaster.cli import WHILE_UNREACHABLE, explain
+from broadcaster.domain.errors import JournalUnreachable
 from broadcaster.store.sqlite import SqliteStore
 from tests.cli.test_cli import journaled_updates
 from tests.support.helpers import cli_env, run_cli
 from tests.support.journal import planned, post
+from tests.support.redis import free_port
 
 SEND = ("send", "--title", "T", "--status", "investigating", "--message", "M")
 TOO_FAR = "too far in the future (at most 3653 days, about ten years, ahead)"
@@ -134,6 +137,25 @@ def test_serve_on_a_port_in_use_exits_2_naming_the_address(tmp_path: Path) -> No
         "(choose another --port or [service] port, or --host)",
     )
     assert result.stdout == ""  # never got as far as serving
+
+
+def test_a_journal_server_out_of_reach_exits_2_saying_where_to_post_meanwhile(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    (tmp_path / "broadcaster.toml").write_text(f'[store]\nurl = "{url}"\n')
+    result = run_cli(*SEND, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"broadcaster: journal open failed: cannot reach Redis at {url} (")
+    assert line.endswith(f"nothing was read; {WHILE_UNREACHABLE}")
+    assert result.stdout == ""
+
+
+def test_a_write_the_journal_server_never_acknowledged_exits_4_without_blaming_the_disk() -> None:
+    unreachable = JournalUnreachable("journal write failed: cannot reach Redis at redis://cache:6379/0 (reset)")
+    message, code = explain(unreachable)
+    assert code == 4
+    assert message == f"{unreachable}; {WHILE_UNREACHABLE}"
+    assert "disk" not in message
 
 
 def test_status_into_a_reader_that_stops_after_one_line_exits_0_quietly(tmp_path: Path) -> None:
