@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,10 @@ from broadcaster.domain.errors import ConflictError, StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Accepted, Handoff, Outcome
 from broadcaster.store.failover import FailoverStore
+from broadcaster.store.failover.store import RETURN_GRACE
 from broadcaster.store.failover.watch import probe, refresh, way_back
 from broadcaster.store.redis import RedisStore
-from tests.store.test_failover import back_again, redis_alone, shared, store
+from tests.store.test_failover import back_again, failover_on, redis_alone, shared, store
 from tests.support.journal import claim, first_attempt, planned, post
 from tests.support.redis import RedisServer
 
@@ -153,6 +155,56 @@ async def test_a_key_answered_by_the_same_content_in_the_outage_goes_back_with_i
     assert again.duplicate and again.update.id == chat.update.id
     with pytest.raises(ConflictError, match="used for update"):
         await post(shared, planned("a"), key="form:7", digest="sha-other", message="Another request.")
+
+
+async def outage_with_a_lease_running_out(
+    store: FailoverStore, other: FailoverStore, redis_alone: RedisServer
+) -> tuple[str, float]:
+    """`store` leases a delivery from Redis and, with Redis down, delivers it (the outcome held); `other` runs
+    degraded too; both leases' time passes. Then Redis is back and `other` takes its way back first. The
+    delivery's id, and a time past its lease."""
+    await post(store, planned("a"))
+    [leased] = await claim(store, "lane-a", lease=1)
+    redis_alone.stop()
+    await store.finish("lane-a", [first_attempt(leased, DeliveryState.DELIVERED, at=time.time())])
+    await other.incidents()  # finds Redis gone: runs on its replica
+    assert store.standing().degraded and other.standing().degraded
+    await back_again(other, redis_alone)
+    return leased, time.time() + 5
+
+
+async def test_leases_that_ran_out_in_an_outage_wait_for_their_holders_outcomes(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, tmp_path: Path
+) -> None:
+    """Back first, another instance does not take back what the holder sent while Redis was down: the holder's
+    outcomes arrive first, and the delivery is not sent twice."""
+    other = failover_on(redis_alone, tmp_path / "other")
+    await other.open()
+    try:
+        leased, later = await outage_with_a_lease_running_out(store, other, redis_alone)
+        assert await other.recover(now=later, owner_is_dead=lambda owner: False) == []
+        await back_again(store, redis_alone, start=False)
+        await shared.open()
+        [delivery] = await shared.deliveries()
+        assert (delivery.id, delivery.state, delivery.attempts) == (leased, DeliveryState.DELIVERED, 1)
+        assert await other.recover(now=later, owner_is_dead=lambda owner: False) == []
+    finally:
+        await other.close()
+
+
+async def test_leases_whose_holder_never_comes_back_are_taken_back_after_the_grace(
+    store: FailoverStore, redis_alone: RedisServer, tmp_path: Path
+) -> None:
+    other = failover_on(redis_alone, tmp_path / "other")
+    await other.open()
+    try:
+        leased, later = await outage_with_a_lease_running_out(store, other, redis_alone)
+        assert other.back_at is not None
+        other.back_at -= RETURN_GRACE  # the grace has passed, and `store` is still cut off
+        [recovered] = await other.recover(now=later, owner_is_dead=lambda owner: False)
+        assert (recovered.id, recovered.state) == (leased, DeliveryState.PENDING)
+    finally:
+        await other.close()
 
 
 async def test_the_replica_never_answers_for_redis_on_requeues_logouts_or_login_links(

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, 
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.models import UpdateDraft
@@ -59,6 +59,12 @@ class Mode(enum.Enum):
     """The shared journal answers again; what the replica holds is going back to it. Updates are still
     accepted into the replica (so they go back in order, after the ones before them); nothing new is
     claimed."""
+
+
+RETURN_GRACE: Final = 10.0
+"""Seconds after coming back before this instance takes back leases that ran out in the shared journal. When
+Redis itself was down every instance comes back within a probe or two, and each first writes the outcomes of
+what it sent meanwhile under those leases: taken back sooner, those deliveries would be sent again."""
 
 
 class NotShared(Exception):
@@ -95,6 +101,8 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.held_count = 0
         self.returns = 0
         """Times the store came back to the shared journal (Standing.returns)."""
+        self.back_at: float | None = None
+        """When (time.monotonic) the store last came back to the shared journal."""
         self.local_leasing = 0
         self.local_ids: set[str] = set()
         """Deliveries leased from the replica: their outcomes are recorded there, whatever the mode."""
@@ -357,9 +365,16 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
 
     async def recover(self, *, now: float, owner_is_dead: Callable[[str], bool]) -> list[Delivery]:
         recovered = await self.local.recover(now=now, owner_is_dead=owner_is_dead)
+        if self.settling():
+            return recovered
         with contextlib.suppress(NotShared):
             recovered += await self.shared(lambda s: s.recover(now=now, owner_is_dead=owner_is_dead))
         return recovered
+
+    def settling(self) -> bool:
+        """Back on the shared journal for less than RETURN_GRACE: the other instances, back as well, are still
+        writing what they held, and the leases that ran out there meanwhile are theirs until then."""
+        return self.back_at is not None and time.monotonic() - self.back_at < RETURN_GRACE
 
     async def expire_due(self, *, now: float) -> list[Delivery]:
         expired = await self.local.expire_due(now=now)

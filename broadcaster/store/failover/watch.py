@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Final
@@ -163,6 +164,7 @@ async def way_back(store: FailoverStore) -> bool:
                 continue
             await store.local.mark_back()
             store.mode, store.since, store.reason = Mode.SHARED, None, ""
+            store.back_at = time.monotonic()
             store.local_ids.clear()
         log.warning("back on the shared journal: %d update(s) and %d held record(s) taken back", adopted, records)
         return True
