@@ -249,10 +249,19 @@ class ConfirmsEndpoints(Protocol):
 @runtime_checkable
 class Rebuilds(Protocol):
     """A channel that can rebuild everything it publishes from the journal alone (the mirror), for
-    `broadcaster render`. The core asks for the capability, never for a channel class."""
+    `broadcaster render` and for `serve` keeping this host's copy current. The core asks for the
+    capability, never for a channel class."""
 
     async def render_all(self, *, paused: Collection[str] = ()) -> list[CheckResult]:
         """Rebuild into every target but the `paused` ones; one result per target."""
+        ...
+
+    async def render_here(
+        self, incident_ids: Collection[str] | None, *, paused: Collection[str] = ()
+    ) -> list[CheckResult]:
+        """Render into this host's own targets (not those every instance shares) but the `paused` ones what the
+        latest updates of `incident_ids` change, or everything when None; one result per target. For
+        instances on a shared journal, whose deliveries are made by whichever instance claims them."""
         ...
 
 

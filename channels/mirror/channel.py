@@ -97,12 +97,11 @@ class MirrorChannel(Channel):
             )
         directory = self._directories.get(job.target)
         if directory is None:
-            raise PermanentError(f"{job.target} is no longer a configured mirror directory")
-        present = await asyncio.get_running_loop().run_in_executor(self._executor, site_paths, directory)
-        rendered, _whole = await with_linked_pages(partial(self._staged, job.incident.id), present)
-        files = rendered.files
-        changed = await self._write(directory, files)
-        return Receipt(detail=f"{changed} of {len(files)} files changed in {directory}")
+            raise PermanentError(
+                f"{job.target} is not a mirror directory of this host: no longer configured, or another "
+                "instance's (give every instance on a shared journal the same [mirror] directories)"
+            )
+        return Receipt(detail=await self._render_update(directory, job.incident.id))
 
     def preview(self, incident: Incident, update: Update) -> Preview:
         """Which pages change: every update re-renders the index, the incident's page, the feed and the API."""
@@ -114,20 +113,7 @@ class MirrorChannel(Channel):
     async def render_all(self, *, paused: Collection[str] = ()) -> list[CheckResult]:
         """Rebuild the whole site (every incident page) into every directory and publish target but the
         `paused` ones (left as they are until resumed); one result per target."""
-        content = await self.content()
-        pages = await self._journal.site_history(recent=None)
-        files = render_site(content, pages=pages, history_days=self._settings.history_days)
-        results = []
-        for name, directory in self._directories.items():
-            if name in paused:
-                results.append(CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name)))
-                continue
-            try:
-                changed = await self._write(directory, files)
-            except (TransientError, PermanentError) as exc:
-                results.append(CheckResult(target=name, ok=False, detail=str(exc)))
-            else:
-                results.append(CheckResult(target=name, ok=True, detail=f"{changed} of {len(files)} files changed"))
+        results = await self.render_here(None, paused=paused)
         held = [
             CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name))
             for name in self._publishing.names()
@@ -136,6 +122,39 @@ class MirrorChannel(Channel):
         # Each target renders again once it holds its lock: a process that took it later renders later.
         published = await self._publishing.render_all(partial(self._staged, None), skip=paused)
         return results + held + published
+
+    async def render_here(
+        self, incident_ids: Collection[str] | None, *, paused: Collection[str] = ()
+    ) -> list[CheckResult]:
+        """Into the directories (the publish targets are shared, and their deliveries keep them current): the
+        whole site when `incident_ids` is None."""
+        whole = None
+        if incident_ids is None:
+            pages = await self._journal.site_history(recent=None)
+            whole = render_site(await self.content(), pages=pages, history_days=self._settings.history_days)
+        results = []
+        for name, directory in self._directories.items():
+            if name in paused:
+                results.append(CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name)))
+                continue
+            try:
+                if whole is not None:
+                    detail = f"{await self._write(directory, whole)} of {len(whole)} files changed"
+                else:
+                    detail = "; ".join([await self._render_update(directory, i) for i in incident_ids or ()])
+            except (TransientError, PermanentError) as exc:
+                results.append(CheckResult(target=name, ok=False, detail=str(exc)))
+            else:
+                results.append(CheckResult(target=name, ok=True, detail=detail))
+        return results
+
+    async def _render_update(self, directory: Path, incident_id: str) -> str:
+        """Render into `directory` what the latest update of `incident_id` changes; what was written."""
+        present = await asyncio.get_running_loop().run_in_executor(self._executor, site_paths, directory)
+        rendered, _whole = await with_linked_pages(partial(self._staged, incident_id), present)
+        files = rendered.files
+        changed = await self._write(directory, files)
+        return f"{changed} of {len(files)} files changed in {directory}"
 
     async def _staged(self, incident_id: str | None, whole: bool, also: Sequence[str] = ()) -> Rendered:
         """For a publish target's staging copy: the whole site, or what an update of `incident_id` changes

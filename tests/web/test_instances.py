@@ -1,16 +1,17 @@
 """Two `broadcaster serve` instances, separate processes, on one real redis-server: a 2,000-target fan-out is
 split between them with no delivery made twice, and when one is killed (SIGKILL) mid-fan-out the other
-finishes the work. Both run on this machine, so the survivor's sweep sees the killed one's pid gone and takes
-its leases back at once; between machines it waits for them to run out, which tests/store/test_redis.py
-shows at the store (a lease recovered by another process once it ran out)."""
+finishes the work; and each keeps its own status site current. Both run on this machine, so the survivor's
+sweep sees the killed one's pid gone and takes its leases back at once; between machines it waits for them to
+run out, which tests/store/test_redis.py shows at the store (a lease recovered by another process once it ran
+out)."""
 
 from __future__ import annotations
 
 import re
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import pytest
@@ -52,11 +53,9 @@ def configure(write_config: WriteConfig, redis_url: str, receiver: UpdateReceive
 
 
 async def post_update(session: aiohttp.ClientSession, base: str) -> str:
-    body = {"title": "Checkout errors", "status": "investigating", "message": "Some card payments fail."}
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with session.post(f"{base}/api/v1/updates", json=body, headers=headers) as answer:
-        assert answer.status == 202, await answer.text()
-        accepted = await answer.json()
+    accepted = await post(
+        session, base, title="Checkout errors", status="investigating", message="Some card payments fail."
+    )
     update_id: str = accepted["update_id"]
     return update_id
 
@@ -101,3 +100,41 @@ async def test_when_one_instance_is_killed_the_other_takes_its_leases_back_and_f
     # At most what the killed instance had in flight is sent again (at-least-once): never a second round.
     repeated = sum(hits - 1 for hits in receiver.hits.values())
     assert repeated <= 2 * 32, repeated
+
+
+async def test_each_instance_keeps_its_own_status_site_current(workdir: Path, redis_url: str) -> None:
+    """Two hosts, each with its own ./public: whichever instance makes an update's mirror delivery, the update
+    shows on both sites, from either host."""
+    hosts = [workdir / "host-a", workdir / "host-b"]
+    for host in hosts:
+        host.mkdir()
+        (host / "broadcaster.toml").write_text(
+            f'[store]\nurl = "{redis_url}"\n[auth]\napi_tokens = {{ bench = "{TOKEN}" }}\n'
+        )
+    incident_pages = [host / "public" / "incidents" for host in hosts]
+
+    def every_site_shows(text: str) -> Callable[[], Awaitable[bool]]:
+        async def shown() -> bool:
+            pages = [page for directory in incident_pages if directory.is_dir() for page in directory.iterdir()]
+            return len(pages) == len(hosts) and all(text in page.read_text() for page in pages)
+
+        return shown
+
+    async with (
+        serve_processes(hosts[0]) as [first],
+        serve_processes(hosts[1]) as [second],
+        aiohttp.ClientSession() as session,
+    ):
+        opened = await post(session, first.base, title="Checkout errors", status="investigating", message="Failing.")
+        await eventually(every_site_shows("Failing."), within=30)
+        incident_id = opened["incident_id"]
+        await post(session, second.base, incident_id=incident_id, status="resolved", message="Payments work again.")
+        await eventually(every_site_shows("Payments work again."), within=30)
+
+
+async def post(session: aiohttp.ClientSession, base: str, **body: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with session.post(f"{base}/api/v1/updates", json=body, headers=headers) as answer:
+        assert answer.status == 202, await answer.text()
+        accepted: dict[str, Any] = await answer.json()
+    return accepted
