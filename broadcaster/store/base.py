@@ -85,6 +85,11 @@ class Journal(ABC):
         on this host's disk has no server to lose."""
         return None
 
+    async def lost_its_data(self) -> bool:
+        """Whether the journal's server came back without what it held (a Redis restarted with no persisted
+        data), marking it again so the next look says False; never, for a journal on this host's disk."""
+        return False
+
     async def adopt(self, copy: UpdateCopy, *, owner: str, now: float) -> bool:
         """Journal an update accepted into another journal, keeping its ids, and record what was done with its
         deliveries there, in one step (so none is handed out again); False when it is here already. The

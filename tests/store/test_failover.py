@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,23 @@ async def test_a_refresh_leaves_out_a_key_whose_update_the_copy_lacks(tmp_path: 
     finally:
         await replica.close()
         await source.close()
+
+
+async def test_redis_back_without_its_data_is_said_and_gets_what_the_outage_accepted(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis restarted with nothing persisted: the instance says so, and gives back what it accepted during the
+    outage and in the minutes before it (what it still holds); the rest is for the appendonly file or a kit."""
+    older = await post(store, planned("a"), title="Older", at=datetime.now(UTC) - timedelta(minutes=10))
+    before = await post(store, planned("a"))
+    await refresh(store)
+    redis_alone.stop()
+    during = await post(store, planned("a"), incident_id=before.incident.id, status="identified")
+    redis_alone.wipe()
+    with caplog.at_level(logging.ERROR, logger="broadcaster.failover"):
+        await back_again(store, redis_alone)
+    assert "the shared journal came back without its data" in caplog.text
+    await shared.open()
+    assert [u.id for u in (await shared.history(before.incident.id)).updates] == [before.update.id, during.update.id]
+    assert await shared.lost_its_data() is False  # marked anew: the next look says nothing
+    assert older.incident.id not in {i.id for i in await shared.incidents()}  # older than those minutes: lost

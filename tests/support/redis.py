@@ -75,6 +75,12 @@ class RedisServer:
         stop_process(self._process)
         self._process = None
 
+    def wipe(self) -> None:
+        """Forget what it persisted (stopped): started again, it comes back empty, as a server that lost its disk."""
+        assert self._process is None, "stop it first"
+        shutil.rmtree(self.directory)
+        self.directory.mkdir()
+
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)

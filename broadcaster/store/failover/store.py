@@ -184,6 +184,9 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
     async def reachable(self) -> None:
         await self.primary.reachable()
 
+    async def lost_its_data(self) -> bool:
+        return await self.primary.lost_its_data()
+
     async def shared(self, call: Callable[[Store], Awaitable[T]], *, returning_too: bool = False) -> T:
         """`call` on the shared journal, while the store is shared (`returning_too`: or taking its work back,
         for what Redis itself leased, which must be renewed and ended there so its leases never run out).

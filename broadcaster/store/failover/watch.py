@@ -108,6 +108,7 @@ async def _keep_current(store: FailoverStore, *, refresh_due: bool, gap_passed: 
     """Probe the shared journal, and refresh the replica when due; whether it refreshed."""
     try:
         await store.reachable()
+        await _say_if_data_lost(store)
         if (store.changed.is_set() and gap_passed) or refresh_due:
             store.changed.clear()
             await refresh(store)
@@ -139,9 +140,21 @@ async def _come_back(store: FailoverStore) -> bool:
 async def probe(store: FailoverStore) -> None:
     await store.primary.open()  # once: an instance started in an outage opens it now
     await store.reachable()
+    await _say_if_data_lost(store)
     if store.mode is Mode.DEGRADED:
         store.mode = Mode.RETURNING
         log.warning("the shared journal answers again: taking back what this instance did without it")
+
+
+async def _say_if_data_lost(store: FailoverStore) -> None:
+    if await store.lost_its_data():
+        log.error(
+            "the shared journal came back without its data (Redis restarted with nothing persisted, or was "
+            "flushed): the instances give back only what they accepted during the outage and in the %d minutes "
+            "before it, and the replicas follow the shared journal; restore the rest from Redis's appendonly "
+            "file or from a `broadcaster kit` snapshot",
+            ACCEPT_MARGIN // 60,
+        )
 
 
 async def refresh(store: FailoverStore) -> None:

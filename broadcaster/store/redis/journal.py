@@ -9,6 +9,7 @@ deliveries, for a requeue), so what a claim, a sweep or the backlog reads is bou
 however long the history:
 
     P layout                       the key layout's version (layout.py)
+    P journal                      the journal's identity: a new one means its data was lost (layout.py)
     P incident:<id>                JSON of the incident as it stands now
     P incident:<id>:updates        list of its update ids, by seq
     P incident:<id>:deliveries     list of its delivery ids, in acceptance order
@@ -96,6 +97,7 @@ from broadcaster.store.redis.connection import (
     Link,
     Scripts,
     new_client,
+    optional_text,
     text,
     warn_of_clock_skew,
 )
@@ -134,6 +136,8 @@ class RedisStore(JournalReads, SessionRecords, SideRecords, BatchedClaims, Hands
         """This store's name on its notices, so that its followers skip them."""
         self._known_updates: dict[str, UpdateView] = {}
         """What claims read of recent updates (immutable once written), oldest first."""
+        self._identity = ""
+        """The journal's identity when this store last looked (layout.settle_layout)."""
 
     async def open(self) -> None:
         if self._link is not None:
@@ -141,7 +145,7 @@ class RedisStore(JournalReads, SessionRecords, SideRecords, BatchedClaims, Hands
         client = new_client(self.url, socket_timeout=self._socket_timeout)
         try:
             with self._failures.guard("open", write=False):
-                await settle_layout(client, self.prefix)
+                self._identity = await settle_layout(client, self.prefix)
             with self._failures.guard("open", write=False):
                 seconds, microseconds = await client.time()
             warn_of_clock_skew(seconds + microseconds / 1e6 - time.time())
@@ -339,6 +343,19 @@ class RedisStore(JournalReads, SessionRecords, SideRecords, BatchedClaims, Hands
     async def reachable(self) -> None:
         with self._failures.guard("check", write=False):
             await self.link.client.ping()
+
+    async def lost_its_data(self) -> bool:
+        """The journal's identity changed since the last look: the server lost (or was flushed of) everything
+        under the prefix, and the first store to look marked it anew."""
+        client = self.link.client
+        with self._failures.guard("check", write=False):
+            identity = optional_text(await client.get(self.prefix + "journal"))
+            if identity is None:
+                identity = await settle_layout(client, self.prefix)
+        if identity == self._identity:
+            return False
+        self._identity = identity
+        return True
 
     async def adopt(self, copy: UpdateCopy, *, owner: str, now: float) -> bool:
         with self._failures.guard("write", write=True):
