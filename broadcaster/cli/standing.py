@@ -21,8 +21,8 @@ def degraded_lines(data_dir: Path) -> list[str]:
     """One line per degraded service of this host ([] when none is)."""
     return [
         f"Degraded: the service keeping {data_dir / name} has run on that local replica since "
-        f"{when(standing.since)} ({standing.reason}); {standing.waiting} record(s) held for the shared "
-        "journal, and what it accepted meanwhile, go back to it when it answers"
+        f"{when(standing.since)} ({standing.reason}); {standing.accepted} update(s) it accepted meanwhile and "
+        f"{standing.waiting} record(s) held for the shared journal go back to it when it answers"
         for name, standing in degraded_replicas(data_dir).items()
     ]
 
@@ -32,6 +32,7 @@ def degraded_json(data_dir: Path) -> dict[str, Any]:
         name: {
             "since": None if standing.since is None else iso(datetime.fromtimestamp(standing.since, UTC)),
             "reason": standing.reason,
+            "accepted_updates": standing.accepted,
             "held_records": standing.waiting,
         }
         for name, standing in degraded_replicas(data_dir).items()

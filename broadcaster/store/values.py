@@ -174,6 +174,8 @@ class Standing:
     since: float | None = None
     reason: str = ""
     waiting: int = 0
+    accepted: int = 0
+    """Updates accepted into the fallback journal meanwhile, not given back yet."""
     returns: int = 0
     """Times it came back from running degraded, since it opened (one missed between two looks still counts)."""
 

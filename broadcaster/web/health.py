@@ -47,6 +47,7 @@ async def readyz(request: web.Request) -> web.Response:
             if standing.since is None
             else datetime.fromtimestamp(standing.since, UTC).isoformat(timespec="seconds"),
             "reason": runtime.settings.scrubber(standing.reason),
+            "accepted_updates": standing.accepted,
             "held_records": standing.waiting,
         }
     try:

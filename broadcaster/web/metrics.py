@@ -91,6 +91,11 @@ class ServiceMetrics:
             "1 while this instance cannot reach the shared journal and runs on its local replica, else 0.",
             registry=self.registry,
         )
+        self.store_accepted = Gauge(
+            "broadcaster_store_local_updates",
+            "Updates accepted into the local replica while the shared journal was out of reach, not given back yet.",
+            registry=self.registry,
+        )
         self.store_waiting = Gauge(
             "broadcaster_store_held_records",
             "Records (outcomes, pauses, suppressions) held in the local replica for the shared journal.",
@@ -131,6 +136,7 @@ class ServiceMetrics:
     def set_standing(self, standing: Standing) -> None:
         self.store_degraded.set(1 if standing.degraded else 0)
         self.store_waiting.set(standing.waiting)
+        self.store_accepted.set(standing.accepted)
 
     def set_preflight(self, preflight: Preflight | None) -> None:
         if preflight is None:

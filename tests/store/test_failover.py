@@ -101,6 +101,7 @@ async def test_with_redis_stopped_updates_are_sent_from_the_replica_and_go_back_
     second = await post(store, planned("a", "b"), incident_id=first.incident.id, status="identified")
     standing = store.standing()
     assert standing.degraded and "cannot reach Redis" in standing.reason
+    assert (standing.accepted, standing.waiting) == (1, 1)  # the update accepted here, the outcome held
     assert [s.degraded for s in read_standings(store.data_dir).values()] == [True]
     # Only the update accepted here is sent from here: Redis's queued delivery to b waits for Redis.
     leased = await claim(store, "lane-1")
@@ -161,9 +162,10 @@ async def test_an_instance_restarted_while_degraded_takes_its_work_back(
     await before.close()
     after = failover_on(redis_alone, tmp_path)
     await after.open()  # Redis is still down: degraded from the start, with the left work
-    assert after.standing().degraded
+    assert after.standing().degraded and after.standing().accepted == 1
     try:
         await back_again(after, redis_alone)
+        assert after.standing().accepted == 0
     finally:
         await after.close()
     await shared.open()

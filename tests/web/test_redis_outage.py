@@ -106,9 +106,11 @@ async def test_with_redis_stopped_mid_fan_out_updates_go_out_and_the_ledger_reco
         status, ready = await get(session, f"{first.base}/readyz")
         assert status == 200 and ready["store"]["degraded"] is True, ready
         assert "cannot reach Redis" in ready["store"]["reason"]
+        assert ready["store"]["accepted_updates"] == 1  # the follow-up, waiting to go back
         assert await degraded_gauge(session, second) == 1.0
         code, said = await status_command(workdir)
         assert code != 0 and said.count("Degraded: the service keeping") == 2, said
+        assert said.count("1 update(s) it accepted meanwhile") == 2, said
         assert receiver.reached(opened["update_id"]) < TARGETS  # the rest waits in Redis for Redis
 
         redis_alone.start(again=True)
@@ -121,9 +123,8 @@ async def test_with_redis_stopped_mid_fan_out_updates_go_out_and_the_ledger_reco
             await eventually(partial(_not_degraded, session, instance), within=30, every=0.2)
         ledger: dict[str, Counter[str]] = {}
 
-        async def all_delivered() -> (
-            bool
-        ):  # the ledger, as Redis holds it (the last attempts end after their requests arrive)
+        # The ledger, as Redis holds it (the last attempts end after their requests arrive).
+        async def all_delivered() -> bool:
             for accepted in (opened, follow_up, elsewhere):
                 status, update = await get(session, f"{second.base}/api/v1/updates/{accepted['update_id']}")
                 assert status == 200, update

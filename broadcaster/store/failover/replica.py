@@ -28,6 +28,7 @@ SIDE_TABLES: Final = (
     "CREATE TABLE IF NOT EXISTS failover_held (n INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);",
     "CREATE TABLE IF NOT EXISTS failover_adopting (update_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL) "
     "WITHOUT ROWID;",
+    "CREATE TABLE IF NOT EXISTS failover_accepted (update_id TEXT PRIMARY KEY) WITHOUT ROWID;",
 )
 COPIED_TABLES: Final = (
     "attempts",
@@ -70,7 +71,17 @@ class Replica(SqliteStore):
         await self._write(mark, durable=True)
 
     async def mark_back(self) -> None:
-        await self._write(lambda conn: conn.execute("DELETE FROM failover_meta"), durable=True)
+        def unmark(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM failover_meta")
+            conn.execute("DELETE FROM failover_accepted")
+
+        await self._write(unmark, durable=True)
+
+    async def note_accepted(self, update_id: str) -> None:
+        """An update accepted here while degraded: counted until the way back ends (Standing.accepted)."""
+        await self._write(
+            lambda conn: conn.execute("INSERT OR IGNORE INTO failover_accepted VALUES (?)", (update_id,)), durable=True
+        )
 
     # --- what goes back to the shared journal
 
@@ -208,7 +219,10 @@ def _standing(conn: sqlite3.Connection) -> Standing:
         return Standing()
     since = float(meta["degraded_since"])
     held = conn.execute("SELECT COUNT(*) FROM failover_held").fetchone()[0]
-    return Standing(degraded=True, since=since, reason=meta.get("reason", ""), waiting=int(held))
+    accepted = conn.execute("SELECT COUNT(*) FROM failover_accepted").fetchone()[0]
+    return Standing(
+        degraded=True, since=since, reason=meta.get("reason", ""), waiting=int(held), accepted=int(accepted)
+    )
 
 
 def read_standings(data_dir: Path) -> dict[str, Standing]:

@@ -99,6 +99,8 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.since: float | None = None
         self.reason = ""
         self.held_count = 0
+        self.accepted_count = 0
+        """Updates accepted into the replica while degraded, not given back yet (Standing.accepted)."""
         self.returns = 0
         """Times the store came back to the shared journal (Standing.returns)."""
         self.back_at: float | None = None
@@ -119,7 +121,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         self.local = Replica(path, url=f"sqlite:///{path}")
         await self.local.open()
         left = await self.local.marked()
-        self.held_count = left.waiting
+        self.held_count, self.accepted_count = left.waiting, left.accepted
         try:
             await self.primary.open()
         except StoreUnreachable as exc:
@@ -164,7 +166,12 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
         if self.mode is Mode.SHARED:
             return Standing(returns=self.returns)
         return Standing(
-            degraded=True, since=self.since, reason=self.reason, waiting=self.held_count, returns=self.returns
+            degraded=True,
+            since=self.since,
+            reason=self.reason,
+            waiting=self.held_count,
+            accepted=self.accepted_count,
+            returns=self.returns,
         )
 
     async def hold(self, record: dict[str, Any]) -> None:
@@ -252,6 +259,9 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                 # it there sends it.
                 with self.leasing():
                     local = await accept_into(self.local, handoff if self.mode is Mode.DEGRADED else None)
+                if not local.duplicate:
+                    await self.local.note_accepted(local.update.id)
+                    self.accepted_count += 1
             self.local_ids.update(claimed.delivery.id for claimed in local.handed_off)
             return local
 

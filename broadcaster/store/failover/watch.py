@@ -177,6 +177,7 @@ async def way_back(store: FailoverStore) -> bool:
                 continue
             await store.local.mark_back()
             store.mode, store.since, store.reason = Mode.SHARED, None, ""
+            store.accepted_count = 0
             store.back_at = time.monotonic()
             store.local_ids.clear()
         log.warning("back on the shared journal: %d update(s) and %d held record(s) taken back", adopted, records)
