@@ -98,8 +98,7 @@ def explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
     if isinstance(exc, ConfigError):
         return f"configuration error: {text}", EXIT_BAD_INPUT
     if isinstance(exc, StoreUnreachable):  # before JournalWriteError: no disk to free, a server to wait for
-        code = EXIT_JOURNAL_NOT_WRITTEN if isinstance(exc, JournalWriteError) else EXIT_BAD_INPUT
-        return f"{text}; {WHILE_UNREACHABLE}", code
+        return f"{text}; {WHILE_UNREACHABLE}", EXIT_JOURNAL_NOT_WRITTEN
     if isinstance(exc, JournalWriteError):
         return (
             f"the journal could not be written, so nothing was acknowledged ({text}); "

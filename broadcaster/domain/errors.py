@@ -38,7 +38,7 @@ class JournalWriteError(StoreError):
 
 class StoreUnreachable(StoreError):
     """The journal's server did not answer (refused, reset, timed out): nothing was read, and a write was not
-    acknowledged. A store with a local fallback (store.failover) goes on from its replica."""
+    acknowledged (CLI exit 4). A store with a local fallback (store.failover) goes on from its replica."""
 
 
 class JournalUnreachable(JournalWriteError, StoreUnreachable):

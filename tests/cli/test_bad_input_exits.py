@@ -139,11 +139,12 @@ def test_serve_on_a_port_in_use_exits_2_naming_the_address(tmp_path: Path) -> No
     assert result.stdout == ""  # never got as far as serving
 
 
-def test_a_journal_server_out_of_reach_exits_2_saying_where_to_post_meanwhile(tmp_path: Path) -> None:
+def test_a_journal_server_out_of_reach_exits_4_saying_where_to_post_meanwhile(tmp_path: Path) -> None:
+    """Nothing journaled, as when the disk fails (exit 4): not the caller's mistake, so not exit 2."""
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     (tmp_path / "broadcaster.toml").write_text(f'[store]\nurl = "{url}"\n')
     result = run_cli(*SEND, cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 4
     [line] = result.stderr.splitlines()
     assert line.startswith(f"broadcaster: journal open failed: cannot reach Redis at {url} (")
     assert line.endswith(f"nothing was read; {WHILE_UNREACHABLE}")
