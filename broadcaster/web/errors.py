@@ -11,7 +11,14 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from broadcaster.domain.errors import ConflictError, InputError, JournalWriteError, NotFoundError, StoreError
+from broadcaster.domain.errors import (
+    ConflictError,
+    InputError,
+    JournalWriteError,
+    NotFoundError,
+    StoreError,
+    StoreUnreachable,
+)
 from broadcaster.web.keys import JOURNAL_WRITES, RUNTIME
 from broadcaster.web.views import Problem
 
@@ -83,6 +90,10 @@ def _refusal(request: web.Request, exc: InputError | StoreError | TimeoutError) 
     if isinstance(exc, JournalWriteError):
         request.app[JOURNAL_WRITES].failed(request.app[RUNTIME].clock(), scrub(str(exc)))
         return problem(503, "the journal could not be written, so nothing was accepted; try again shortly")
+    if isinstance(exc, StoreUnreachable):  # its address stays in the log: a public page may ask too
+        return problem(
+            503, "the shared journal (Redis) is out of reach, so this was not done; try again once it is back"
+        )
     return problem(503, "the journal is unavailable; try again shortly")
 
 

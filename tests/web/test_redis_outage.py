@@ -107,6 +107,11 @@ async def test_with_redis_stopped_mid_fan_out_updates_go_out_and_the_ledger_reco
         assert status == 200 and ready["store"]["degraded"] is True, ready
         assert "cannot reach Redis" in ready["store"]["reason"]
         assert ready["store"]["accepted_updates"] == 1  # the follow-up, waiting to go back
+        async with session.post(
+            f"{first.base}/api/v1/retry", json={}, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as refused:  # requeueing failed deliveries is Redis's to do
+            assert refused.status == 503
+            assert "the shared journal (Redis) is out of reach, so this was not done" in (await refused.json())["error"]
         assert await degraded_gauge(session, second) == 1.0
         code, said = await status_command(workdir)
         assert code == 4 and said.count("Degraded: the service keeping") == 2, said
