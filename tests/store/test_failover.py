@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.errors import NotFoundError, StoreUnreachable
 from broadcaster.domain.subscriptions import Subscriber
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store.base import DeliveryCopy, KeyedRequest, UpdateCopy
@@ -253,3 +253,12 @@ async def test_redis_back_without_its_data_is_said_and_gets_what_the_outage_acce
     assert [u.id for u in (await shared.history(before.incident.id)).updates] == [before.update.id, during.update.id]
     assert await shared.lost_its_data() is False  # marked anew: the next look says nothing
     assert older.incident.id not in {i.id for i in await shared.incidents()}  # older than those minutes: lost
+
+
+async def test_an_incident_the_replica_lacks_is_said_to_be_perhaps_another_instances(
+    store: FailoverStore, redis_alone: RedisServer
+) -> None:
+    redis_alone.stop()
+    await post(store, planned("a"))  # runs on the replica from here on
+    with pytest.raises(NotFoundError, match=r"no incident with id 0123456789ab: .* opened on another instance"):
+        await post(store, planned("a"), incident_id="0123456789ab", status="identified")

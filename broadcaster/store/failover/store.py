@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
-from broadcaster.domain.errors import StoreUnreachable
+from broadcaster.domain.errors import NotFoundError, StoreUnreachable
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import Ordering
 from broadcaster.store.base import (
@@ -65,6 +65,21 @@ RETURN_GRACE: Final = 10.0
 """Seconds after coming back before this instance takes back leases that ran out in the shared journal. When
 Redis itself was down every instance comes back within a probe or two, and each first writes the outcomes of
 what it sent meanwhile under those leases: taken back sooner, those deliveries would be sent again."""
+
+
+@contextlib.contextmanager
+def _said_of_the_replica(incident_id: str | None) -> Iterator[None]:
+    """An incident the replica lacks may be one another instance opened during the outage: say so."""
+    try:
+        yield
+    except NotFoundError as exc:
+        if incident_id is None:
+            raise
+        raise NotFoundError(
+            f"{exc}: this instance runs on its replica while the shared journal is out of reach, and the incident "
+            "may have been opened on another instance meanwhile (post to that one, or open a new incident)",
+            exc.fields,
+        ) from None
 
 
 class NotShared(Exception):
@@ -257,7 +272,7 @@ class FailoverStore(BatchedClaims, HandsOff, Delegated):
                     continue
                 # Returning, the update goes back to the shared journal with the rest, unleased: whoever claims
                 # it there sends it.
-                with self.leasing():
+                with self.leasing(), _said_of_the_replica(draft.incident_id):
                     local = await accept_into(self.local, handoff if self.mode is Mode.DEGRADED else None)
                 if not local.duplicate:
                     await self.local.note_accepted(local.update.id)
