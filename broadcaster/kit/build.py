@@ -166,7 +166,8 @@ def _snapshot(settings: Settings, request: KitRequest, kit: Path) -> runbook.Sna
         if request.from_url is None:
             targets = [target_name(target) for target in settings.mirror.publish]
             journal.snapshot_local(settings.store_url, scratch, publish_targets=targets)
-            source = "the local journal"
+            local = settings.store_url.startswith("sqlite:")
+            source = "the local journal" if local else f"the journal at {mask_url(settings.store_url, keep_path=True)}"
         else:
             journal.snapshot_remote(request.from_url, request.token or "", scratch, settings.network)
             source = mask_url(journal.snapshot_url(request.from_url), keep_path=True)

@@ -19,7 +19,7 @@ KIND: Final = "broadcaster-kit"
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     source: str
-    """"the local journal" or the service's (masked) address."""
+    """"the local journal", the Redis journal's (masked) URL, or the service's (masked) address."""
     summary: str
     taken_at: datetime
     schema: int

@@ -114,6 +114,8 @@ async def test_a_blackout_send_from_the_kit_reaches_every_channel(
 
         made = await asyncio.to_thread(run_cli, "kit", str(kit), cwd=service)
         assert made.returncode == 0, made.stderr
+        source = "the local journal" if backend == "sqlite" else f"the journal at {store_url}"
+        assert f"from {source} (" in (kit / "RUNBOOK.md").read_text()
 
         # The outage: from the kit alone.
         mailed_before, hooked_before = len(smtp.recorder.received), len(receiver.at(HOOK_PATH))
