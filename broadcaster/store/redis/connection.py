@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -149,10 +150,17 @@ class Failures:
             error = JournalUnreachable if write else StoreUnreachable
             what = "nothing was acknowledged" if write else "nothing was read"
             raise error(
-                f"journal {doing} failed: cannot reach Redis at {self._url} ({self._scrub(exc)}); {what}"
+                f"journal {doing} failed: cannot reach Redis at {self._url} ({self._why(exc)}); {what}"
             ) from None
         except redis.exceptions.RedisError as exc:
             raise StoreError(f"journal {doing} failed at {self._url}: {self._scrub(exc)}") from None
+
+    def _why(self, error: Exception) -> str:
+        """Why a connection failed, without redis-py's repeating the address: "connection refused"."""
+        cause = error.__cause__
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno).lower()
+        return self._scrub(error)
 
     def _scrub(self, error: object) -> str:
         """An error's text, any password in it replaced (redis-py's own messages carry none; a proxy's might)."""
