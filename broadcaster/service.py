@@ -11,32 +11,22 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Collection
-from datetime import datetime
 
 from aiohttp import web
 
-from broadcaster.control import paused_mirror_targets
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.errors import StoreError
 from broadcaster.runtime import Runtime
+from broadcaster.site_renders import keep_site_current, render_after_outages, render_each_day
 from broadcaster.store.owners import owner_is_dead
 from broadcaster.web import chatops, create_app, maintenance_watch
 from broadcaster.web.chatops import CHATOPS
 from broadcaster.web.keys import GATE
 from broadcaster.web.overdue import watch_overdue
 from broadcaster.web.pages.login import login_instructions
-from channels.base import ChannelContext, CheckResult, Rebuilds
 from config import ConfigError
 
 log = logging.getLogger("broadcaster.service")
-_DAY = 86_400
-OUTAGE_CHECK = 1.0
-"""Seconds between looks at whether this instance came back from running degraded."""
-SITE_FOLLOW = 2.0
-"""Seconds between an instance's looks, on a journal shared by instances, for incidents updated meanwhile."""
-RECENT = 20
-"""Incidents a look reads, the most recently updated first: more than are ever updated within SITE_FOLLOW."""
 
 
 async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event | None = None) -> int:
@@ -136,79 +126,6 @@ async def _sweep(runtime: Runtime, dispatcher: Dispatcher) -> None:
             continue
         if expired:
             log.warning("%d deliveries expired before they could be sent", len(expired))
-
-
-async def render_each_day(runtime: Runtime) -> None:
-    """The status site's uptime bars end on the render's UTC date: just after each midnight UTC the mirror
-    renders again (writing only what changed: the index and uptime.json)."""
-    while True:
-        await asyncio.sleep(_DAY - runtime.clock() % _DAY + 1)
-        await render_site(runtime, why="the daily render")
-
-
-async def render_after_outages(runtime: Runtime) -> None:
-    """Once an instance that ran degraded is back on the shared journal, the mirror renders again from it: what
-    this instance published meanwhile came from its replica, which lacked what other instances posted."""
-    returns = runtime.store.standing().returns
-    while True:
-        await asyncio.sleep(OUTAGE_CHECK)
-        seen, returns = returns, runtime.store.standing().returns
-        if returns > seen:
-            await render_site(runtime, why="the render after the shared journal came back")
-
-
-async def keep_site_current(runtime: Runtime) -> None:
-    """On a journal shared by instances, each host's mirror directories are its own, but an update's mirror
-    delivery is made by whichever instance claims it. So each instance renders the whole site once at start
-    (its copy may be behind), then every SITE_FOLLOW seconds what the latest updates of the incidents updated
-    since its last look change (its own included: what its directories hold already is not written again)."""
-    await render_site(runtime, why="the render at start", here_only=True)
-    shown = await _recently_updated(runtime) or {}
-    while True:
-        await asyncio.sleep(SITE_FOLLOW)
-        latest = await _recently_updated(runtime)
-        if latest is None:
-            continue
-        changed = [incident_id for incident_id, at in latest.items() if shown.get(incident_id) != at]
-        shown = latest
-        if changed:
-            await render_site(runtime, why="the render of recent updates", here_only=True, incident_ids=changed)
-
-
-async def _recently_updated(runtime: Runtime) -> dict[str, datetime] | None:
-    """When each of the most recently updated incidents was updated; None when the journal cannot be read (the
-    lanes and /readyz say so)."""
-    try:
-        return {incident.id: incident.updated_at for incident in await runtime.store.incidents(limit=RECENT)}
-    except StoreError as exc:
-        log.debug("looking for updated incidents failed: %s", exc)
-        return None
-
-
-async def render_site(
-    runtime: Runtime, *, why: str, here_only: bool = False, incident_ids: Collection[str] | None = None
-) -> None:
-    """The whole site into every mirror target; with `here_only`, into this host's own directories only, and
-    given `incident_ids`, only what their latest updates change. Failures are logged."""
-    mirror = runtime.registry.get("mirror").load().create(ChannelContext(runtime.settings, runtime.store))
-    try:
-        paused = await paused_mirror_targets(runtime)
-        if not isinstance(mirror, Rebuilds):
-            results = []
-        elif here_only:
-            results = await mirror.render_here(incident_ids, paused=paused)
-        else:
-            results = await mirror.render_all(paused=paused)
-    except StoreError as exc:
-        results = [CheckResult(target="journal", ok=False, detail=str(exc))]
-    except Exception:  # a bug in one render must not end the renders after it
-        log.exception("%s of the status site failed", why)
-        results = []
-    finally:
-        await mirror.aclose()
-    for result in results:
-        if not result.ok:
-            log.error("%s of the status site failed in %s: %s", why, result.target, result.detail)
 
 
 async def _take_back(runtime: Runtime, dispatcher: Dispatcher) -> None:

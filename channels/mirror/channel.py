@@ -7,7 +7,9 @@ by threads of the channel's own, so a hung network mount stalls this channel and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -39,6 +41,13 @@ from config.mirror import MirrorSettings
 _LEFT_PAUSED: Final = "paused: left as it is (`broadcaster resume mirror --target {target}`)"
 # A path that exists as the wrong kind of thing will not fix itself by waiting.
 _PERMANENT_ERRNOS: Final = {errno.ENOTDIR, errno.EISDIR}
+_RENDERING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def _rendering_into(directory: Path) -> asyncio.Lock:
+    """One render at a time into a directory, in this process (the lane's, and serve's own: site_renders),
+    from its read of the journal to its last write, so an older render never lands after a newer one."""
+    return _RENDERING.setdefault(asyncio.get_running_loop(), {}).setdefault(directory, asyncio.Lock())
 
 
 class MirrorChannel(Channel):
@@ -128,28 +137,38 @@ class MirrorChannel(Channel):
     ) -> list[CheckResult]:
         """Into the directories (the publish targets are shared, and their deliveries keep them current): the
         whole site when `incident_ids` is None."""
-        whole = None
-        if incident_ids is None:
-            pages = await self._journal.site_history(recent=None)
-            whole = render_site(await self.content(), pages=pages, history_days=self._settings.history_days)
-        results = []
-        for name, directory in self._directories.items():
-            if name in paused:
-                results.append(CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name)))
-                continue
-            try:
-                if whole is not None:
-                    detail = f"{await self._write(directory, whole)} of {len(whole)} files changed"
+        rendered = {name: directory for name, directory in self._directories.items() if name not in paused}
+        results = {
+            name: CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name))
+            for name in self._directories
+            if name in paused
+        }
+        async with contextlib.AsyncExitStack() as rendering:
+            for directory in sorted(rendered.values()):
+                await rendering.enter_async_context(_rendering_into(directory))
+            whole = None
+            if incident_ids is None:
+                pages = await self._journal.site_history(recent=None)
+                whole = render_site(await self.content(), pages=pages, history_days=self._settings.history_days)
+            for name, directory in rendered.items():
+                try:
+                    if whole is not None:
+                        detail = f"{await self._write(directory, whole)} of {len(whole)} files changed"
+                    else:
+                        detail = "; ".join([await self._rendered_update(directory, i) for i in incident_ids or ()])
+                except (TransientError, PermanentError) as exc:
+                    results[name] = CheckResult(target=name, ok=False, detail=str(exc))
                 else:
-                    detail = "; ".join([await self._render_update(directory, i) for i in incident_ids or ()])
-            except (TransientError, PermanentError) as exc:
-                results.append(CheckResult(target=name, ok=False, detail=str(exc)))
-            else:
-                results.append(CheckResult(target=name, ok=True, detail=detail))
-        return results
+                    results[name] = CheckResult(target=name, ok=True, detail=detail)
+        return [results[name] for name in self._directories]
 
     async def _render_update(self, directory: Path, incident_id: str) -> str:
         """Render into `directory` what the latest update of `incident_id` changes; what was written."""
+        async with _rendering_into(directory):
+            return await self._rendered_update(directory, incident_id)
+
+    async def _rendered_update(self, directory: Path, incident_id: str) -> str:
+        """_render_update, holding the directory's lock already."""
         present = await asyncio.get_running_loop().run_in_executor(self._executor, site_paths, directory)
         rendered, _whole = await with_linked_pages(partial(self._staged, incident_id), present)
         files = rendered.files

@@ -16,7 +16,7 @@ from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import IncidentHistory, UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.runtime import Runtime, open_runtime
-from broadcaster.service import render_after_outages, render_each_day
+from broadcaster.site_renders import render_after_outages, render_each_day
 from channels.base import ChannelContext
 from channels.mirror import MirrorChannel
 from config import load_settings
