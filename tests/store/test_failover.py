@@ -248,7 +248,7 @@ async def test_redis_back_without_its_data_is_said_and_gets_what_the_outage_acce
     redis_alone.wipe()
     with caplog.at_level(logging.ERROR, logger="broadcaster.failover"):
         await back_again(store, redis_alone)
-    assert "the shared journal came back without its data" in caplog.text
+    assert "the shared journal lost its data" in caplog.text
     await shared.open()
     assert [u.id for u in (await shared.history(before.incident.id)).updates] == [before.update.id, during.update.id]
     assert await shared.lost_its_data() is False  # marked anew: the next look says nothing
@@ -262,3 +262,18 @@ async def test_an_incident_the_replica_lacks_is_said_to_be_perhaps_another_insta
     await post(store, planned("a"))  # runs on the replica from here on
     with pytest.raises(NotFoundError, match=r"no incident with id 0123456789ab: .* opened on another instance"):
         await post(store, planned("a"), incident_id="0123456789ab", status="identified")
+
+
+async def test_a_flushed_redis_gets_back_the_recent_updates_the_replica_holds(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Flushed while it answers (no outage): the replica is not refreshed from it, empty, but gives back its
+    recent updates, as after an outage."""
+    accepted = await post(store, planned("a"))
+    await refresh(store)
+    redis_alone.flush()
+    with caplog.at_level(logging.ERROR, logger="broadcaster.failover"):
+        await back_again(store, redis_alone, start=False)
+    assert "the shared journal lost its data" in caplog.text
+    await shared.open()
+    assert [u.id for u in (await shared.history(accepted.incident.id)).updates] == [accepted.update.id]

@@ -108,7 +108,10 @@ async def _keep_current(store: FailoverStore, *, refresh_due: bool, gap_passed: 
     """Probe the shared journal, and refresh the replica when due; whether it refreshed."""
     try:
         await store.reachable()
-        await _say_if_data_lost(store)
+        if await _lost_its_data(store):
+            # Not refreshed from it: the replica's recent updates go back to it, as after an outage.
+            await store.went_down(StoreUnreachable("the shared journal lost its data"))
+            return False
         if (store.changed.is_set() and gap_passed) or refresh_due:
             store.changed.clear()
             await refresh(store)
@@ -140,21 +143,24 @@ async def _come_back(store: FailoverStore) -> bool:
 async def probe(store: FailoverStore) -> None:
     await store.primary.open()  # once: an instance started in an outage opens it now
     await store.reachable()
-    await _say_if_data_lost(store)
+    await _lost_its_data(store)
     if store.mode is Mode.DEGRADED:
         store.mode = Mode.RETURNING
         log.warning("the shared journal answers again: taking back what this instance did without it")
 
 
-async def _say_if_data_lost(store: FailoverStore) -> None:
-    if await store.lost_its_data():
-        log.error(
-            "the shared journal came back without its data (Redis restarted with nothing persisted, or was "
-            "flushed): the instances give back only what they accepted during the outage and in the %d minutes "
-            "before it, and the replicas follow the shared journal; restore the rest from Redis's appendonly "
-            "file or from a `broadcaster kit` snapshot",
-            ACCEPT_MARGIN // 60,
-        )
+async def _lost_its_data(store: FailoverStore) -> bool:
+    """Whether the shared journal lost what it held since the last look (said once, by each instance)."""
+    if not await store.lost_its_data():
+        return False
+    log.error(
+        "the shared journal lost its data (Redis restarted with nothing persisted, or was flushed): this "
+        "instance gives back the updates its replica holds from the %d minutes before and what it accepted "
+        "since, then its replica follows the shared journal; restore the rest from Redis's appendonly file or "
+        "from a `broadcaster kit` snapshot",
+        ACCEPT_MARGIN // 60,
+    )
+    return True
 
 
 async def refresh(store: FailoverStore) -> None:
