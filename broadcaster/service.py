@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 
 from aiohttp import web
 
 from broadcaster.dispatch import Dispatcher
-from broadcaster.domain.errors import StoreError
+from broadcaster.domain.errors import StoreError, os_reason
 from broadcaster.runtime import Runtime
 from broadcaster.site_renders import keep_site_current, render_after_outages, render_each_day
 from broadcaster.store.owners import owner_is_dead
@@ -101,9 +100,7 @@ async def _listen(runner: web.AppRunner, host: str, port: int) -> str:
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
-        # asyncio's own text repeats the address as a tuple; the system's text for the errno says it all.
-        # (A host name that does not resolve has a negative errno and its resolver's text.)
-        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise ConfigError(
             f"cannot listen on {_address(host, port)}: {reason} (choose another --port or [service] port, or --host)"
         ) from None

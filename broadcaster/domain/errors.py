@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class BroadcasterError(Exception):
     """Base of the errors with a message fit to show an incident commander as is."""
@@ -48,3 +50,11 @@ class JournalUnreachable(JournalWriteError, StoreUnreachable):
 class LeaseLost(StoreError):
     """A lane wrote for a delivery it no longer holds (its lease ran out and another process took it): what
     it does next must stop, since the delivery is someone else's now."""
+
+
+def os_reason(error: OSError) -> str:
+    """What the system says of `error`, without the address asyncio and redis-py repeat around it: its errno's
+    text, or (a host name that does not resolve has a negative errno) the resolver's."""
+    if error.errno and error.errno > 0:
+        return os.strerror(error.errno)
+    return error.strerror or str(error)

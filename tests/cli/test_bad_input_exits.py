@@ -146,7 +146,7 @@ def test_a_journal_server_out_of_reach_exits_4_saying_where_to_post_meanwhile(tm
     result = run_cli(*SEND, cwd=tmp_path)
     assert result.returncode == 4
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"broadcaster: journal open failed: cannot reach Redis at {url} (connection refused);")
+    assert line.startswith(f"broadcaster: journal open failed: cannot reach Redis at {url} (Connection refused);")
     assert line.endswith(f"nothing was read; {WHILE_UNREACHABLE}")
     assert result.stdout == ""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
-from broadcaster.domain.errors import JournalUnreachable, JournalWriteError, StoreError, StoreUnreachable
+from broadcaster.domain.errors import JournalUnreachable, JournalWriteError, StoreError, StoreUnreachable, os_reason
 from broadcaster.store.redis import lua_accept, lua_adopt, lua_queue, lua_reading
 
 SOCKET_TIMEOUT: Final = 10.0
@@ -156,11 +155,9 @@ class Failures:
             raise StoreError(f"journal {doing} failed at {self._url}: {self._scrub(exc)}") from None
 
     def _why(self, error: Exception) -> str:
-        """Why a connection failed, without redis-py's repeating the address: "connection refused"."""
+        """Why a connection failed, without redis-py's sentence around it: "Connection refused"."""
         cause = error.__cause__
-        if isinstance(cause, OSError) and cause.errno:
-            return os.strerror(cause.errno).lower()
-        return self._scrub(error)
+        return os_reason(cause) if isinstance(cause, OSError) and cause.errno else self._scrub(error)
 
     def _scrub(self, error: object) -> str:
         """An error's text, any password in it replaced (redis-py's own messages carry none; a proxy's might)."""
