@@ -13,7 +13,7 @@ from broadcaster.domain.errors import StoreError
 from broadcaster.domain.records import record
 from broadcaster.runtime import Runtime
 from channels.base import ChannelContext, CheckResult
-from config import CHANNEL_NAMES
+from config import CHANNEL_NAMES, Settings
 from config.secrets import mask_url
 
 CHECK_TIMEOUT: Final = 30.0
@@ -88,6 +88,13 @@ async def _journal(runtime: Runtime) -> PreflightResult:
             channel="journal", target=shown, verdict="failed", detail=runtime.settings.scrubber(str(exc))
         )
     return PreflightResult(channel="journal", target=shown, verdict="ok", detail="readable")
+
+
+def journal_unreachable(settings: Settings, exc: StoreError, *, at: float) -> Preflight:
+    """The preflight when the journal cannot even be opened: it failed, and no channel could be checked."""
+    shown = mask_url(settings.store_url, keep_path=True)
+    failed = PreflightResult(channel="journal", target=shown, verdict="failed", detail=settings.scrubber(str(exc)))
+    return Preflight(checked_at=at, results=(failed,))
 
 
 async def _check(runtime: Runtime, name: str, context: ChannelContext) -> list[CheckResult]:

@@ -1,12 +1,13 @@
 """`broadcaster` / `python -m broadcaster`: the fallback CLI that works with no server, no Redis and no
 network beyond the channels themselves.
 
-Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled; a journal
-that cannot be opened where the configuration puts it is configuration too); 3 something is pending or
-failed (it stays in the journal); 4 the journal could not be written (disk full, I/O error): nothing was
-acknowledged. Ctrl-C exits 3 once anything was journaled (what is left stays there, and the command says
-how to resume it; a second Ctrl-C changes nothing), 130 before. A reader that stops reading (`| head`)
-changes none of these: the rest of the output is dropped (see streams.py)."""
+Exit codes: 0 done; 1 unexpected failure; 2 bad input or configuration (nothing journaled; a journal that
+cannot be opened where the configuration puts it is configuration too); 3 something is pending or failed (it
+stays in the journal); 4 the journal could not be written or reached (disk full, I/O error, Redis out of
+reach): nothing was acknowledged (`check` reports a journal out of reach as a failed check: 3). Ctrl-C exits 3
+once anything was journaled (what is left stays there, and the command says how to resume it; a second Ctrl-C
+changes nothing), 130 before. A reader that stops reading (`| head`) changes none of these: the rest of the
+output is dropped (see streams.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,9 @@ WHILE_UNREACHABLE = (
     "the fallback kit (cd KIT && venv/bin/broadcaster send ...)"
 )
 """What a commander can do while the journal's server (Redis) is out of reach."""
+SERVE_WHILE_UNREACHABLE = (
+    "start it again once Redis answers, or with [store] replica = true (the default) to start on its local replica"
+)
 
 log = logging.getLogger("broadcaster")
 
@@ -56,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _without_runtime(args, settings, str(path or "defaults"))
         return asyncio.run(_run(args, settings))
     except (ConfigError, InputError, StoreError) as exc:
-        return _fail(*explain(exc))
+        return _fail(*explain(exc, command=args.command))
     except KeyboardInterrupt:
         return _interrupted(args.command)
     except Exception as exc:  # a bug: its traceback goes through the scrubbing log handler, never raw
@@ -87,7 +92,7 @@ def _without_runtime(args: argparse.Namespace, settings: Settings, source: str) 
     return kit(args, settings)
 
 
-def explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
+def explain(exc: ConfigError | InputError | StoreError, *, command: str = "send") -> tuple[str, int]:
     """The message and exit code for an error meant for people. Messages may quote what came from outside
     (a name in a file, an SMTP reply): printable() keeps escape sequences in them from the terminal."""
     if isinstance(exc, InputError):
@@ -98,7 +103,8 @@ def explain(exc: ConfigError | InputError | StoreError) -> tuple[str, int]:
     if isinstance(exc, ConfigError):
         return f"configuration error: {text}", EXIT_BAD_INPUT
     if isinstance(exc, StoreUnreachable):  # before JournalWriteError: no disk to free, a server to wait for
-        return f"{text}; {WHILE_UNREACHABLE}", EXIT_JOURNAL_NOT_WRITTEN
+        advice = SERVE_WHILE_UNREACHABLE if command == "serve" else WHILE_UNREACHABLE
+        return f"{text}; {advice}", EXIT_JOURNAL_NOT_WRITTEN
     if isinstance(exc, JournalWriteError):
         return (
             f"the journal could not be written, so nothing was acknowledged ({text}); "
@@ -118,7 +124,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     command = _command(args)
     try:
         runtime = await open_runtime(settings, serving=args.command == "serve")
-    except StoreUnreachable:
+    except StoreUnreachable as exc:
+        if args.command == "check":  # a check that failed, as any other: exit 3
+            from broadcaster.cli.admin import report_preflight
+            from broadcaster.preflight import journal_unreachable
+
+            return report_preflight(args, journal_unreachable(settings, exc, at=time.time()))
         if args.command == "status":  # the journal is out of reach: say what this host's services do meanwhile
             from broadcaster.cli.standing import degraded_lines
 

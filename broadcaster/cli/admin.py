@@ -16,7 +16,7 @@ from broadcaster.control import paused_mirror_targets, set_paused
 from broadcaster.domain.errors import InputError, NotFoundError
 from broadcaster.domain.models import ID_PATTERN, Incident, Update
 from broadcaster.domain.statuspage import iso
-from broadcaster.preflight import run_preflight
+from broadcaster.preflight import Preflight, run_preflight
 from broadcaster.runtime import Runtime
 from broadcaster.store import Store
 from channels.base import ChannelContext, CheckResult, Rebuilds
@@ -173,7 +173,10 @@ async def render(_args: argparse.Namespace, runtime: Runtime) -> int:
 
 async def check(args: argparse.Namespace, runtime: Runtime) -> int:
     """Exit 0 when everything checked passed, 3 when anything failed (2, as always, for bad configuration)."""
-    preflight = await run_preflight(runtime)
+    return report_preflight(args, await run_preflight(runtime))
+
+
+def report_preflight(args: argparse.Namespace, preflight: Preflight) -> int:
     if args.json:
         print_json(preflight.to_json())
     else:

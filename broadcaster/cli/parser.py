@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Journal one update and fan it out in-process. Exit 0: every channel delivered; "
         "2: bad input or configuration (nothing journaled); 3: something is pending or failed "
         "(it stays in the journal for `broadcaster retry` or the service); 4: the journal could not be "
-        "written (disk full, I/O error): nothing was acknowledged. Ctrl-C exits 3 once anything was journaled.",
+        "written (disk full, I/O error, Redis out of reach): nothing was acknowledged. Ctrl-C exits 3 once "
+        "anything was journaled.",
     )
     which = send.add_mutually_exclusive_group(required=True)
     which.add_argument("--title", help="open a new incident with this title")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.cli import WHILE_UNREACHABLE, explain
+from broadcaster.cli import SERVE_WHILE_UNREACHABLE, WHILE_UNREACHABLE, explain
 from broadcaster.domain.errors import JournalUnreachable
 from broadcaster.store.sqlite import SqliteStore
 from tests.cli.test_cli import journaled_updates
@@ -149,6 +149,27 @@ def test_a_journal_server_out_of_reach_exits_4_saying_where_to_post_meanwhile(tm
     assert line.startswith(f"broadcaster: journal open failed: cannot reach Redis at {url} (Connection refused);")
     assert line.endswith(f"nothing was read; {WHILE_UNREACHABLE}")
     assert result.stdout == ""
+
+
+def test_check_with_the_journal_server_out_of_reach_reports_it_as_a_failed_check(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    (tmp_path / "broadcaster.toml").write_text(f'[store]\nurl = "{url}"\n')
+    result = run_cli("check", "--json", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    [journal] = report["results"]
+    assert report["ok"] is False
+    assert (journal["channel"], journal["target"], journal["verdict"]) == ("journal", url, "failed")
+    assert "cannot reach Redis" in journal["detail"]
+
+
+def test_serve_without_a_replica_and_the_journal_server_out_of_reach_says_how_to_start(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    (tmp_path / "broadcaster.toml").write_text(f'[store]\nurl = "{url}"\nreplica = false\n')
+    result = run_cli("serve", "--port", "0", cwd=tmp_path)
+    assert result.returncode == 4
+    [line] = result.stderr.splitlines()
+    assert line.endswith(f"nothing was read; {SERVE_WHILE_UNREACHABLE}")
 
 
 def test_a_write_the_journal_server_never_acknowledged_exits_4_without_blaming_the_disk() -> None:

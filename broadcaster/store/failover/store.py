@@ -76,8 +76,8 @@ def _said_of_the_replica(incident_id: str | None) -> Iterator[None]:
         if incident_id is None:
             raise
         raise NotFoundError(
-            f"{exc}: this instance runs on its replica while the shared journal is out of reach, and the incident "
-            "may have been opened on another instance meanwhile (post to that one, or open a new incident)",
+            f"{exc}: this instance runs on its replica since the shared journal went out of reach, and the "
+            "incident may have been opened on another instance meanwhile (post to that one, or open a new incident)",
             exc.fields,
         ) from None
 
