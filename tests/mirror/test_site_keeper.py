@@ -1,6 +1,7 @@
 """serve's own renders of this host's status site on a journal shared by instances (site_renders.SiteKeeper):
-an update nobody here delivered shows at the next look, a render that could not write is tried again, and a
-directory resumed from a pause gets what it missed. No lane runs here: only the keeper writes the site."""
+an update nobody here delivered shows at the next look (an older one adopted after an outage too), a render
+that could not write is tried again, and a directory resumed from a pause gets what it missed. No lane runs
+here: only the keeper writes the site."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ import pytest
 
 from broadcaster import site_renders
 from broadcaster.domain.models import UpdateDraft
-from broadcaster.runtime import Runtime
+from broadcaster.runtime import Runtime, open_runtime
 from broadcaster.site_renders import SiteKeeper
+from broadcaster.store.failover import FailoverStore
+from broadcaster.store.failover.watch import refresh
+from broadcaster.store.redis import RedisStore
+from config import load_settings
+from tests.conftest import WriteConfig
+from tests.store.test_failover import back_again, redis_alone, shared, store
+from tests.support.journal import planned
+from tests.support.journal import post as post_to
+from tests.support.redis import RedisServer
+
+__all__ = ["redis_alone", "shared", "store"]  # fixtures, shared with tests/store/test_failover.py
 
 
 def site_of(runtime: Runtime) -> Path:
@@ -66,3 +78,29 @@ async def test_a_directory_resumed_from_a_pause_gets_what_it_missed(runtime: Run
     await runtime.store.set_paused("mirror", target, paused=False, reason="", now=time.time())
     await keeper.look()
     assert shows(runtime, incident)
+
+
+async def test_an_older_update_adopted_after_an_outage_shows_too(
+    store: FailoverStore, redis_alone: RedisServer, shared: RedisStore, write_config: WriteConfig
+) -> None:
+    """An instance posts to an incident while Redis is down; another posts to it meanwhile, later, straight to
+    Redis. The first one's update, adopted when it comes back, leaves the incident's time as the later one set
+    it: the keeper of a third host (on Redis) still renders it."""
+    opened = await post_to(store, planned("a"), title="Checkout errors")
+    await refresh(store)
+    redis_alone.stop()
+    await post_to(store, planned("a"), incident_id=opened.incident.id, status="identified", message="Found it.")
+    redis_alone.start(again=True)
+    await shared.open()
+    await post_to(shared, planned("a"), incident_id=opened.incident.id, status="monitoring", message="Fixed.")
+    runtime = await open_runtime(load_settings(write_config(f'[store]\nurl = "{redis_alone.url}"\n')))
+    try:
+        keeper = SiteKeeper(runtime)
+        await keeper.look()
+        page = site_of(runtime) / "incidents" / f"{opened.incident.id}.html"
+        assert "Fixed." in page.read_text() and "Found it." not in page.read_text()
+        await back_again(store, redis_alone, start=False)  # adopts "Found it."
+        await keeper.look()
+        assert "Found it." in page.read_text()
+    finally:
+        await runtime.close()
