@@ -155,7 +155,7 @@ class MirrorChannel(Channel):
                     if whole is not None:
                         detail = f"{await self._write(directory, whole)} of {len(whole)} files changed"
                     else:
-                        detail = "; ".join([await self._rendered_update(directory, i) for i in incident_ids or ()])
+                        detail = await self._rendered_update(directory, list(incident_ids or ()))
                 except (TransientError, PermanentError) as exc:
                     results[name] = CheckResult(target=name, ok=False, detail=str(exc))
                 else:
@@ -165,12 +165,19 @@ class MirrorChannel(Channel):
     async def _render_update(self, directory: Path, incident_id: str) -> str:
         """Render into `directory` what the latest update of `incident_id` changes; what was written."""
         async with _rendering_into(directory):
-            return await self._rendered_update(directory, incident_id)
+            return await self._rendered_update(directory, (incident_id,))
 
-    async def _rendered_update(self, directory: Path, incident_id: str) -> str:
-        """_render_update, holding the directory's lock already."""
+    async def _rendered_update(self, directory: Path, incident_ids: Sequence[str]) -> str:
+        """What the latest updates of `incident_ids` change, in one render (the directory's lock held)."""
+        if not incident_ids:
+            return f"nothing to render in {directory}"
+        first, *rest = incident_ids
+
+        async def render(whole: bool, also: Sequence[str] = ()) -> Rendered:
+            return await self._staged(first, whole, (*rest, *also))
+
         present = await asyncio.get_running_loop().run_in_executor(self._executor, site_paths, directory)
-        rendered, _whole = await with_linked_pages(partial(self._staged, incident_id), present)
+        rendered, _whole = await with_linked_pages(render, present)
         files = rendered.files
         changed = await self._write(directory, files)
         return f"{changed} of {len(files)} files changed in {directory}"

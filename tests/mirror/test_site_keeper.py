@@ -47,10 +47,11 @@ async def test_an_update_made_elsewhere_shows_at_the_next_look(runtime: Runtime)
     before = await post(runtime, "Checkout errors")
     await keeper.look()  # the whole site: this host's copy may be behind
     assert shows(runtime, before)
-    later = await post(runtime, "Login slow")
+    later = [await post(runtime, "Login slow"), await post(runtime, "Search down")]  # both before the next look
     await keeper.look()
-    assert shows(runtime, later)
-    assert "Login slow" in (site_of(runtime) / "index.html").read_text()
+    assert all(shows(runtime, incident) for incident in later)
+    index = (site_of(runtime) / "index.html").read_text()
+    assert "Login slow" in index and "Search down" in index
 
 
 async def test_a_render_that_could_not_write_is_tried_again(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
