@@ -285,7 +285,8 @@ class WorkQueue(ABC):
     ) -> ClaimResult:
         """In one transaction: supersede what a newer update replaced (LATEST_ONLY), expire what is past its
         TTL, then lease up to `limit` due, unexpired deliveries whose turn it is (nothing earlier still open
-        for the same target, or for the same target and incident when LATEST_ONLY).
+        for the same target, or for the same target and incident when LATEST_ONLY), leaving out `skip_targets`
+        and what the journal's pauses hold (read in the claim: a pause holds from the moment it is journaled).
 
         `updates` limits the lease to those updates' deliveries and, for IN_ORDER channels, the earlier
         deliveries that hold them back (open, to the same target): what a `send` needs to get its own

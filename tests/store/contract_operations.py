@@ -1,6 +1,6 @@
 """What a store answers about the work in hand, for /readyz, /metrics and the overdue warning: how much
-waits in each lane and since when, and which open incidents owe their readers an update. Part of
-StoreContract."""
+waits in each lane and since when, and which open incidents owe their readers an update; and how pauses
+hold it. Part of StoreContract."""
 
 from __future__ import annotations
 
@@ -46,3 +46,15 @@ class OperationsContract:
         assert [i.id for i in await journal.overdue(now=in_an_hour, limit=10)] == [sooner.incident.id, soon.incident.id]
         assert [i.id for i in await journal.overdue(now=in_an_hour, limit=1)] == [sooner.incident.id]
         assert await journal.overdue(now=now, limit=10) == []
+
+    async def test_a_pause_holds_claims_at_once(self, journal: Store) -> None:
+        """Claims read the journal's pauses themselves: a lane whose own view of them is a poll behind (the pause
+        came from another process, or a moment ago) leases nothing paused all the same."""
+        accepted = await post(journal, planned("a", "b"))
+        await journal.set_paused("scripted", "a", paused=True, reason="test", now=time.time())
+        assert await claim(journal) == [accepted.deliveries[1].id]
+        await journal.set_paused("scripted", "", paused=True, reason="test", now=time.time())
+        await journal.set_paused("scripted", "a", paused=False, reason="", now=time.time())
+        assert await claim(journal) == []
+        await journal.set_paused("scripted", "", paused=False, reason="", now=time.time())
+        assert await claim(journal) == [accepted.deliveries[0].id]

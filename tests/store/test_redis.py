@@ -151,20 +151,6 @@ async def test_another_process_takes_back_a_lease_that_ran_out(two: tuple[RedisS
     assert [a.outcome for a in await other.attempts(delivery_id)] == ["interrupted"]
 
 
-async def test_a_pause_holds_claims_at_once(two: tuple[RedisStore, RedisStore]) -> None:
-    """Claims read the journal's pauses themselves (stricter than SQLite, where a lane learns of a pause at its
-    next poll and leaves paused targets out by itself)."""
-    one, other = two
-    accepted = await post(one, planned("a", "b"))
-    await other.set_paused("scripted", "a", paused=True, reason="test", now=time.time())
-    assert await claim(one) == [accepted.deliveries[1].id]
-    await other.set_paused("scripted", "", paused=True, reason="test", now=time.time())
-    await other.set_paused("scripted", "a", paused=False, reason="", now=time.time())
-    assert await claim(one) == []
-    await other.set_paused("scripted", "", paused=False, reason="", now=time.time())
-    assert await claim(one) == [accepted.deliveries[0].id]
-
-
 async def test_journals_under_other_prefixes_are_apart(redis_url: str) -> None:
     one, other = RedisStore(redis_url), RedisStore(redis_url, prefix="other-broadcaster:")
     await one.open()

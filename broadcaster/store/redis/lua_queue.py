@@ -42,7 +42,7 @@ if #due > 0 then
   redis.call('ZREMRANGEBYSCORE', waiting, '-inf', now)
 end
 
--- Skipped: the caller's targets, and the journal's paused ones (a lane hears of a pause at its next poll).
+-- Skipped: the caller's targets, and the journal's paused ones (a lane's own view of them may be a poll behind).
 local skip = {}
 for _, target in ipairs(cjson.decode(ARGV[10])) do skip[target] = true end
 for _, target in ipairs(redis.call('SMEMBERS', paused)) do skip[target] = true end

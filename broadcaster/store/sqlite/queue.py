@@ -73,8 +73,14 @@ def claim(
         )
         if superseded:
             prune_progress(conn, now)
-    if limit <= 0:
+    # The journal's pauses, read here as the Redis claim reads them: a pause holds from the moment it is
+    # journaled, whenever the lane reads them again.
+    paused = [
+        row[0] for row in conn.execute("SELECT target FROM controls WHERE channel = ? AND paused = 1", (channel,))
+    ]
+    if limit <= 0 or "" in paused:
         return ClaimResult([], expired, superseded)
+    skip_targets = [*skip_targets, *paused]
     # An earlier delivery still open for the same target (and, for LATEST_ONLY, the same incident) holds
     # a delivery back: that is what keeps each target's deliveries in order, one at a time. The scan
     # follows the deliveries_due index in acceptance order and stops at the limit; SQLite settles the
