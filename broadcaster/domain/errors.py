@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 
 
 class BroadcasterError(Exception):
@@ -54,7 +55,8 @@ class LeaseLost(StoreError):
 
 def os_reason(error: OSError) -> str:
     """What the system says of `error`, without the address asyncio and redis-py repeat around it: its errno's
-    text, or (a host name that does not resolve has a negative errno) the resolver's."""
-    if error.errno and error.errno > 0:
+    text, or the resolver's (a host name that does not resolve has a negative errno), or TLS's (whose codes
+    are no errno)."""
+    if error.errno and error.errno > 0 and not isinstance(error, ssl.SSLError):
         return os.strerror(error.errno)
     return error.strerror or str(error)

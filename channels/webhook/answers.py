@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from broadcaster.domain.errors import os_reason
 from broadcaster.domain.text import printable
 from channels.base import PermanentError, TargetGone, TransientError
 
@@ -128,8 +129,7 @@ def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:
         return f"TLS certificate of {exc.host} not trusted: {_ssl_reason(exc.certificate_error)}"
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
         return f"TLS handshake with {exc.host} failed: {_ssl_reason(exc.os_error)}"
-    reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
-    return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    return f"cannot connect to {exc.host}:{exc.port}: {os_reason(exc.os_error) or type(exc.os_error).__name__}"
 
 
 def _ssl_reason(error: BaseException) -> str:

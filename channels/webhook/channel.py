@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from broadcaster.domain.errors import StoreError
+from broadcaster.domain.errors import StoreError, os_reason
 from broadcaster.domain.models import Incident, Update
 from broadcaster.domain.statuspage import INCIDENT_LIMIT, Site, build_site
 from channels.base import (
@@ -259,7 +259,7 @@ class WebhookChannel(Channel):
         except TimeoutError:
             raise TransientError(f"no connection to {host}:{port} within {timeout:g}s") from None
         except OSError as exc:
-            raise TransientError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+            raise TransientError(f"cannot connect to {host}:{port}: {os_reason(exc)}") from None
         writer.close()
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(timeout):
