@@ -86,7 +86,10 @@ def _refusal(request: web.Request, exc: InputError | StoreError | TimeoutError) 
             "repeat it with the same Idempotency-Key (a repeated update is answered, not posted twice), "
             "or check before repeating it",
         )
-    log.error("journal: %s", exc)
+    if isinstance(exc, StoreUnreachable) and not isinstance(exc, JournalWriteError):
+        log.warning("journal: %s", exc)  # expected while Redis is away: /readyz and the metrics say so
+    else:
+        log.error("journal: %s", exc)
     if isinstance(exc, JournalWriteError):
         request.app[JOURNAL_WRITES].failed(request.app[RUNTIME].clock(), scrub(str(exc)))
         return problem(503, "the journal could not be written, so nothing was accepted; try again shortly")

@@ -76,8 +76,9 @@ def _said_of_the_replica(incident_id: str | None) -> Iterator[None]:
         if incident_id is None:
             raise
         raise NotFoundError(
-            f"{exc}: this instance runs on its replica since the shared journal went out of reach, and the "
-            "incident may have been opened on another instance meanwhile (post to that one, or open a new incident)",
+            f"{exc}: this instance runs on its replica (what it copied from the shared journal before that went "
+            "out of reach, and what it accepted since), and the incident may have been opened on another instance "
+            "meanwhile, or be newer than the copy (post to another instance, or open a new incident)",
             exc.fields,
         ) from None
 
