@@ -24,16 +24,13 @@ _STATES = ", ".join(c.value for c in ComponentState)
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Command(add_help=False)
-    common.add_argument(
-        "--config", metavar="FILE", help="TOML settings (default: $BROADCASTER_CONFIG, ./broadcaster.toml)"
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="log what the lanes do to stderr")
-
+    _add_common_options(common, after_the_command=True)
     parser = argparse.ArgumentParser(
         prog="broadcaster",
         description="Post incident updates to every channel at once: email, X, webhooks and a static status mirror.",
     )
     parser.add_argument("--version", action="version", version=f"broadcaster {__version__}")
+    _add_common_options(parser, after_the_command=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Command)
 
     send = commands.add_parser(
@@ -159,6 +156,16 @@ def _with_kit(
     )
     kit.add_argument("--token-env", metavar="VAR", help="the environment variable holding the API token for --from")
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, after_the_command: bool) -> None:
+    """--config and --verbose, taken before the command or after it: after it, no default (SUPPRESS), so one
+    given before it stands (`broadcaster --config FILE status` is `broadcaster status --config FILE`)."""
+    help_config = "TOML settings (default: $BROADCASTER_CONFIG, ./broadcaster.toml)"
+    config = parser.add_argument("--config", metavar="FILE", help=help_config)
+    verbose = parser.add_argument("-v", "--verbose", action="store_true", help="log what the lanes do to stderr")
+    if after_the_command:
+        config.default = verbose.default = argparse.SUPPRESS
 
 
 class _Command(argparse.ArgumentParser):
