@@ -34,6 +34,7 @@ from broadcaster.web.views import (
     incident_view,
     update_view,
 )
+from config.loading import did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -82,10 +83,11 @@ async def post_update(request: web.Request) -> web.Response:
     body = await _json_object(request)
     unknown = sorted(set(body) - UPDATE_FIELDS)
     if unknown:
-        fields = dict.fromkeys(unknown, "not a field of an update")
+        offered = sorted(UPDATE_FIELDS - {"author"})
+        fields = {name: f"not a field of an update{did_you_mean(name, offered)}" for name in unknown}
         if "author" in fields:
             fields["author"] = "set by the service: the API token's name"
-        raise InputError(f"unknown field {printable(unknown[0])!r}", fields)
+        raise InputError(f"unknown field {printable(unknown[0])!r}{did_you_mean(unknown[0], offered)}", fields)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
         raise InputError(

@@ -122,6 +122,11 @@ async def test_bad_requests_say_what_is_wrong(service: Service) -> None:
     author = await client.post("/api/v1/updates", json={**UPDATE, "author": "someone else"}, headers=AUTH)
     assert author.status == 422
     assert "set by the service" in (await author.json())["fields"]["author"]
+    flag_named = await client.post(
+        "/api/v1/updates", json={"incident": "0123456789ab", "status": "identified"}, headers=AUTH
+    )
+    assert flag_named.status == 422  # `send --incident`, but incident_id here
+    assert (await flag_named.json())["error"] == "unknown field 'incident' (did you mean 'incident_id'?)"
     both = await client.post("/api/v1/updates", json={**UPDATE, "incident_id": "0123456789ab"}, headers=AUTH)
     assert both.status == 422
     unknown = await client.post(
