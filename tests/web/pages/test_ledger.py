@@ -15,6 +15,7 @@ from aiohttp import ClientResponse
 from broadcaster.domain.models import UpdateDraft
 from broadcaster.domain.vocabulary import DeliveryState, Ordering, Status
 from broadcaster.store import open_store
+from broadcaster.web.keys import DISPATCHER
 from tests.support.channels import deliver, fail_permanently
 from tests.support.helpers import eventually
 from tests.support.journal import first_attempt
@@ -33,6 +34,12 @@ async def post_update(commander: Commander, **fields: Any) -> str:
 
 async def states(commander: Commander, update_id: str) -> dict[str, DeliveryState]:
     return {f"{d.channel}:{d.target}": d.state for d in await commander.runtime.store.deliveries(update_id=update_id)}
+
+
+async def stop_lanes_here(commander: Commander) -> None:
+    """Nothing in this process delivers anything: its lanes are stopped (a pause would hold another process's
+    claims as well)."""
+    await commander.client.app[DISPATCHER].stop()
 
 
 async def next_event(stream: ClientResponse) -> dict[str, Any]:
@@ -201,10 +208,10 @@ async def test_an_error_on_the_ledger_never_shows_a_secret(open_commander: OpenC
 
 
 async def test_a_delivery_made_by_another_process_reaches_the_stream(commander: Commander) -> None:
-    """Not through this process's lanes (they are paused here): another store connection, as `broadcaster
-    send` elsewhere would, leases and delivers them; the stream reads it from the journal."""
+    """Not through this process's lanes (stopped here): another store connection, as `broadcaster send`
+    elsewhere would, leases and delivers them; the stream reads it from the journal."""
     store = commander.runtime.store
-    await store.set_paused("scripted", "", paused=True, reason="delivered elsewhere", now=time.time())
+    await stop_lanes_here(commander)
     update_id = await post_update(commander)
     await commander.log_in()
     elsewhere = open_store(commander.runtime.settings.store_url)

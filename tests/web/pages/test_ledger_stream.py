@@ -23,7 +23,7 @@ from tests.support.channels import deliver
 from tests.support.helpers import eventually
 from tests.support.journal import first_attempt
 from tests.web.pages.conftest import Commander
-from tests.web.pages.test_ledger import next_event, post_update
+from tests.web.pages.test_ledger import next_event, post_update, stop_lanes_here
 
 HEARTBEAT = 0.2
 POLL = 0.05
@@ -80,7 +80,7 @@ async def test_the_stream_outlives_journal_reads_that_failed(
 ) -> None:
     """The reads fail for a while; then the deliveries are made without this process's lanes (so only the
     journal tells): the stream, still open, reads and sends them."""
-    await pause_scripted(commander)
+    await stop_lanes_here(commander)
     update_id = await post_update(commander)
     await commander.log_in()
     store = commander.runtime.store
