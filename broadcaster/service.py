@@ -74,7 +74,7 @@ async def serve(runtime: Runtime, *, host: str, port: int, ready: asyncio.Event 
             if "mirror" in runtime.active_channels():
                 chores.append(asyncio.create_task(render_each_day(runtime)))
                 chores.append(asyncio.create_task(render_after_outages(runtime)))
-                if runtime.store.shared_by_instances:
+                if runtime.store.shared_by_instances and runtime.settings.mirror.directories:
                     chores.append(asyncio.create_task(keep_site_current(runtime)))
             if ready is not None:
                 ready.set()

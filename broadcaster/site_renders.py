@@ -129,11 +129,15 @@ async def render_site(
         if not isinstance(mirror, Rebuilds):
             results = []
         elif here_only:
-            results = await mirror.render_here(incident_ids, paused=paused)
+            # Bounded as the lane's attempts are: a hung mount must not hold this host's renders for ever.
+            async with asyncio.timeout(runtime.settings.lane_policy("mirror").timeout):
+                results = await mirror.render_here(incident_ids, paused=paused)
         else:
             results = await mirror.render_all(paused=paused)
     except StoreError as exc:
         results = [CheckResult(target="journal", ok=False, detail=str(exc))]
+    except TimeoutError:
+        results = [CheckResult(target="mirror", ok=False, detail="no render within the mirror lane's timeout")]
     except Exception:  # a bug in one render must not end the renders after it
         log.exception("%s of the status site failed", why)
         return False

@@ -170,7 +170,8 @@ def _add_common_options(parser: argparse.ArgumentParser, *, after_the_command: b
 
 class _Command(argparse.ArgumentParser):
     """A subcommand's parser: an argument it does not know is its own error, shown with its own usage (the
-    top-level parser would show only `broadcaster [-h] [--version] COMMAND ...`), with the nearest option."""
+    top-level parser would show only `broadcaster [-h] [--version] [--config FILE] [-v] COMMAND ...`), with
+    the nearest option."""
 
     _typed: Sequence[str] = ()
 

@@ -59,4 +59,4 @@ def os_reason(error: OSError) -> str:
     are no errno)."""
     if error.errno and error.errno > 0 and not isinstance(error, ssl.SSLError):
         return os.strerror(error.errno)
-    return error.strerror or str(error)
+    return error.strerror or str(error) or type(error).__name__

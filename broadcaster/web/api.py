@@ -83,7 +83,7 @@ async def post_update(request: web.Request) -> web.Response:
     body = await _json_object(request)
     unknown = sorted(set(body) - UPDATE_FIELDS)
     if unknown:
-        offered = sorted(UPDATE_FIELDS - {"author"})
+        offered = sorted(UPDATE_FIELDS)
         fields = {name: f"not a field of an update{did_you_mean(name, offered)}" for name in unknown}
         if "author" in fields:
             fields["author"] = "set by the service: the API token's name"

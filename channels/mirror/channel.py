@@ -7,7 +7,6 @@ by threads of the channel's own, so a hung network mount stalls this channel and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -46,7 +45,8 @@ _RENDERING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyn
 
 def _rendering_into(directory: Path) -> asyncio.Lock:
     """One render at a time into a directory, in this process (the lane's, and serve's own: site_renders),
-    from its read of the journal to its last write, so an older render never lands after a newer one."""
+    from its read of the journal to its last write, so an older render does not land after a newer one (but
+    for a write cancelled by its time limit, whose thread finishes on its own)."""
     return _RENDERING.setdefault(asyncio.get_running_loop(), {}).setdefault(directory, asyncio.Lock())
 
 
@@ -137,30 +137,25 @@ class MirrorChannel(Channel):
     ) -> list[CheckResult]:
         """Into the directories (the publish targets are shared, and their deliveries keep them current): the
         whole site when `incident_ids` is None."""
-        rendered = {name: directory for name, directory in self._directories.items() if name not in paused}
-        results = {
-            name: CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name))
-            for name in self._directories
-            if name in paused
-        }
-        async with contextlib.AsyncExitStack() as rendering:
-            for directory in sorted(rendered.values()):
-                await rendering.enter_async_context(_rendering_into(directory))
-            whole = None
-            if incident_ids is None:
-                pages = await self._journal.site_history(recent=None)
-                whole = render_site(await self.content(), pages=pages, history_days=self._settings.history_days)
-            for name, directory in rendered.items():
-                try:
-                    if whole is not None:
-                        detail = f"{await self._write(directory, whole)} of {len(whole)} files changed"
+        results = []
+        for name, directory in self._directories.items():
+            if name in paused:
+                results.append(CheckResult(target=name, ok=True, detail=_LEFT_PAUSED.format(target=name)))
+                continue
+            # One directory at a time, each read and written under its own lock: a hung mount holds only itself.
+            try:
+                async with _rendering_into(directory):
+                    if incident_ids is None:
+                        pages = await self._journal.site_history(recent=None)
+                        files = render_site(await self.content(), pages=pages, history_days=self._settings.history_days)
+                        detail = f"{await self._write(directory, files)} of {len(files)} files changed"
                     else:
-                        detail = await self._rendered_update(directory, list(incident_ids or ()))
-                except (TransientError, PermanentError) as exc:
-                    results[name] = CheckResult(target=name, ok=False, detail=str(exc))
-                else:
-                    results[name] = CheckResult(target=name, ok=True, detail=detail)
-        return [results[name] for name in self._directories]
+                        detail = await self._rendered_update(directory, list(incident_ids))
+            except (TransientError, PermanentError) as exc:
+                results.append(CheckResult(target=name, ok=False, detail=str(exc)))
+            else:
+                results.append(CheckResult(target=name, ok=True, detail=detail))
+        return results
 
     async def _render_update(self, directory: Path, incident_id: str) -> str:
         """Render into `directory` what the latest update of `incident_id` changes; what was written."""

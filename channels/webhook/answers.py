@@ -129,7 +129,7 @@ def _connect_failure(exc: aiohttp.ClientConnectorError) -> str:
         return f"TLS certificate of {exc.host} not trusted: {_ssl_reason(exc.certificate_error)}"
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
         return f"TLS handshake with {exc.host} failed: {_ssl_reason(exc.os_error)}"
-    return f"cannot connect to {exc.host}:{exc.port}: {os_reason(exc.os_error) or type(exc.os_error).__name__}"
+    return f"cannot connect to {exc.host}:{exc.port}: {os_reason(exc.os_error)}"
 
 
 def _ssl_reason(error: BaseException) -> str:

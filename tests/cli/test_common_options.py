@@ -19,3 +19,7 @@ def test_config_before_or_after_the_command_is_the_same(tmp_path: Path, before: 
     shown = run_cli(*config, "config", cwd=tmp_path) if before else run_cli("config", *config, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["mirror"]["page_title"] == "Example status"
+
+
+def test_verbose_before_the_command_is_taken(tmp_path: Path) -> None:
+    assert run_cli("-v", "config", cwd=tmp_path).returncode == 0

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
+
+import pytest
 
 from broadcaster.dispatch import Dispatcher
 from broadcaster.domain.models import UpdateDraft
@@ -16,6 +19,8 @@ from broadcaster.domain.vocabulary import DeliveryState
 from broadcaster.runtime import Runtime, open_runtime
 from channels.base import ChannelContext
 from channels.mirror import MirrorChannel
+from channels.mirror import channel as mirror_channel
+from channels.mirror.files import write_tree as files_write_tree
 from config import load_settings
 from tests.conftest import WriteConfig
 from tests.mirror.helpers import XSS, journal_scenario, load, render
@@ -246,6 +251,39 @@ async def test_one_broken_directory_does_not_hold_back_another(write_config: Wri
     assert by_target["blocked/site"].state is DeliveryState.FAILED
     assert "Not a directory" in by_target["blocked/site"].last_error
     assert (tmp_path / "public" / "index.html").is_file()
+
+
+async def test_a_hung_directory_holds_only_itself_while_renders_take_turns(
+    write_config: WriteConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve's own render of this host's directories and a lane's render take turns per directory: while a
+    whole-site render waits on a mount that hangs, a render into another directory goes through."""
+    runtime = await open_runtime(load_settings(write_config('[mirror]\ndirectories = ["public", "hung"]\n')))
+    entered, release = threading.Event(), threading.Event()
+
+    def write_tree(directory: Path, files: Mapping[str, bytes]) -> int:
+        if directory.name == "hung":  # a mount that does not answer, until released
+            entered.set()
+            release.wait(30)
+        return files_write_tree(directory, files)
+
+    monkeypatch.setattr(mirror_channel, "write_tree", write_tree)
+    keeper = MirrorChannel.create(ChannelContext(runtime.settings, runtime.store))
+    lane = MirrorChannel.create(ChannelContext(runtime.settings, runtime.store))
+    whole = asyncio.create_task(keeper.render_here(None))
+    try:
+        accepted = await runtime.submit(UpdateDraft(title="API errors", status="investigating", message="x"))
+        assert await asyncio.to_thread(entered.wait, 10)
+        async with asyncio.timeout(10):
+            results = await lane.render_here([accepted.incident.id], paused={"hung"})
+        assert [r.ok for r in results] == [True, True]  # public rendered, hung left as paused
+        assert "API errors" in (tmp_path / "public" / "index.html").read_text()
+    finally:
+        release.set()
+        await whole
+        await keeper.aclose()
+        await lane.aclose()
+        await runtime.close()
 
 
 async def test_check_reports_each_directory(write_config: WriteConfig, tmp_path: Path) -> None:
