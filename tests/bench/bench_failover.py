@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from broadcaster.domain.errors import StoreUnreachable
 from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store.failover import FailoverStore
-from broadcaster.store.failover.watch import probe, refresh, way_back
+from broadcaster.store.failover.watch import refresh, way_back
 from broadcaster.store.redis import RedisStore
+from tests.support.failover import returning
 from tests.support.journal import first_attempt, planned, post
 from tests.support.redis import RedisServer
 
@@ -68,12 +68,7 @@ async def one_round(server: RedisServer, targets: int) -> tuple[float, float]:
         assert len(outcomes) == targets, len(outcomes)
         server.start(again=True)
         started = time.perf_counter()
-        for _ in range(50):  # as the watch loop does: the first probe may meet the connection Redis closed
-            try:
-                await probe(store)
-                break
-            except StoreUnreachable:
-                continue
+        await returning(store)
         assert await way_back(store)
         back = time.perf_counter() - started
         delivered = await store.primary.deliveries(update_id=accepted.update.id)

@@ -23,6 +23,7 @@ from config import load_settings
 from tests.conftest import WriteConfig
 from tests.mirror.helpers import journal_scenario, render
 from tests.store.test_failover import redis_alone
+from tests.support.helpers import eventually
 from tests.support.redis import RedisServer
 
 __all__ = ["redis_alone"]  # a fixture: a persistent redis-server of the test's own
@@ -167,10 +168,9 @@ async def test_serve_renders_the_site_again_after_midnight_utc(runtime: Runtime)
     try:
         await asyncio.sleep(0)  # the task runs up to its first wait
         assert not (site / "uptime.json").exists(), "rendered before midnight"
-        for _ in range(100):  # at most 10 s; the render is due about 1 s after that midnight
-            if (site / "uptime.json").exists():
-                break
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: asyncio.to_thread((site / "uptime.json").exists), within=10
+        )  # due about 1 s after that midnight
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -197,10 +197,8 @@ async def test_serve_renders_the_site_again_once_back_from_running_degraded(
                 await runtime.submit(UpdateDraft.model_validate(draft))  # into the replica
                 assert runtime.store.standing().degraded and not (site / "index.html").exists()
                 redis_alone.start(again=True)
-                for _ in range(300):  # at most 30 s: the probe, the way back, then the render's next look
-                    if (site / "index.html").exists():
-                        break
-                    await asyncio.sleep(0.1)
+                # The probe, the way back, then the render's next look.
+                await eventually(lambda: asyncio.to_thread((site / "index.html").exists), within=30)
             finally:
                 rendering.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

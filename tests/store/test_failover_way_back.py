@@ -17,24 +17,14 @@ from broadcaster.domain.vocabulary import DeliveryState, Ordering
 from broadcaster.store import Accepted, Handoff, Outcome
 from broadcaster.store.failover import FailoverStore
 from broadcaster.store.failover.store import RETURN_GRACE
-from broadcaster.store.failover.watch import probe, refresh, way_back
+from broadcaster.store.failover.watch import refresh, way_back
 from broadcaster.store.redis import RedisStore
 from tests.store.test_failover import back_again, failover_on, redis_alone, shared, store
+from tests.support.failover import returning
 from tests.support.journal import claim, first_attempt, planned, post
 from tests.support.redis import RedisServer
 
 __all__ = ["redis_alone", "shared", "store"]  # the fixtures, shared with test_failover
-
-
-async def returning(store: FailoverStore) -> None:
-    """Probe as the watch loop does until Redis answers (the first probe may meet the connection it closed)."""
-    for _ in range(50):
-        try:
-            await probe(store)
-            return
-        except StoreUnreachable:
-            continue
-    raise AssertionError("Redis did not answer the probes")
 
 
 async def test_an_update_accepted_while_returning_is_left_to_redis_unleased(
